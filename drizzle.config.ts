@@ -1,0 +1,8 @@
+import { defineConfig } from "drizzle-kit";
+
+/** Warehouse (D1) migrations, applied with `wrangler d1 migrations apply`. */
+export default defineConfig({
+  dialect: "sqlite",
+  schema: "./src/sink/warehouse-schema.ts",
+  out: "./migrations",
+});

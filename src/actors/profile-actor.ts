@@ -1,0 +1,364 @@
+/**
+ * ProfileActor: one SQLite-backed Durable Object per person (DESIGN §3).
+ *
+ * Storage is the truth; `memory` is a write-through copy of what reads need
+ * (profile row, affinity vector, product history, recent sessions), rebuilt
+ * from storage after eviction. Each ingested batch is one synchronous storage
+ * transaction. The edge talks to it through a few coarse RPC methods.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { desc, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlite";
+import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import type { Env } from "../env";
+import { rankedAffinities } from "../model/affinity";
+import type { ProfileEvent } from "../model/messages";
+import { applyEvents, type BatchChanges, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
+import type { PersonalSignals } from "../model/ranking";
+import { isActive, type Session } from "../model/sessions";
+import { readSettings, type Settings } from "../model/settings";
+import migrations from "./migrations/migrations.js";
+import * as schema from "./schema";
+
+export interface IngestResult {
+  applied: number;
+  duplicates: number;
+}
+
+export interface ProfileView {
+  id: string;
+  userId: string | null;
+  anonymousIds: string[];
+  traits: Record<string, unknown>;
+  firstSeen: string;
+  lastSeen: string;
+  counts: { events: number; sessions: number };
+  affinities: { dimension: string; score: number }[];
+  session: { current: SessionView | null; recent: SessionView[] };
+  version: number;
+}
+
+export interface SessionView {
+  number: number;
+  startedAt: string;
+  endedAt: string;
+  durationSeconds: number;
+  events: number;
+  pages: number;
+  revenue: number;
+  landingPage: string | null;
+}
+
+export interface EventView {
+  messageId: string;
+  type: string;
+  name: string | null;
+  timestamp: string;
+  receivedAt: string;
+  properties: Record<string, unknown>;
+  traits: Record<string, unknown>;
+  context: Record<string, unknown>;
+}
+
+export interface PersonalizationInput {
+  known: boolean;
+  traits: Record<string, unknown>;
+  signals: PersonalSignals;
+}
+
+/** Bound parameters per statement in Durable Object SQLite. */
+const MAX_PARAMS = 100;
+
+function chunks<T>(items: readonly T[], perRow: number): T[][] {
+  const size = Math.max(1, Math.floor(MAX_PARAMS / perRow));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function sessionView(s: Session): SessionView {
+  return {
+    number: s.number,
+    startedAt: iso(s.startedAt),
+    endedAt: iso(s.endedAt),
+    durationSeconds: Math.round((s.endedAt - s.startedAt) / 1000),
+    events: s.events,
+    pages: s.pages,
+    revenue: s.revenue,
+    landingPage: s.landingPage,
+  };
+}
+
+/** `user:42` → `user_id:42`, `anon:abc` → `anonymous_id:abc` (Segment Profile API style). */
+function publicId(actorKey: string): string {
+  return actorKey.startsWith("user:") ? `user_id:${actorKey.slice(5)}` : `anonymous_id:${actorKey.slice(5)}`;
+}
+
+export class ProfileActor extends DurableObject<Env> {
+  private readonly db: DrizzleSqliteDODatabase<typeof schema>;
+  private readonly settings: Settings;
+  private readonly memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
+  private initError: unknown = null;
+  private migrated = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.settings = readSettings(env);
+    this.db = drizzle(ctx.storage, { schema });
+    ctx.blockConcurrencyWhile(async () => {
+      try {
+        await this.initialize();
+      } catch (err) {
+        // Rethrown from the next call (which retries) rather than wedging the input gate.
+        this.initError = err;
+      }
+    });
+  }
+
+  /**
+   * Migrates and loads a profile that has storage. A lookup of someone never
+   * seen creates no tables, so probing unknown ids leaves nothing behind.
+   */
+  private async initialize() {
+    const hasSchema = this.ctx.storage.sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+      .toArray().length;
+    if (!hasSchema) return;
+    await this.migrateOnce();
+    this.loadMemory();
+  }
+
+  private async migrateOnce() {
+    if (this.migrated) return;
+    await migrate(this.db, migrations);
+    this.migrated = true;
+  }
+
+  private async ready() {
+    if (!this.initError) return;
+    this.initError = null;
+    try {
+      await this.ctx.blockConcurrencyWhile(() => this.initialize());
+    } catch (err) {
+      this.initError = err;
+      throw err;
+    }
+  }
+
+  private loadMemory() {
+    const row = this.db.select().from(schema.profile).where(eq(schema.profile.id, 1)).get();
+    if (!row) return;
+    const { id: _id, ...profile } = row;
+    this.memory.profile = profile;
+    this.memory.affinities = new Map(
+      this.db
+        .select()
+        .from(schema.affinities)
+        .all()
+        .map((a) => [a.dimension, { score: a.score, asOf: a.asOf }]),
+    );
+    this.memory.products = new Map(
+      this.db
+        .select()
+        .from(schema.productHistory)
+        .all()
+        .map((h) => [h.productId, h]),
+    );
+    this.memory.sessions = this.db
+      .select()
+      .from(schema.sessions)
+      .orderBy(desc(schema.sessions.number))
+      .limit(CAPS.memorySessions)
+      .all()
+      .reverse();
+  }
+
+  /**
+   * Applies a batch of this person's events in one storage transaction.
+   * Events whose messageId was already applied are counted, not re-applied.
+   */
+  async ingest(actorKey: string, events: ProfileEvent[]): Promise<IngestResult> {
+    await this.ready();
+    await this.migrateOnce();
+    const now = Date.now();
+    const fresh = this.dropDuplicates(events);
+    if (fresh.length === 0) return { applied: 0, duplicates: events.length };
+    const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
+    this.db.transaction((tx) => this.persist(tx, fresh, changes, now));
+    commitToMemory(this.memory, changes);
+    return { applied: fresh.length, duplicates: events.length - fresh.length };
+  }
+
+  /** Removes events already applied, and repeats within the batch itself. */
+  private dropDuplicates(events: readonly ProfileEvent[]): ProfileEvent[] {
+    const seen = new Set<string>();
+    for (const ids of chunks(
+      events.map((e) => e.messageId),
+      1,
+    )) {
+      for (const row of this.db
+        .select({ id: schema.seenMessages.messageId })
+        .from(schema.seenMessages)
+        .where(inArray(schema.seenMessages.messageId, ids))
+        .all()) {
+        seen.add(row.id);
+      }
+    }
+    return events.filter((e) => {
+      if (seen.has(e.messageId)) return false;
+      seen.add(e.messageId);
+      return true;
+    });
+  }
+
+  private persist(tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0], events: ProfileEvent[], c: BatchChanges, now: number) {
+    for (const rows of chunks(events, 2)) {
+      tx.insert(schema.seenMessages)
+        .values(rows.map((e) => ({ messageId: e.messageId, seenAt: now })))
+        .run();
+    }
+    for (const rows of chunks(events, 6)) {
+      tx.insert(schema.recentEvents)
+        .values(
+          rows.map((e) => ({
+            messageId: e.messageId,
+            type: e.type,
+            name: e.name,
+            timestamp: e.timestamp,
+            receivedAt: e.receivedAt,
+            body: { properties: e.properties, traits: e.traits, context: e.context },
+          })),
+        )
+        .run();
+    }
+    tx.insert(schema.profile)
+      .values({ id: 1, ...c.profile })
+      .onConflictDoUpdate({ target: schema.profile.id, set: { ...c.profile } })
+      .run();
+
+    for (const rows of chunks([...c.affinities], 3)) {
+      tx.insert(schema.affinities)
+        .values(rows.map(([dimension, s]) => ({ dimension, score: s.score, asOf: s.asOf })))
+        .onConflictDoUpdate({
+          target: schema.affinities.dimension,
+          set: { score: sql`excluded.score`, asOf: sql`excluded.as_of` },
+        })
+        .run();
+    }
+    for (const ids of chunks(c.evictedDimensions, 1)) {
+      tx.delete(schema.affinities).where(inArray(schema.affinities.dimension, ids)).run();
+    }
+    for (const rows of chunks([...c.products.values()], 4)) {
+      tx.insert(schema.productHistory)
+        .values(rows)
+        .onConflictDoUpdate({
+          target: schema.productHistory.productId,
+          set: {
+            lastViewedAt: sql`excluded.last_viewed_at`,
+            lastAddedAt: sql`excluded.last_added_at`,
+            lastPurchasedAt: sql`excluded.last_purchased_at`,
+          },
+        })
+        .run();
+    }
+    for (const ids of chunks(c.evictedProducts, 1)) {
+      tx.delete(schema.productHistory).where(inArray(schema.productHistory.productId, ids)).run();
+    }
+    for (const rows of chunks([...c.sessions.values()], 7)) {
+      tx.insert(schema.sessions)
+        .values(rows)
+        .onConflictDoUpdate({
+          target: schema.sessions.number,
+          set: {
+            startedAt: sql`excluded.started_at`,
+            endedAt: sql`excluded.ended_at`,
+            events: sql`excluded.events`,
+            pages: sql`excluded.pages`,
+            revenue: sql`excluded.revenue`,
+            landingPage: sql`excluded.landing_page`,
+          },
+        })
+        .run();
+    }
+    this.prune(tx, now);
+  }
+
+  /** Keeps the ring buffer, the session log and the dedup window bounded. */
+  private prune(tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0], now: number) {
+    tx.run(
+      sql`DELETE FROM recent_events WHERE seq <= (SELECT MAX(seq) FROM recent_events) - ${CAPS.recentEvents}`,
+    );
+    tx.run(sql`DELETE FROM sessions WHERE number <= (SELECT MAX(number) FROM sessions) - ${CAPS.storedSessions}`);
+    tx.delete(schema.seenMessages).where(lt(schema.seenMessages.seenAt, now - CAPS.dedupWindowMs)).run();
+    const excess = tx.get<{ n: number }>(sql`SELECT COUNT(*) - ${CAPS.dedupEntries} AS n FROM seen_messages`);
+    if (excess && excess.n > 0) {
+      const cutoff = tx.get<{ at: number }>(
+        sql`SELECT seen_at AS at FROM seen_messages ORDER BY seen_at LIMIT 1 OFFSET ${excess.n - 1}`,
+      );
+      if (cutoff) tx.delete(schema.seenMessages).where(lte(schema.seenMessages.seenAt, cutoff.at)).run();
+    }
+  }
+
+  /** The profile document, or null when this person has never been seen. Storage-free. */
+  async readProfile(now = Date.now()): Promise<ProfileView | null> {
+    await this.ready();
+    const p = this.memory.profile;
+    if (!p) return null;
+    const sessions = this.memory.sessions;
+    const last = sessions.at(-1);
+    const current = last && isActive(last, now, this.settings.sessionTimeoutMs) ? last : null;
+    return {
+      id: publicId(p.actorKey),
+      userId: p.userId,
+      anonymousIds: p.anonymousIds,
+      traits: p.traits,
+      firstSeen: iso(p.firstSeen),
+      lastSeen: iso(p.lastSeen),
+      counts: { events: p.eventCount, sessions: p.sessionCount },
+      affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
+      session: {
+        current: current ? sessionView(current) : null,
+        recent: sessions
+          .filter((s) => s !== current)
+          .reverse()
+          .map(sessionView),
+      },
+      version: p.version,
+    };
+  }
+
+  /** The newest `limit` events, newest first. */
+  async readEvents(limit: number): Promise<EventView[] | null> {
+    await this.ready();
+    if (!this.memory.profile) return null;
+    return this.db
+      .select()
+      .from(schema.recentEvents)
+      .orderBy(desc(schema.recentEvents.seq))
+      .limit(limit)
+      .all()
+      .map((e) => ({
+        messageId: e.messageId,
+        type: e.type,
+        name: e.name,
+        timestamp: iso(e.timestamp),
+        receivedAt: iso(e.receivedAt),
+        ...e.body,
+      }));
+  }
+
+  /** What the recommender needs, in one call, from memory. */
+  async personalization(now = Date.now()): Promise<PersonalizationInput> {
+    await this.ready();
+    return {
+      known: this.memory.profile !== null,
+      traits: this.memory.profile?.traits ?? {},
+      signals: {
+        affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
+        products: [...this.memory.products.values()],
+      },
+    };
+  }
+}

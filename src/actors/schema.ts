@@ -1,0 +1,71 @@
+/**
+ * The profile actor's own SQLite schema (one database per person). Every
+ * table is bounded by a cap enforced in `ProfileActor.ingest`: the warehouse
+ * keeps the full history, the actor keeps what personalization needs now.
+ */
+import { index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** Singleton row (`id = 1`) with the person's identity, traits and counters. */
+export const profile = sqliteTable("profile", {
+  id: integer("id").primaryKey(),
+  actorKey: text("actor_key").notNull(),
+  userId: text("user_id"),
+  anonymousIds: text("anonymous_ids", { mode: "json" }).$type<string[]>().notNull(),
+  traits: text("traits", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  /** When each trait was last set, so an older identify never overwrites a newer one. */
+  traitTimes: text("trait_times", { mode: "json" }).$type<Record<string, number>>().notNull(),
+  groupIds: text("group_ids", { mode: "json" }).$type<string[]>().notNull(),
+  firstSeen: integer("first_seen").notNull(),
+  lastSeen: integer("last_seen").notNull(),
+  eventCount: integer("event_count").notNull(),
+  sessionCount: integer("session_count").notNull(),
+  version: integer("version").notNull(),
+});
+
+/** Ring buffer of the most recent events (newest = highest seq). */
+export const recentEvents = sqliteTable("recent_events", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  messageId: text("message_id").notNull(),
+  type: text("type").notNull(),
+  name: text("name"),
+  timestamp: integer("timestamp").notNull(),
+  receivedAt: integer("received_at").notNull(),
+  body: text("body", { mode: "json" })
+    .$type<{ properties: Record<string, unknown>; traits: Record<string, unknown>; context: Record<string, unknown> }>()
+    .notNull(),
+});
+
+/** messageIds applied recently: the idempotency window. */
+export const seenMessages = sqliteTable(
+  "seen_messages",
+  {
+    messageId: text("message_id").primaryKey(),
+    seenAt: integer("seen_at").notNull(),
+  },
+  (t) => [index("seen_messages_seen_at").on(t.seenAt)],
+);
+
+export const sessions = sqliteTable("sessions", {
+  number: integer("number").primaryKey(),
+  startedAt: integer("started_at").notNull(),
+  endedAt: integer("ended_at").notNull(),
+  events: integer("events").notNull(),
+  pages: integer("pages").notNull(),
+  revenue: real("revenue").notNull(),
+  landingPage: text("landing_page"),
+});
+
+/** Affinity score per dimension, valid at `as_of` (decayed lazily on read). */
+export const affinities = sqliteTable("affinities", {
+  dimension: text("dimension").primaryKey(),
+  score: real("score").notNull(),
+  asOf: integer("as_of").notNull(),
+});
+
+/** Per-product history for "viewed but not bought" and "already bought". */
+export const productHistory = sqliteTable("product_history", {
+  productId: text("product_id").primaryKey(),
+  lastViewedAt: integer("last_viewed_at"),
+  lastAddedAt: integer("last_added_at"),
+  lastPurchasedAt: integer("last_purchased_at"),
+});

@@ -1,0 +1,70 @@
+/**
+ * The email-safe recommendation block (`{{recommendation_block}}`): table
+ * layout and inline styles because Outlook and Gmail ignore stylesheets and
+ * flexbox, absolute URLs, alt text on every image, and every string that came
+ * from the catalog or a profile HTML-escaped.
+ */
+import { escapeHtml } from "./html";
+
+export interface BlockItem {
+  title: string;
+  clickUrl: string;
+  imageUrl: string | null;
+  price: number | null;
+  currency: string;
+  reason: string;
+}
+
+export interface BlockOptions {
+  heading: string;
+  /** Absolute URL of the open-tracking pixel, or null. */
+  openPixelUrl: string | null;
+}
+
+export function formatPrice(price: number | null, currency: string): string {
+  if (price === null) return "";
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(price);
+  } catch {
+    return `${price.toFixed(2)} ${currency}`;
+  }
+}
+
+const FONT = "font-family:Arial,Helvetica,sans-serif;";
+
+function cell(item: BlockItem, widthPercent: number): string {
+  const href = escapeHtml(item.clickUrl);
+  const title = escapeHtml(item.title);
+  const image = item.imageUrl
+    ? `<a href="${href}" target="_blank"><img src="${escapeHtml(item.imageUrl)}" alt="${title}" width="160" style="display:block;width:100%;max-width:160px;height:auto;border:0;margin:0 auto 8px auto;"></a>`
+    : "";
+  const price = formatPrice(item.price, item.currency);
+  return (
+    `<td class="ep-item" width="${widthPercent}%" valign="top" align="center" style="padding:8px;${FONT}">` +
+    image +
+    `<a href="${href}" target="_blank" style="color:#1a1a1a;text-decoration:none;font-size:14px;font-weight:bold;line-height:18px;">${title}</a>` +
+    (price ? `<div style="color:#1a1a1a;font-size:14px;line-height:20px;margin-top:4px;">${escapeHtml(price)}</div>` : "") +
+    `<div style="color:#6b6b6b;font-size:12px;line-height:16px;margin-top:4px;">${escapeHtml(item.reason)}</div>` +
+    "</td>"
+  );
+}
+
+/** Renders items in rows of up to three columns. */
+export function renderRecommendationBlock(items: readonly BlockItem[], options: BlockOptions): string {
+  const perRow = Math.min(3, Math.max(1, items.length));
+  const width = Math.floor(100 / perRow);
+  const rows: string[] = [];
+  for (let i = 0; i < items.length; i += perRow) {
+    rows.push(`<tr>${items.slice(i, i + perRow).map((it) => cell(it, width)).join("")}</tr>`);
+  }
+  const pixel = options.openPixelUrl
+    ? `<img src="${escapeHtml(options.openPixelUrl)}" alt="" width="1" height="1" style="display:block;border:0;width:1px;height:1px;">`
+    : "";
+  return (
+    `<table role="presentation" class="ep-recommendations" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;max-width:600px;margin:0 auto;">` +
+    `<tr><td colspan="${perRow}" style="padding:8px;${FONT}font-size:18px;font-weight:bold;color:#1a1a1a;">${escapeHtml(options.heading)}</td></tr>` +
+    rows.join("") +
+    "</table>" +
+    pixel
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * Tunables read from Worker variables (DESIGN §2.6), with documented defaults.
+ * A malformed value falls back to its default and says so once, rather than
+ * taking the service down.
+ */
+
+export type InteractionKind =
+  | "viewed"
+  | "list_viewed"
+  | "added"
+  | "checkout"
+  | "purchased"
+  | "email_click"
+  | "page";
+
+export const DEFAULT_WEIGHTS: Readonly<Record<InteractionKind, number>> = {
+  viewed: 1,
+  list_viewed: 0.5,
+  added: 3,
+  checkout: 4,
+  purchased: 5,
+  email_click: 2,
+  page: 0.5,
+};
+
+export interface Settings {
+  sessionTimeoutMs: number;
+  halfLifeMs: number;
+  weights: Readonly<Record<InteractionKind, number>>;
+  catalogRefreshMs: number;
+}
+
+export interface SettingsSource {
+  SESSION_TIMEOUT_MINUTES?: string;
+  AFFINITY_HALF_LIFE_DAYS?: string;
+  EVENT_WEIGHTS?: string;
+  CATALOG_REFRESH_SECONDS?: string;
+}
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+function positive(raw: string | undefined, fallback: number, name: string, warn: (m: string) => void): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw);
+  if (Number.isFinite(n) && n > 0) return n;
+  warn(`${name}="${raw}" is not a positive number; using ${fallback}`);
+  return fallback;
+}
+
+/** Parses `viewed=1,added=3,...`; unknown kinds and bad numbers are reported and skipped. */
+export function parseWeights(raw: string | undefined, warn: (m: string) => void = () => {}): Record<InteractionKind, number> {
+  const weights = { ...DEFAULT_WEIGHTS };
+  if (!raw) return weights;
+  for (const pair of raw.split(",")) {
+    if (!pair.trim()) continue;
+    const [key = "", value = ""] = pair.split("=").map((s) => s.trim());
+    const n = Number(value);
+    if (key in weights && value !== "" && Number.isFinite(n) && n >= 0) {
+      weights[key as InteractionKind] = n;
+    } else {
+      warn(`EVENT_WEIGHTS entry "${pair.trim()}" ignored; expected kind=number with kind one of ${Object.keys(DEFAULT_WEIGHTS).join(", ")}`);
+    }
+  }
+  return weights;
+}
+
+export function readSettings(env: SettingsSource, warn: (m: string) => void = (m) => console.warn(m)): Settings {
+  return {
+    sessionTimeoutMs: positive(env.SESSION_TIMEOUT_MINUTES, 30, "SESSION_TIMEOUT_MINUTES", warn) * MINUTE,
+    halfLifeMs: positive(env.AFFINITY_HALF_LIFE_DAYS, 14, "AFFINITY_HALF_LIFE_DAYS", warn) * DAY,
+    weights: parseWeights(env.EVENT_WEIGHTS, warn),
+    catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * Write keys (public: pixels, SDKs) and secret API keys (reads, catalog) from
+ * configuration, several of each for rotation. Keys are compared as SHA-256
+ * digests with a constant-time comparison; the digests of the configured
+ * keys are computed once per isolate.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { Env } from "../env";
+import { ApiError } from "./errors";
+
+const encoder = new TextEncoder();
+const digestCache = new Map<string, Promise<ArrayBuffer[]>>();
+
+async function sha256(value: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", encoder.encode(value));
+}
+
+function configuredDigests(list: string | undefined): Promise<ArrayBuffer[]> {
+  const raw = list ?? "";
+  let cached = digestCache.get(raw);
+  if (!cached) {
+    const keys = raw
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean);
+    cached = Promise.all(keys.map(sha256));
+    digestCache.set(raw, cached);
+  }
+  return cached;
+}
+
+/** True when `candidate` equals one of the comma-separated keys in `list`. */
+export async function keyMatches(candidate: string | null | undefined, list: string | undefined): Promise<boolean> {
+  if (!candidate) return false;
+  const digests = await configuredDigests(list);
+  if (digests.length === 0) return false;
+  const given = await sha256(candidate);
+  let match = false;
+  // Compare against every key so the time taken does not reveal which one matched.
+  for (const d of digests) match = crypto.subtle.timingSafeEqual(d, given) || match;
+  return match;
+}
+
+/** The user name of an HTTP Basic header (Segment sends the write key there, password empty). */
+export function basicUser(header: string | undefined): string | null {
+  if (!header?.startsWith("Basic ")) return null;
+  try {
+    const decoded = atob(header.slice(6).trim());
+    const colon = decoded.indexOf(":");
+    return colon === -1 ? decoded : decoded.slice(0, colon);
+  } catch {
+    return null;
+  }
+}
+
+/** Requires `Authorization: Bearer <api key>`. */
+export function requireApiKey(): MiddlewareHandler<{ Bindings: Env }> {
+  return async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : null;
+    if (!(await keyMatches(token, c.env.API_KEYS))) {
+      throw new ApiError(
+        401,
+        "unauthorized",
+        token ? "API key is not valid" : "missing API key; send Authorization: Bearer <api key>",
+      );
+    }
+    await next();
+  };
+}
