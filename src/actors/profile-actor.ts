@@ -22,7 +22,8 @@ import * as schema from "./schema";
 
 export interface IngestResult {
   applied: number;
-  duplicates: number;
+  /** messageIds already applied before (or repeated within the batch): acknowledged, not re-applied. */
+  duplicateIds: string[];
 }
 
 export interface ProfileView {
@@ -74,6 +75,11 @@ function chunks<T>(items: readonly T[], perRow: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+function duplicatesOf(all: readonly ProfileEvent[], fresh: readonly ProfileEvent[]): string[] {
+  const kept = new Set(fresh);
+  return all.filter((e) => !kept.has(e)).map((e) => e.messageId);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -184,11 +190,12 @@ export class ProfileActor extends DurableObject<Env> {
     await this.migrateOnce();
     const now = Date.now();
     const fresh = this.dropDuplicates(events);
-    if (fresh.length === 0) return { applied: 0, duplicates: events.length };
+    const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
+    if (fresh.length === 0) return { applied: 0, duplicateIds };
     const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
     this.db.transaction((tx) => this.persist(tx, fresh, changes, now));
     commitToMemory(this.memory, changes);
-    return { applied: fresh.length, duplicates: events.length - fresh.length };
+    return { applied: fresh.length, duplicateIds };
   }
 
   /** Removes events already applied, and repeats within the batch itself. */
@@ -213,7 +220,12 @@ export class ProfileActor extends DurableObject<Env> {
     });
   }
 
-  private persist(tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0], events: ProfileEvent[], c: BatchChanges, now: number) {
+  private persist(
+    tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0],
+    events: ProfileEvent[],
+    c: BatchChanges,
+    now: number,
+  ) {
     for (const rows of chunks(events, 2)) {
       tx.insert(schema.seenMessages)
         .values(rows.map((e) => ({ messageId: e.messageId, seenAt: now })))
@@ -287,11 +299,11 @@ export class ProfileActor extends DurableObject<Env> {
 
   /** Keeps the ring buffer, the session log and the dedup window bounded. */
   private prune(tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0], now: number) {
-    tx.run(
-      sql`DELETE FROM recent_events WHERE seq <= (SELECT MAX(seq) FROM recent_events) - ${CAPS.recentEvents}`,
-    );
+    tx.run(sql`DELETE FROM recent_events WHERE seq <= (SELECT MAX(seq) FROM recent_events) - ${CAPS.recentEvents}`);
     tx.run(sql`DELETE FROM sessions WHERE number <= (SELECT MAX(number) FROM sessions) - ${CAPS.storedSessions}`);
-    tx.delete(schema.seenMessages).where(lt(schema.seenMessages.seenAt, now - CAPS.dedupWindowMs)).run();
+    tx.delete(schema.seenMessages)
+      .where(lt(schema.seenMessages.seenAt, now - CAPS.dedupWindowMs))
+      .run();
     const excess = tx.get<{ n: number }>(sql`SELECT COUNT(*) - ${CAPS.dedupEntries} AS n FROM seen_messages`);
     if (excess && excess.n > 0) {
       const cutoff = tx.get<{ at: number }>(

@@ -46,7 +46,11 @@ const common = {
 export const trackMessage = z.object({
   type: z.literal("track"),
   ...common,
-  event: z.string().trim().min(1, "track needs an event name").max(LIMITS.nameChars),
+  event: z
+    .string({ error: 'track needs an event name (a string such as "Product Viewed")' })
+    .trim()
+    .min(1, "track needs an event name")
+    .max(LIMITS.nameChars),
   properties: jsonObject.optional(),
 });
 

@@ -3,7 +3,10 @@
  * `user_id:42`, `anonymous_id:abc`, `email:jane@example.com`; a bare id is a user id.
  */
 
-export type ProfileRef = { kind: "user"; value: string } | { kind: "anonymous"; value: string } | { kind: "email"; value: string };
+export type ProfileRef =
+  | { kind: "user"; value: string }
+  | { kind: "anonymous"; value: string }
+  | { kind: "email"; value: string };
 
 export type ParsedProfileId = { ok: true; ref: ProfileRef } | { ok: false; reason: string };
 
@@ -18,7 +21,8 @@ export function parseProfileId(raw: string): ParsedProfileId {
   const prefix = colon > 0 ? raw.slice(0, colon) : "";
   const kind = PREFIXES[prefix];
   const value = (kind ? raw.slice(colon + 1) : raw).trim();
-  if (!value) return { ok: false, reason: "profile id is empty; use user_id:<id>, anonymous_id:<id> or a bare user id" };
+  if (!value)
+    return { ok: false, reason: "profile id is empty; use user_id:<id>, anonymous_id:<id> or a bare user id" };
   if (value.length > 256) return { ok: false, reason: "profile id is longer than 256 characters" };
   return { ok: true, ref: { kind: kind ?? "user", value } };
 }

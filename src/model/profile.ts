@@ -132,7 +132,10 @@ export function applyEvents(
         const before = affinities.get(d) ?? memory.affinities.get(d);
         affinities.set(d, addContribution(before, weight, e.timestamp, settings.halfLifeMs));
       }
-      if (i.productId && (i.kind === "viewed" || i.kind === "added" || i.kind === "purchased" || i.kind === "email_click")) {
+      if (
+        i.productId &&
+        (i.kind === "viewed" || i.kind === "added" || i.kind === "purchased" || i.kind === "email_click")
+      ) {
         const h = products.get(i.productId) ??
           memory.products.get(i.productId) ?? {
             productId: i.productId,

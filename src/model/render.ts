@@ -43,7 +43,9 @@ function cell(item: BlockItem, widthPercent: number): string {
     `<td class="ep-item" width="${widthPercent}%" valign="top" align="center" style="padding:8px;${FONT}">` +
     image +
     `<a href="${href}" target="_blank" style="color:#1a1a1a;text-decoration:none;font-size:14px;font-weight:bold;line-height:18px;">${title}</a>` +
-    (price ? `<div style="color:#1a1a1a;font-size:14px;line-height:20px;margin-top:4px;">${escapeHtml(price)}</div>` : "") +
+    (price
+      ? `<div style="color:#1a1a1a;font-size:14px;line-height:20px;margin-top:4px;">${escapeHtml(price)}</div>`
+      : "") +
     `<div style="color:#6b6b6b;font-size:12px;line-height:16px;margin-top:4px;">${escapeHtml(item.reason)}</div>` +
     "</td>"
   );
@@ -55,7 +57,12 @@ export function renderRecommendationBlock(items: readonly BlockItem[], options: 
   const width = Math.floor(100 / perRow);
   const rows: string[] = [];
   for (let i = 0; i < items.length; i += perRow) {
-    rows.push(`<tr>${items.slice(i, i + perRow).map((it) => cell(it, width)).join("")}</tr>`);
+    rows.push(
+      `<tr>${items
+        .slice(i, i + perRow)
+        .map((it) => cell(it, width))
+        .join("")}</tr>`,
+    );
   }
   const pixel = options.openPixelUrl
     ? `<img src="${escapeHtml(options.openPixelUrl)}" alt="" width="1" height="1" style="display:block;border:0;width:1px;height:1px;">`

@@ -4,14 +4,7 @@
  * taking the service down.
  */
 
-export type InteractionKind =
-  | "viewed"
-  | "list_viewed"
-  | "added"
-  | "checkout"
-  | "purchased"
-  | "email_click"
-  | "page";
+export type InteractionKind = "viewed" | "list_viewed" | "added" | "checkout" | "purchased" | "email_click" | "page";
 
 export const DEFAULT_WEIGHTS: Readonly<Record<InteractionKind, number>> = {
   viewed: 1,
@@ -49,7 +42,10 @@ function positive(raw: string | undefined, fallback: number, name: string, warn:
 }
 
 /** Parses `viewed=1,added=3,...`; unknown kinds and bad numbers are reported and skipped. */
-export function parseWeights(raw: string | undefined, warn: (m: string) => void = () => {}): Record<InteractionKind, number> {
+export function parseWeights(
+  raw: string | undefined,
+  warn: (m: string) => void = () => {},
+): Record<InteractionKind, number> {
   const weights = { ...DEFAULT_WEIGHTS };
   if (!raw) return weights;
   for (const pair of raw.split(",")) {
@@ -59,7 +55,9 @@ export function parseWeights(raw: string | undefined, warn: (m: string) => void 
     if (key in weights && value !== "" && Number.isFinite(n) && n >= 0) {
       weights[key as InteractionKind] = n;
     } else {
-      warn(`EVENT_WEIGHTS entry "${pair.trim()}" ignored; expected kind=number with kind one of ${Object.keys(DEFAULT_WEIGHTS).join(", ")}`);
+      warn(
+        `EVENT_WEIGHTS entry "${pair.trim()}" ignored; expected kind=number with kind one of ${Object.keys(DEFAULT_WEIGHTS).join(", ")}`,
+      );
     }
   }
   return weights;
@@ -72,4 +70,16 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     weights: parseWeights(env.EVENT_WEIGHTS, warn),
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
   };
+}
+
+const cache = new WeakMap<object, Settings>();
+
+/** `readSettings`, parsed once per environment object. */
+export function settingsOf(env: SettingsSource): Settings {
+  let s = cache.get(env);
+  if (!s) {
+    s = readSettings(env);
+    cache.set(env, s);
+  }
+  return s;
 }

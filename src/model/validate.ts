@@ -86,7 +86,10 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
   }
   const size = jsonByteLength(raw);
   if (size > LIMITS.messageBytes) {
-    return { ok: false, reason: `message is ${size} bytes; the limit is ${LIMITS.messageBytes} (32 KB) — trim properties` };
+    return {
+      ok: false,
+      reason: `message is ${size} bytes; the limit is ${LIMITS.messageBytes} (32 KB) — trim properties`,
+    };
   }
   const unsafe = findUnsafeKey(raw);
   if (unsafe) return { ok: false, reason: unsafe };

@@ -24,12 +24,24 @@ export function errorBody(code: string, message: string, details?: unknown) {
 
 export function onError(err: Error, c: Context) {
   if (err instanceof ApiError) {
-    return c.json(errorBody(err.code, err.message, err.details), err.status, err.res?.headers ? Object.fromEntries(err.res.headers) : undefined);
+    return c.json(
+      errorBody(err.code, err.message, err.details),
+      err.status,
+      err.res?.headers ? Object.fromEntries(err.res.headers) : undefined,
+    );
   }
   if (err instanceof HTTPException) {
     return c.json(errorBody("http_error", err.message || "request failed"), err.status);
   }
-  console.error(JSON.stringify({ msg: "unhandled error", method: c.req.method, path: c.req.path, error: String(err), stack: err.stack }));
+  console.error(
+    JSON.stringify({
+      msg: "unhandled error",
+      method: c.req.method,
+      path: c.req.path,
+      error: String(err),
+      stack: err.stack,
+    }),
+  );
   return c.json(errorBody("internal", "internal error; the request was not applied — retry it"), 500);
 }
 

@@ -1,0 +1,26 @@
+/**
+ * The Worker's HTTP edge: one Hono app assembling the route modules in the
+ * order data flows — ingestion, profile reads and merge tags, the email loop,
+ * the catalog — with one error shape for all of them.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "./routes/app-env";
+import { catalogRoutes } from "./routes/catalog";
+import { emailRoutes } from "./routes/email";
+import { notFound, onError } from "./routes/errors";
+import { ingestRoutes } from "./routes/ingest";
+import { mergeRoutes } from "./routes/merge";
+import { openApiDocument } from "./routes/openapi";
+import { profileRoutes } from "./routes/profiles";
+
+export const app = new Hono<AppEnv>();
+
+app.get("/healthz", (c) => c.json({ status: "ok" }));
+app.get("/openapi.json", (c) => c.json(openApiDocument()));
+app.route("/", ingestRoutes);
+app.route("/", profileRoutes);
+app.route("/", mergeRoutes);
+app.route("/", emailRoutes);
+app.route("/", catalogRoutes);
+app.notFound(notFound);
+app.onError(onError);

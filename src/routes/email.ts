@@ -1,0 +1,61 @@
+/**
+ * The email loop (DESIGN §2.3): `GET /o/:token` (open pixel) and
+ * `GET /c/:token` (click redirect). Tokens are HMAC-signed by the merge call;
+ * a tampered, expired or foreign token is answered 400 and never redirects.
+ * Opens and clicks become events on the recipient's profile, so a click
+ * raises that product's affinity like any other interaction.
+ */
+
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
+import { parseProfileId } from "../model/profile-id";
+import { type LinkClaims, signingSecrets, verifyToken } from "../model/signing";
+import type { AppEnv } from "./app-env";
+import { ApiError } from "./errors";
+import { ingestMessages } from "./ingest-pipeline";
+
+export const emailRoutes = new Hono<AppEnv>();
+
+/** Records an open or click as a track event; unresolvable recipients are skipped, not errors. */
+async function record(c: Context<AppEnv>, claims: LinkClaims, event: string) {
+  const parsed = parseProfileId(claims.profile);
+  if (!parsed.ok || parsed.ref.kind === "email") return;
+  const identity = parsed.ref.kind === "user" ? { userId: parsed.ref.value } : { anonymousId: parsed.ref.value };
+  const properties: Record<string, unknown> = { campaign: claims.campaign, variant: claims.variant };
+  if (claims.productId) properties.product_id = claims.productId;
+  if (claims.url) properties.url = claims.url;
+  try {
+    await ingestMessages(
+      c.env,
+      (p) => c.executionCtx.waitUntil(p),
+      [{ type: "track", event, ...identity, properties }],
+      {
+        source: "email",
+      },
+    );
+  } catch (err) {
+    // The reader still gets the image or the page; the failure is logged.
+    console.error(JSON.stringify({ msg: "email event not recorded", event, error: String(err) }));
+  }
+}
+
+emailRoutes.get("/o/:token", async (c) => {
+  const verified = await verifyToken(c.req.param("token"), signingSecrets(c.env.LINK_SIGNING_SECRET));
+  if (!verified.ok || verified.claims.kind !== "o") {
+    // Still an image, so a broken link shows nothing rather than a broken-image icon.
+    return c.body(TRANSPARENT_GIF, 400, GIF_HEADERS);
+  }
+  await record(c, verified.claims, "Email Opened");
+  return c.body(TRANSPARENT_GIF, 200, GIF_HEADERS);
+});
+
+emailRoutes.get("/c/:token", async (c) => {
+  const verified = await verifyToken(c.req.param("token"), signingSecrets(c.env.LINK_SIGNING_SECRET));
+  if (!verified.ok) throw new ApiError(400, "invalid_link", `${verified.reason}; this link cannot be followed`);
+  const { claims } = verified;
+  if (claims.kind !== "c" || !claims.url) throw new ApiError(400, "invalid_link", "this token is not a click link");
+  await record(c, claims, "Email Link Clicked");
+  c.header("cache-control", "no-store");
+  return c.redirect(claims.url, 302);
+});

@@ -1,0 +1,101 @@
+/**
+ * What every ingestion path shares (Tracking API, batch, pixel, email links):
+ * validate and normalize each message, quarantine the rejects, group the
+ * accepted events by profile actor and make one RPC per actor.
+ */
+import { profileActor } from "../actors/client";
+import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
+import { warehouseDb } from "../catalog/store";
+import type { Env } from "../env";
+import { interactionsOf } from "../model/commerce";
+import type { IngestResponse, MessageType, ProfileEvent } from "../model/messages";
+import { settingsOf } from "../model/settings";
+import { actorKeyOf, validateMessage } from "../model/validate";
+import { quarantine, type Rejection } from "../sink/quarantine";
+import { ApiError } from "./errors";
+
+export interface IngestOptions {
+  source: string;
+  impliedType?: MessageType;
+  batchContext?: Record<string, unknown>;
+  batchSentAt?: string | number;
+  receivedAt?: number;
+}
+
+/** Retries a platform error once when the platform says a retry may succeed. */
+async function withRetry<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const e = err as { retryable?: boolean; overloaded?: boolean };
+    if (!e?.retryable || e.overloaded) throw err;
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
+    return call();
+  }
+}
+
+export async function ingestMessages(
+  env: Env,
+  waitUntil: (p: Promise<unknown>) => void,
+  messages: readonly unknown[],
+  options: IngestOptions,
+): Promise<IngestResponse> {
+  const receivedAt = options.receivedAt ?? Date.now();
+  const byActor = new Map<string, ProfileEvent[]>();
+  const rejections: Rejection[] = [];
+  const batched = options.source === "batch";
+
+  messages.forEach((raw, index) => {
+    const result = validateMessage(raw, {
+      receivedAt,
+      batchContext: options.batchContext,
+      batchSentAt: options.batchSentAt,
+      impliedType: options.impliedType,
+      newMessageId: () => crypto.randomUUID(),
+    });
+    if (!result.ok) {
+      rejections.push({ source: options.source, reason: result.reason, index: batched ? index : null, payload: raw });
+      return;
+    }
+    const key = actorKeyOf(result.event);
+    const list = byActor.get(key);
+    if (list) list.push(result.event);
+    else byActor.set(key, [result.event]);
+  });
+
+  const db = warehouseDb(env.WAREHOUSE);
+  // Rejections first: once we answer 200 they must already be kept.
+  if (rejections.length > 0) await quarantine(db, rejections, receivedAt);
+
+  const settings = settingsOf(env);
+  const results = await Promise.allSettled(
+    [...byActor].map(([key, events]) => withRetry(() => profileActor(env, key).ingest(key, events))),
+  );
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed.length > 0) {
+    console.error(
+      JSON.stringify({ msg: "profile ingest failed", actors: failed.length, error: String(failed[0]?.reason) }),
+    );
+    throw new ApiError(
+      503,
+      "unavailable",
+      `events for ${failed.length} of ${byActor.size} profiles were not stored; retry the request (messageIds make retries safe)`,
+    );
+  }
+
+  // Popularity counts applied events only: a retried request must not inflate it.
+  [...byActor.values()].forEach((events, i) => {
+    const result = results[i];
+    const duplicates = new Set(result?.status === "fulfilled" ? result.value.duplicateIds : []);
+    for (const e of events) {
+      if (!duplicates.has(e.messageId)) popularityTally.add(interactionsOf(e), e.timestamp, settings);
+    }
+  });
+  maybeFlushPopularity(db, waitUntil, receivedAt);
+
+  return {
+    success: true,
+    accepted: messages.length - rejections.length,
+    rejected: rejections.map((r, i) => ({ index: r.index ?? i, reason: r.reason })),
+  };
+}

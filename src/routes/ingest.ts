@@ -1,0 +1,171 @@
+/**
+ * Segment HTTP Tracking API compatible ingestion (DESIGN §2.1):
+ * `/v1/{track,identify,page,screen,group,alias}`, `/v1/batch` (+ `/v1/import`)
+ * and the `GET /v1/pixel/*` beacon. CORS is open on these routes only.
+ */
+
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { warehouseDb } from "../catalog/store";
+import { LIMITS, type MessageType } from "../model/messages";
+import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
+import { base64Decode } from "../model/signing";
+import { findUnsafeKey } from "../model/validate";
+import { quarantine } from "../sink/quarantine";
+import type { AppEnv } from "./app-env";
+import { basicUser, keyMatches } from "./auth";
+import { parseJson, readLimitedText } from "./body";
+import { ApiError } from "./errors";
+import { ingestMessages } from "./ingest-pipeline";
+
+export const ingestRoutes = new Hono<AppEnv>();
+
+const openCors = cors({
+  origin: "*",
+  allowMethods: ["GET", "POST", "OPTIONS"],
+  allowHeaders: ["Authorization", "Content-Type"],
+  maxAge: 86_400,
+});
+
+const ACCEPTED_MEDIA_TYPES = new Set(["application/json", "text/plain", ""]);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Reads, parses and authenticates an ingestion request body. */
+async function readIngestBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
+  const mediaType = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (!ACCEPTED_MEDIA_TYPES.has(mediaType)) {
+    throw new ApiError(
+      415,
+      "unsupported_media_type",
+      `content type "${mediaType}" is not accepted; send application/json (or text/plain holding JSON, as sendBeacon does)`,
+    );
+  }
+  const body = parseJson(await readLimitedText(c.req.raw, LIMITS.requestBytes, "request body"));
+  if (!isPlainObject(body)) {
+    throw new ApiError(
+      400,
+      "invalid_body",
+      `request body must be a JSON object, not ${Array.isArray(body) ? "an array" : typeof body === "object" ? "null" : `a ${typeof body}`}`,
+    );
+  }
+  const fromHeader = basicUser(c.req.header("authorization"));
+  const writeKey = fromHeader ?? (typeof body.writeKey === "string" ? body.writeKey : null);
+  if (!(await keyMatches(writeKey, c.env.WRITE_KEYS))) {
+    throw new ApiError(
+      401,
+      "unauthorized",
+      writeKey
+        ? "write key is not valid"
+        : "missing write key; send HTTP Basic auth with the write key as user name, or writeKey in the body",
+    );
+  }
+  return body;
+}
+
+function sentAtOf(v: unknown): string | number | undefined {
+  return typeof v === "string" || typeof v === "number" ? v : undefined;
+}
+
+const SINGLE_TYPES: readonly MessageType[] = ["track", "identify", "page", "screen", "group", "alias"];
+
+for (const type of SINGLE_TYPES) {
+  ingestRoutes.use(`/v1/${type}`, openCors);
+  ingestRoutes.post(`/v1/${type}`, async (c) => {
+    const { writeKey: _key, ...message } = await readIngestBody(c);
+    const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [message], {
+      source: type,
+      impliedType: type,
+    });
+    return c.json(result);
+  });
+}
+
+for (const path of ["/v1/batch", "/v1/import"]) {
+  ingestRoutes.use(path, openCors);
+  ingestRoutes.post(path, async (c) => {
+    const body = await readIngestBody(c);
+    const batch = body.batch;
+    if (!Array.isArray(batch)) {
+      throw new ApiError(400, "invalid_batch", 'body needs "batch": an array of Segment messages');
+    }
+    if (batch.length > LIMITS.batchMessages) {
+      throw new ApiError(
+        400,
+        "batch_too_large",
+        `batch has ${batch.length.toLocaleString("en-US")} messages; the limit is ${LIMITS.batchMessages.toLocaleString("en-US")} — split it`,
+      );
+    }
+    let batchContext: Record<string, unknown> | undefined;
+    if (body.context !== undefined) {
+      if (!isPlainObject(body.context))
+        throw new ApiError(400, "invalid_context", "batch context must be a JSON object");
+      const unsafe = findUnsafeKey(body.context, "context");
+      if (unsafe) throw new ApiError(400, "invalid_context", unsafe);
+      batchContext = body.context;
+    }
+    const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), batch, {
+      source: "batch",
+      batchContext,
+      batchSentAt: sentAtOf(body.sentAt),
+    });
+    return c.json(result);
+  });
+}
+
+/** Longest `data` parameter decoded (a URL holding more is not a pixel). */
+const MAX_PIXEL_DATA = 48 * 1024;
+const PIXEL_TYPES = new Set<MessageType>(["track", "page", "identify"]);
+
+/**
+ * `GET /v1/pixel/{track|page|identify}?data=<base64(url) JSON>`: always a GIF,
+ * whatever the payload, so a broken pixel never shows as a broken image.
+ */
+ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
+  const type = c.req.param("type") as MessageType;
+  const data = c.req.query("data") ?? "";
+  const receivedAt = Date.now();
+  const db = warehouseDb(c.env.WAREHOUSE);
+  const source = `pixel/${type}`;
+  const reject = (reason: string, payload: unknown) =>
+    quarantine(db, [{ source, reason, index: null, payload }], receivedAt);
+  try {
+    const decoded = data.length <= MAX_PIXEL_DATA ? base64Decode(data) : null;
+    let message: unknown;
+    try {
+      message = decoded
+        ? JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(decoded))
+        : undefined;
+    } catch {
+      message = undefined;
+    }
+    if (!PIXEL_TYPES.has(type)) {
+      await reject(`unknown pixel type "${type}"; use /v1/pixel/track, /v1/pixel/page or /v1/pixel/identify`, data);
+    } else if (!isPlainObject(message)) {
+      await reject(
+        data.length > MAX_PIXEL_DATA
+          ? `data is ${data.length} characters; the limit is ${MAX_PIXEL_DATA}`
+          : "data must be base64 or base64url of a JSON object",
+        data,
+      );
+    } else {
+      const { writeKey, ...rest } = message;
+      if (!(await keyMatches(typeof writeKey === "string" ? writeKey : null, c.env.WRITE_KEYS))) {
+        await reject(writeKey ? "write key is not valid" : "pixel data needs a writeKey", rest);
+      } else {
+        await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [rest], {
+          source,
+          impliedType: type,
+          receivedAt,
+        });
+      }
+    }
+  } catch (err) {
+    // The beacon still gets its GIF; the failure is visible in the logs.
+    console.error(JSON.stringify({ msg: "pixel ingest failed", type, error: String(err) }));
+  }
+  return c.body(TRANSPARENT_GIF, 200, GIF_HEADERS);
+});

@@ -1,0 +1,105 @@
+/**
+ * `GET /v1/merge/:id` — the ESP's connected-content call, made once per
+ * recipient at send time (DESIGN §2.2). It answers something useful for
+ * everyone: an unknown or unparseable id gets the trending block, because
+ * ESPs render an error page as an empty string. Each recommended product
+ * carries a signed click URL and the block carries a signed open pixel.
+ */
+import { Hono } from "hono";
+import { parseProfileId } from "../model/profile-id";
+import { recommend } from "../model/ranking";
+import { type BlockItem, renderRecommendationBlock } from "../model/render";
+import { type LinkClaims, signingSecrets, signToken } from "../model/signing";
+import type { AppEnv } from "./app-env";
+import { requireApiKey } from "./auth";
+import { ApiError } from "./errors";
+import { catalogFor, limitParam, recommendationItem, resolveProfile } from "./profiles";
+
+export const mergeRoutes = new Hono<AppEnv>();
+mergeRoutes.use("/v1/merge/*", requireApiKey());
+
+/** Signed links stay valid this long: long enough for an email read months later. */
+const LINK_TTL_SECONDS = 180 * 24 * 3600;
+
+function shortParam(raw: string | undefined, name: string, max: number): string | null {
+  if (raw === undefined || raw === "") return null;
+  if (raw.length > max) throw new ApiError(400, `invalid_${name}`, `${name} must be at most ${max} characters`);
+  return raw;
+}
+
+function firstName(traits: Record<string, unknown>): string | null {
+  const v = traits.firstName ?? traits.first_name;
+  return typeof v === "string" && v.trim() ? v.trim().slice(0, 60) : null;
+}
+
+/** The public form of a profile id for link claims: `user_id:42`, `anonymous_id:abc`, or as given. */
+function claimProfile(raw: string): string {
+  const parsed = parseProfileId(raw);
+  if (!parsed.ok) return raw.slice(0, 256);
+  const prefix = { user: "user_id", anonymous: "anonymous_id", email: "email" }[parsed.ref.kind];
+  return `${prefix}:${parsed.ref.value}`;
+}
+
+mergeRoutes.get("/v1/merge/:id", async (c) => {
+  const rawId = c.req.param("id");
+  const limit = limitParam(c.req.query("limit"), 3, 12);
+  const campaign = shortParam(c.req.query("campaign"), "campaign", 128);
+  const variant = shortParam(c.req.query("variant"), "variant", 64);
+  const format = c.req.query("format") ?? "json";
+  if (format !== "json" && format !== "html") {
+    throw new ApiError(400, "invalid_format", `format must be json or html; got "${format.slice(0, 20)}"`);
+  }
+
+  const resolved = resolveProfile(c.env, rawId);
+  const [input, index] = await Promise.all([
+    resolved.ok ? resolved.profile.stub.personalization() : null,
+    catalogFor(c),
+  ]);
+  const known = input?.known ?? false;
+  const traits = known && input ? input.traits : {};
+  const result = recommend(index, known && input ? input.signals : null, limit);
+
+  const base = (c.env.PUBLIC_BASE_URL || new URL(c.req.url).origin).replace(/\/+$/, "");
+  const [secret] = signingSecrets(c.env.LINK_SIGNING_SECRET);
+  const claimBase = {
+    profile: claimProfile(rawId),
+    campaign,
+    variant,
+    exp: Math.floor(Date.now() / 1000) + LINK_TTL_SECONDS,
+  };
+  const link = async (claims: LinkClaims, path: string) =>
+    secret ? `${base}${path}${await signToken(claims, secret)}` : null;
+
+  const items = await Promise.all(
+    result.items.map(async (r) => ({
+      ...recommendationItem(r),
+      clickUrl:
+        (await link({ ...claimBase, kind: "c", url: r.product.url, productId: r.product.id }, "/c/")) ?? r.product.url,
+    })),
+  );
+  const openPixelUrl = await link({ ...claimBase, kind: "o" }, "/o/");
+
+  const name = firstName(traits);
+  const heading =
+    result.strategy === "personalized" ? (name ? `Picked for you, ${name}` : "Picked for you") : "Popular right now";
+  const blockItems: BlockItem[] = items.map((i) => ({
+    title: i.title,
+    clickUrl: i.clickUrl,
+    imageUrl: i.imageUrl,
+    price: i.price,
+    currency: i.currency,
+    reason: i.reason,
+  }));
+  const block = renderRecommendationBlock(blockItems, { heading, openPixelUrl });
+
+  c.header("cache-control", "private, no-store");
+  if (format === "html") return c.html(block);
+  return c.json({
+    profile: { id: claimBase.profile, known, traits },
+    recommendations: items,
+    recommendation_block: block,
+    open_pixel_url: openPixelUrl,
+    strategy: result.strategy,
+    generatedAt: new Date().toISOString(),
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * `GET /openapi.json`: the OpenAPI 3.1 document, its request and message
+ * schemas generated from the same zod definitions the routes validate with.
+ */
+import { z } from "zod";
+import { product } from "../model/catalog";
+import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
+
+const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
+
+const errorBody = {
+  type: "object",
+  properties: {
+    error: {
+      type: "object",
+      properties: { code: { type: "string" }, message: { type: "string" }, details: {} },
+      required: ["code", "message"],
+    },
+  },
+};
+
+const json = (ref: string) => ({
+  content: { "application/json": { schema: { $ref: `#/components/schemas/${ref}` } } },
+});
+const errors = {
+  "400": { description: "Invalid request", ...json("Error") },
+  "401": { description: "Missing or invalid key", ...json("Error") },
+};
+const idParam = {
+  name: "id",
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+  description: "user_id:<id>, anonymous_id:<id> or a bare user id",
+};
+const limitParam = { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1 } };
+
+function ingestPath(summary: string, body: string) {
+  return {
+    post: {
+      summary,
+      security: [{ writeKey: [] }],
+      requestBody: {
+        content: { "application/json": { schema: { $ref: `#/components/schemas/${body}` } }, "text/plain": {} },
+      },
+      responses: {
+        "200": { description: "Accepted and rejected messages", ...json("IngestResponse") },
+        ...errors,
+        "413": { description: "Body over 500 KB", ...json("Error") },
+      },
+    },
+  };
+}
+
+let cached: unknown = null;
+
+export function openApiDocument(): unknown {
+  if (cached) return cached;
+  const read = (summary: string) => ({
+    get: {
+      summary,
+      security: [{ apiKey: [] }],
+      parameters: [idParam, limitParam],
+      responses: {
+        "200": { description: "OK" },
+        ...errors,
+        "404": { description: "Unknown profile", ...json("Error") },
+      },
+    },
+  });
+  cached = {
+    openapi: "3.1.0",
+    info: {
+      title: "edge-profiles",
+      version: "1.0.0",
+      description: "Real-time customer profiles for email personalization.",
+    },
+    components: {
+      securitySchemes: {
+        writeKey: {
+          type: "http",
+          scheme: "basic",
+          description: "Write key as user name, empty password (or writeKey in the body)",
+        },
+        apiKey: { type: "http", scheme: "bearer" },
+      },
+      schemas: {
+        Message: schema(segmentMessage),
+        BatchRequest: schema(batchRequest),
+        IngestResponse: schema(ingestResponse),
+        Product: schema(product),
+        Error: errorBody,
+      },
+    },
+    paths: {
+      "/v1/track": ingestPath("Record an action (Segment track)", "Message"),
+      "/v1/identify": ingestPath("Set traits (Segment identify)", "Message"),
+      "/v1/page": ingestPath("Record a page view", "Message"),
+      "/v1/screen": ingestPath("Record a screen view", "Message"),
+      "/v1/group": ingestPath("Associate with a group", "Message"),
+      "/v1/alias": ingestPath("Link a previous id", "Message"),
+      "/v1/batch": ingestPath("Up to 2,500 messages in one request", "BatchRequest"),
+      "/v1/import": ingestPath("Alias of /v1/batch", "BatchRequest"),
+      "/v1/pixel/{type}": {
+        get: {
+          summary: "Tracking pixel: base64(url) JSON message with writeKey in `data`",
+          parameters: [
+            { name: "type", in: "path", required: true, schema: { enum: ["track", "page", "identify"] } },
+            { name: "data", in: "query", required: true, schema: { type: "string" } },
+          ],
+          responses: { "200": { description: "1×1 GIF, always", content: { "image/gif": {} } } },
+        },
+      },
+      "/v1/profiles/{id}": read("The profile document"),
+      "/v1/profiles/{id}/events": read("Recent events, newest first"),
+      "/v1/profiles/{id}/recommendations": read("Ranked product recommendations"),
+      "/v1/merge/{id}": {
+        get: {
+          summary: "ESP connected content: profile, recommendations with signed links, HTML block",
+          security: [{ apiKey: [] }],
+          parameters: [
+            idParam,
+            limitParam,
+            { name: "format", in: "query", schema: { enum: ["json", "html"] } },
+            { name: "campaign", in: "query", schema: { type: "string" } },
+            { name: "variant", in: "query", schema: { type: "string" } },
+          ],
+          responses: { "200": { description: "Merge data (or the HTML block alone)" }, ...errors },
+        },
+      },
+      "/v1/catalog/products": {
+        put: {
+          summary: "Upsert up to 1,000 products",
+          security: [{ apiKey: [] }],
+          requestBody: {
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: { products: { type: "array", items: { $ref: "#/components/schemas/Product" } } },
+                },
+              },
+            },
+          },
+          responses: { "200": { description: "Stored" }, ...errors },
+        },
+        get: {
+          summary: "List products by id",
+          security: [{ apiKey: [] }],
+          parameters: [limitParam, { name: "after", in: "query", schema: { type: "string" } }],
+          responses: { "200": { description: "A page of products" }, ...errors },
+        },
+      },
+      "/v1/catalog/products/{id}": {
+        get: {
+          summary: "One product",
+          security: [{ apiKey: [] }],
+          responses: { "200": json("Product"), ...errors, "404": { description: "Unknown product" } },
+        },
+        delete: {
+          summary: "Remove a product",
+          security: [{ apiKey: [] }],
+          responses: { "200": { description: "Deleted" }, ...errors, "404": { description: "Unknown product" } },
+        },
+      },
+      "/o/{token}": {
+        get: {
+          summary: "Email open pixel (signed token)",
+          responses: { "200": { description: "GIF" }, "400": { description: "Invalid token" } },
+        },
+      },
+      "/c/{token}": {
+        get: {
+          summary: "Email click redirect (signed token)",
+          responses: {
+            "302": { description: "Redirect to the sealed URL" },
+            "400": { description: "Invalid token; never redirects" },
+          },
+        },
+      },
+      "/healthz": { get: { summary: "Liveness; no auth, no actor call", responses: { "200": { description: "ok" } } } },
+    },
+  };
+  return cached;
+}

@@ -1,0 +1,111 @@
+/**
+ * Profile reads for the customer's own systems (DESIGN §2.2), secret API key
+ * required: the profile document, its event timeline and recommendations.
+ * Each read is one RPC to the person's actor; ranking runs here, in the
+ * Worker, against the isolate's catalog copy.
+ */
+
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { type ProfileActorApi, profileActor } from "../actors/client";
+import { catalogIndex } from "../catalog/cache";
+import { warehouseDb } from "../catalog/store";
+import type { Env } from "../env";
+import { actorNameOf, parseProfileId } from "../model/profile-id";
+import { type CatalogIndex, type Recommendation, recommend } from "../model/ranking";
+import { settingsOf } from "../model/settings";
+import type { AppEnv } from "./app-env";
+import { requireApiKey } from "./auth";
+import { ApiError } from "./errors";
+
+export const profileRoutes = new Hono<AppEnv>();
+profileRoutes.use("/v1/profiles/*", requireApiKey());
+
+export interface ResolvedProfile {
+  name: string;
+  stub: ProfileActorApi;
+}
+
+/** Maps a `<id_type>:<value>` profile id to its actor, or explains why it cannot. */
+export function resolveProfile(
+  env: Env,
+  rawId: string,
+): { ok: true; profile: ResolvedProfile } | { ok: false; reason: string } {
+  const parsed = parseProfileId(rawId);
+  if (!parsed.ok) return parsed;
+  const name = actorNameOf(parsed.ref);
+  if (!name) {
+    return {
+      ok: false,
+      reason: "email: profile ids are not resolvable yet; look the person up by user_id:<id> or anonymous_id:<id>",
+    };
+  }
+  return { ok: true, profile: { name, stub: profileActor(env, name) } };
+}
+
+function profileOr400(c: Context<AppEnv>): ResolvedProfile {
+  const resolved = resolveProfile(c.env, c.req.param("id") ?? "");
+  if (!resolved.ok) throw new ApiError(400, "invalid_profile_id", resolved.reason);
+  return resolved.profile;
+}
+
+/** Parses `?limit=`, answering 400 with the allowed range when it is out of it. */
+export function limitParam(raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new ApiError(
+      400,
+      "invalid_limit",
+      `limit must be a whole number from 1 to ${max}; got "${raw.slice(0, 40)}"`,
+    );
+  }
+  return n;
+}
+
+function notFound(id: string): never {
+  throw new ApiError(404, "profile_not_found", `no profile ${id}; it has sent no events yet`);
+}
+
+export function catalogFor(c: Context<AppEnv>): Promise<CatalogIndex> {
+  return catalogIndex(warehouseDb(c.env.WAREHOUSE), settingsOf(c.env).catalogRefreshMs, (p) =>
+    c.executionCtx.waitUntil(p),
+  );
+}
+
+export function recommendationItem(r: Recommendation) {
+  return {
+    productId: r.product.id,
+    title: r.product.title,
+    url: r.product.url,
+    imageUrl: r.product.imageUrl ?? null,
+    price: r.product.price ?? null,
+    currency: r.product.currency,
+    categories: r.product.categories,
+    brand: r.product.brand ?? null,
+    score: r.score,
+    reason: r.reason,
+  };
+}
+
+profileRoutes.get("/v1/profiles/:id", async (c) => {
+  const profile = await profileOr400(c).stub.readProfile();
+  return profile ? c.json(profile) : notFound(c.req.param("id"));
+});
+
+profileRoutes.get("/v1/profiles/:id/events", async (c) => {
+  const limit = limitParam(c.req.query("limit"), 50, 200);
+  const events = await profileOr400(c).stub.readEvents(limit);
+  return events ? c.json({ events }) : notFound(c.req.param("id"));
+});
+
+profileRoutes.get("/v1/profiles/:id/recommendations", async (c) => {
+  const limit = limitParam(c.req.query("limit"), 6, 24);
+  const [input, index] = await Promise.all([profileOr400(c).stub.personalization(), catalogFor(c)]);
+  const result = recommend(index, input.known ? input.signals : null, limit);
+  return c.json({
+    items: result.items.map(recommendationItem),
+    strategy: result.strategy,
+    generatedAt: new Date().toISOString(),
+  });
+});

@@ -1,0 +1,49 @@
+/**
+ * The quarantine of rejected messages (`bad_events` in D1): every message the
+ * edge refuses is kept with its reason and original payload, never silently
+ * dropped (DESIGN §2.1).
+ */
+
+import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
+import { badEvents } from "./warehouse-schema";
+
+export interface Rejection {
+  /** Where it came from: `batch`, `track`, `pixel/page`, … */
+  source: string;
+  reason: string;
+  /** Position in the request's batch, when it had one. */
+  index: number | null;
+  payload: unknown;
+}
+
+/** Payloads are kept up to this size; a larger one keeps its head and says so. */
+const MAX_PAYLOAD_CHARS = 64 * 1024;
+
+function payloadText(payload: unknown): string {
+  let text: string;
+  try {
+    text = typeof payload === "string" ? payload : (JSON.stringify(payload) ?? String(payload));
+  } catch {
+    text = String(payload);
+  }
+  return text.length <= MAX_PAYLOAD_CHARS
+    ? text
+    : `${text.slice(0, MAX_PAYLOAD_CHARS)}…[truncated from ${text.length} chars]`;
+}
+
+/** Stores rejections atomically; throws when D1 is unavailable so the request fails rather than loses them. */
+export async function quarantine(db: WarehouseDb, rejections: readonly Rejection[], receivedAt: number): Promise<void> {
+  const statements = chunk(rejections, rowsPerStatement(5)).map((rows) =>
+    db.insert(badEvents).values(
+      rows.map((r) => ({
+        receivedAt,
+        source: r.source,
+        reason: r.reason.slice(0, 1000),
+        messageIndex: r.index,
+        payload: payloadText(r.payload),
+      })),
+    ),
+  );
+  const [first, ...rest] = statements;
+  if (first) await db.batch([first, ...rest]);
+}
