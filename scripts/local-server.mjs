@@ -1,0 +1,103 @@
+/**
+ * Starts the service with `wrangler dev` on a free 127.0.0.1 port with its own
+ * on-disk state directory and keys, for the end-to-end tests and the
+ * benchmark. The D1 warehouse is migrated first; `stop()` ends wrangler and
+ * workerd (the whole process group it started, by PID).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const wrangler = join(root, "node_modules", ".bin", "wrangler");
+
+export const E2E_KEYS = {
+  writeKey: "e2e-write-key",
+  apiKey: "e2e-api-key",
+  linkSecret: "e2e-link-secret",
+};
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * @param {{ port?: number, persistDir?: string, vars?: Record<string, string>, log?: (line: string) => void }} [options]
+ * @returns {Promise<{ url: string, port: number, persistDir: string, pid: number, stop: () => Promise<void> }>}
+ */
+export async function startLocalServer(options = {}) {
+  const port = options.port ?? (await freePort());
+  const ownsDir = !options.persistDir;
+  const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "edge-profiles-"));
+  const vars = {
+    WRITE_KEYS: E2E_KEYS.writeKey,
+    API_KEYS: E2E_KEYS.apiKey,
+    LINK_SIGNING_SECRET: E2E_KEYS.linkSecret,
+    ...options.vars,
+  };
+  const migrated = spawnSync(
+    wrangler,
+    ["d1", "migrations", "apply", "edge-profiles", "--local", "--persist-to", persistDir],
+    {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, CI: "1" },
+    },
+  );
+  if (migrated.status !== 0) throw new Error(`d1 migrations failed: ${migrated.stderr || migrated.stdout}`);
+
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistDir];
+  args.push("--show-interactive-dev-session=false", "--inspector-port", String(await freePort()));
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(wrangler, args, {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+  });
+  let output = "";
+  const collect = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+    options.log?.(chunk.toString());
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+    }, 5_000);
+    await exited;
+    clearTimeout(timer);
+    if (ownsDir) rmSync(persistDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return { url, port, persistDir, pid: child.pid, stop };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await stop();
+  throw new Error(`wrangler dev did not answer /healthz within 60 s:\n${output}`);
+}

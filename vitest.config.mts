@@ -1,0 +1,31 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+/**
+ * In-runtime tests: the Worker, its actors and D1 run in workerd through the
+ * vitest pool, configured from wrangler.toml. D1 migrations are read here and
+ * applied by test/runtime/setup.ts.
+ */
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    plugins: [
+      cloudflareTest({
+        main: "./src/index.ts",
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            WRITE_KEYS: "test-write-key,test-write-key-2",
+            API_KEYS: "test-api-key,test-api-key-old",
+            LINK_SIGNING_SECRET: "test-link-secret",
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ["test/runtime/**/*.test.ts"],
+      setupFiles: ["./test/runtime/setup.ts"],
+    },
+  };
+});
