@@ -121,6 +121,19 @@ const MAX_PIXEL_DATA = 48 * 1024;
 const PIXEL_TYPES = new Set<MessageType>(["track", "page", "identify"]);
 
 /**
+ * Pixel payloads are UTF-8 JSON; a page that base64-encoded Latin-1 text with
+ * plain `btoa` is read as Latin-1 rather than refused.
+ */
+function parsePixelJson(bytes: Uint8Array): unknown {
+  for (const decoder of [new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }), new TextDecoder("latin1")]) {
+    try {
+      return JSON.parse(decoder.decode(bytes));
+    } catch {}
+  }
+  return undefined;
+}
+
+/**
  * `GET /v1/pixel/{track|page|identify}?data=<base64(url) JSON>`: always a GIF,
  * whatever the payload, so a broken pixel never shows as a broken image.
  */
@@ -134,14 +147,7 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
     quarantine(db, [{ source, reason, index: null, payload }], receivedAt);
   try {
     const decoded = data.length <= MAX_PIXEL_DATA ? base64Decode(data) : null;
-    let message: unknown;
-    try {
-      message = decoded
-        ? JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(decoded))
-        : undefined;
-    } catch {
-      message = undefined;
-    }
+    const message = decoded ? parsePixelJson(decoded) : undefined;
     if (!PIXEL_TYPES.has(type)) {
       await reject(`unknown pixel type "${type}"; use /v1/pixel/track, /v1/pixel/page or /v1/pixel/identify`, data);
     } else if (!isPlainObject(message)) {
@@ -154,7 +160,7 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
     } else {
       const { writeKey, ...rest } = message;
       if (!(await keyMatches(typeof writeKey === "string" ? writeKey : null, c.env.WRITE_KEYS))) {
-        await reject(writeKey ? "write key is not valid" : "pixel data needs a writeKey", rest);
+        await reject(writeKey ? "write key is not valid" : "pixel data needs a write key (writeKey)", rest);
       } else {
         await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [rest], {
           source,

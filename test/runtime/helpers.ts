@@ -1,0 +1,83 @@
+/** Request helpers for in-runtime tests: everything goes through the Worker's own fetch handler. */
+import { env, exports } from "cloudflare:workers";
+import type { Product } from "../../src/model/catalog";
+
+export const WRITE_KEY = "test-write-key";
+export const API_KEY = "test-api-key";
+export const BASE = "http://edge.test";
+
+export function basic(key: string): string {
+  return `Basic ${btoa(`${key}:`)}`;
+}
+
+export function call(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(`${BASE}${path}`, init));
+}
+
+/** POSTs JSON to an ingestion route with the write key in HTTP Basic auth. */
+export function ingest(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return call(path, {
+    method: "POST",
+    headers: { authorization: basic(WRITE_KEY), "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** Sends a batch and returns the parsed ingest response, failing loudly on a non-200. */
+export async function sendBatch(batch: unknown[], extra: Record<string, unknown> = {}) {
+  const res = await ingest("/v1/batch", { batch, ...extra });
+  const body = (await res.json()) as {
+    success: boolean;
+    accepted: number;
+    rejected: { index: number; reason: string }[];
+  };
+  if (res.status !== 200) throw new Error(`batch answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+export function read(path: string, key = API_KEY): Promise<Response> {
+  return call(path, { headers: { authorization: `Bearer ${key}` } });
+}
+
+export async function readJson<T = Record<string, unknown>>(path: string): Promise<T> {
+  const res = await read(path);
+  if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+export async function putCatalog(products: unknown[]): Promise<Response> {
+  return call("/v1/catalog/products", {
+    method: "PUT",
+    headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ products }),
+  });
+}
+
+/** A unique id per test, since storage is isolated per file, not per test. */
+export function uid(prefix = "u"): string {
+  return `${prefix}-${crypto.randomUUID()}`;
+}
+
+export function productFixture(id: string, overrides: Partial<Product> = {}): Product {
+  return {
+    id,
+    title: `Product ${id}`,
+    url: `https://shop.example.com/p/${id}`,
+    imageUrl: `https://shop.example.com/img/${id}.jpg`,
+    price: 49.5,
+    currency: "USD",
+    categories: ["Running Shoes"],
+    brand: "Stride",
+    inStock: true,
+    ...overrides,
+  };
+}
+
+export async function quarantineRows(reasonLike = "%"): Promise<{ source: string; reason: string; payload: string }[]> {
+  const { results } = await env.WAREHOUSE.prepare(
+    "SELECT source, reason, payload FROM bad_events WHERE reason LIKE ? ORDER BY id",
+  )
+    .bind(reasonLike)
+    .all<{ source: string; reason: string; payload: string }>();
+  return results;
+}
