@@ -104,9 +104,10 @@ function scoreProduct(
   const viewedNotBought = Boolean(h && (h.lastViewedAt || h.lastAddedAt));
   const score = (own + category + brand) * (viewedNotBought ? VIEWED_NOT_BOUGHT_BOOST : 1);
 
+  // The most specific true statement about this person and this product.
   let reason: string;
-  if (h?.lastAddedAt && own >= category && own >= brand) reason = "Still in your basket";
-  else if (viewedNotBought && own >= category && own >= brand) reason = "You viewed this recently";
+  if (h?.lastAddedAt) reason = "Still in your basket";
+  else if (viewedNotBought) reason = "You viewed this recently";
   else if (category >= brand && category > 0) reason = `Because you like ${categoryName}`;
   else if (brand > 0) reason = `More from ${p.brand}`;
   else reason = "Popular right now";

@@ -4,15 +4,34 @@
  */
 import { ApiError } from "./errors";
 
+/**
+ * Server SDKs may gzip their batches (RudderStack's Node SDK does by default).
+ * The limit then counts decompressed bytes, so a small compressed bomb is
+ * refused as soon as it inflates past the limit.
+ */
+function decodedBody(body: ReadableStream<Uint8Array>, encoding: string | null): ReadableStream<Uint8Array> {
+  const e = (encoding ?? "").trim().toLowerCase();
+  if (e === "" || e === "identity") return body;
+  if (e === "gzip" || e === "x-gzip") return body.pipeThrough(new DecompressionStream("gzip"));
+  if (e === "deflate") return body.pipeThrough(new DecompressionStream("deflate"));
+  throw new ApiError(
+    415,
+    "unsupported_encoding",
+    `content encoding "${e.slice(0, 40)}" is not accepted; send gzip, deflate or none`,
+  );
+}
+
 export async function readLimitedText(req: Request, limit: number, what: string): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(declared, limit, what);
   if (!req.body) return "";
-  const reader = req.body.getReader();
+  const reader = decodedBody(req.body, req.headers.get("content-encoding")).getReader();
   const parts: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch(() => {
+      throw new ApiError(400, "malformed_body", "request body could not be decompressed; check Content-Encoding");
+    });
     if (done) break;
     total += value.byteLength;
     if (total > limit) {

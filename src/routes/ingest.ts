@@ -28,7 +28,21 @@ const openCors = cors({
   maxAge: 86_400,
 });
 
-const ACCEPTED_MEDIA_TYPES = new Set(["application/json", "text/plain", ""]);
+const JSON_MEDIA_TYPES = new Set(["application/json", "text/plain", ""]);
+/**
+ * Some SDKs label a JSON body with a form type (RudderStack's Node SDK posts
+ * its gzip buffer through axios, which calls it urlencoded). Such a body is
+ * accepted when it is JSON, and refused with 415 otherwise.
+ */
+const LENIENT_MEDIA_TYPES = new Set(["application/x-www-form-urlencoded", "application/octet-stream"]);
+
+function unsupportedMediaType(mediaType: string) {
+  return new ApiError(
+    415,
+    "unsupported_media_type",
+    `content type "${mediaType.slice(0, 80)}" is not accepted; send application/json (or text/plain holding JSON, as sendBeacon does)`,
+  );
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -37,14 +51,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Reads, parses and authenticates an ingestion request body. */
 async function readIngestBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
   const mediaType = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-  if (!ACCEPTED_MEDIA_TYPES.has(mediaType)) {
-    throw new ApiError(
-      415,
-      "unsupported_media_type",
-      `content type "${mediaType}" is not accepted; send application/json (or text/plain holding JSON, as sendBeacon does)`,
-    );
+  const lenient = LENIENT_MEDIA_TYPES.has(mediaType);
+  if (!lenient && !JSON_MEDIA_TYPES.has(mediaType) && !mediaType.endsWith("+json"))
+    throw unsupportedMediaType(mediaType);
+  const text = await readLimitedText(c.req.raw, LIMITS.requestBytes, "request body");
+  let body: unknown;
+  try {
+    body = parseJson(text);
+  } catch (err) {
+    throw lenient ? unsupportedMediaType(mediaType) : err;
   }
-  const body = parseJson(await readLimitedText(c.req.raw, LIMITS.requestBytes, "request body"));
   if (!isPlainObject(body)) {
     throw new ApiError(
       400,

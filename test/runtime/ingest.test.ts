@@ -91,9 +91,22 @@ describe("bodies and limits", () => {
   });
 
   it("answers 415 for a content type it cannot read", async () => {
-    const res = await ingest("/v1/track", "userId=1", { "content-type": "application/x-www-form-urlencoded" });
-    expect(res.status).toBe(415);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/application\/json/);
+    const form = await ingest("/v1/track", "userId=1", { "content-type": "application/x-www-form-urlencoded" });
+    expect(form.status).toBe(415);
+    expect(((await form.json()) as { error: { message: string } }).error.message).toMatch(/application\/json/);
+    const xml = await ingest("/v1/track", "{}", { "content-type": "application/xml" });
+    expect(xml.status).toBe(415);
+  });
+
+  it("accepts JSON mislabelled as a form, as RudderStack's Node SDK sends it", async () => {
+    const res = await ingest(
+      "/v1/track",
+      { userId: uid(), event: "Labelled Oddly" },
+      {
+        "content-type": "application/x-www-form-urlencoded",
+      },
+    );
+    expect(res.status).toBe(200);
   });
 
   it.each([
@@ -248,5 +261,48 @@ describe("CORS", () => {
   it("is never open on profile reads", async () => {
     const res = await call("/v1/profiles/user_id:x", { headers: { origin: "https://evil.example.com" } });
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("compressed bodies", () => {
+  async function gzip(text: string): Promise<ArrayBuffer> {
+    return new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer();
+  }
+
+  it("accepts a gzip batch, as RudderStack's SDK sends by default", async () => {
+    const userId = uid();
+    const res = await call("/v1/batch", {
+      method: "POST",
+      headers: { authorization: basic(WRITE_KEY), "content-type": "application/json", "content-encoding": "gzip" },
+      body: await gzip(JSON.stringify({ batch: [{ type: "track", userId, event: "Zipped" }] })),
+    });
+    expect(await res.json()).toEqual({ success: true, accepted: 1, rejected: [] });
+  });
+
+  it("refuses a small gzip body that inflates past 500 KB", async () => {
+    const body = await gzip(JSON.stringify({ batch: [], pad: " ".repeat(2 * 1024 * 1024) }));
+    expect(body.byteLength).toBeLessThan(10 * 1024);
+    const res = await call("/v1/batch", {
+      method: "POST",
+      headers: { authorization: basic(WRITE_KEY), "content-type": "application/json", "content-encoding": "gzip" },
+      body,
+    });
+    expect(res.status).toBe(413);
+  });
+
+  it("answers 400 for a body that is not gzip although it says so, and 415 for an unknown encoding", async () => {
+    const headers = { authorization: basic(WRITE_KEY), "content-type": "application/json" };
+    const bad = await call("/v1/batch", {
+      method: "POST",
+      headers: { ...headers, "content-encoding": "gzip" },
+      body: "{}",
+    });
+    expect(bad.status).toBe(400);
+    const br = await call("/v1/batch", {
+      method: "POST",
+      headers: { ...headers, "content-encoding": "br" },
+      body: "{}",
+    });
+    expect(br.status).toBe(415);
   });
 });

@@ -1,0 +1,16 @@
+/** Types for scripts/local-server.mjs, used by the TypeScript end-to-end tests. */
+export declare const E2E_KEYS: { writeKey: string; apiKey: string; linkSecret: string };
+export declare function freePort(): Promise<number>;
+export interface LocalServer {
+  url: string;
+  port: number;
+  persistDir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+export declare function startLocalServer(options?: {
+  port?: number;
+  persistDir?: string;
+  vars?: Record<string, string>;
+  log?: (line: string) => void;
+}): Promise<LocalServer>;
