@@ -187,7 +187,8 @@ export class ProfileActor extends DurableObject<Env> {
    */
   async ingest(actorKey: string, events: ProfileEvent[]): Promise<IngestResult> {
     await this.ready();
-    await this.migrateOnce();
+    // The first write creates the schema, behind the input gate like the constructor's migration.
+    if (!this.migrated) await this.ctx.blockConcurrencyWhile(() => this.migrateOnce());
     const now = Date.now();
     const fresh = this.dropDuplicates(events);
     const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
