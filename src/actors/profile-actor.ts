@@ -17,6 +17,7 @@ import { applyEvents, type BatchChanges, CAPS, commitToMemory, type ProfileMemor
 import type { PersonalSignals } from "../model/ranking";
 import { isActive, type Session } from "../model/sessions";
 import { readSettings, type Settings } from "../model/settings";
+import type { EventView, ProfileView, SessionView } from "../model/views";
 import migrations from "./migrations/migrations.js";
 import * as schema from "./schema";
 
@@ -24,41 +25,6 @@ export interface IngestResult {
   applied: number;
   /** messageIds already applied before (or repeated within the batch): acknowledged, not re-applied. */
   duplicateIds: string[];
-}
-
-export interface ProfileView {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  firstSeen: string;
-  lastSeen: string;
-  counts: { events: number; sessions: number };
-  affinities: { dimension: string; score: number }[];
-  session: { current: SessionView | null; recent: SessionView[] };
-  version: number;
-}
-
-export interface SessionView {
-  number: number;
-  startedAt: string;
-  endedAt: string;
-  durationSeconds: number;
-  events: number;
-  pages: number;
-  revenue: number;
-  landingPage: string | null;
-}
-
-export interface EventView {
-  messageId: string;
-  type: string;
-  name: string | null;
-  timestamp: string;
-  receivedAt: string;
-  properties: Record<string, unknown>;
-  traits: Record<string, unknown>;
-  context: Record<string, unknown>;
 }
 
 export interface PersonalizationInput {

@@ -10,8 +10,16 @@ import * as warehouse from "../sink/warehouse-schema";
 
 export type WarehouseDb = DrizzleD1Database<typeof warehouse>;
 
+const handles = new WeakMap<D1Database, WarehouseDb>();
+
+/** The drizzle handle for a D1 binding, built once per binding object. */
 export function warehouseDb(d1: D1Database): WarehouseDb {
-  return drizzle(d1, { schema: warehouse });
+  let db = handles.get(d1);
+  if (!db) {
+    db = drizzle(d1, { schema: warehouse });
+    handles.set(d1, db);
+  }
+  return db;
 }
 
 /** D1 binds at most 100 parameters per statement. */

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { product } from "../model/catalog";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
+import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
 
@@ -56,13 +57,13 @@ let cached: unknown = null;
 
 export function openApiDocument(): unknown {
   if (cached) return cached;
-  const read = (summary: string) => ({
+  const read = (summary: string, response: string) => ({
     get: {
       summary,
       security: [{ apiKey: [] }],
       parameters: [idParam, limitParam],
       responses: {
-        "200": { description: "OK" },
+        "200": { description: "OK", ...json(response) },
         ...errors,
         "404": { description: "Unknown profile", ...json("Error") },
       },
@@ -89,6 +90,10 @@ export function openApiDocument(): unknown {
         BatchRequest: schema(batchRequest),
         IngestResponse: schema(ingestResponse),
         Product: schema(product),
+        Profile: schema(profileView),
+        Events: schema(eventsResponse),
+        Recommendations: schema(recommendationsResponse),
+        Merge: schema(mergeResponse),
         Error: errorBody,
       },
     },
@@ -111,9 +116,9 @@ export function openApiDocument(): unknown {
           responses: { "200": { description: "1×1 GIF, always", content: { "image/gif": {} } } },
         },
       },
-      "/v1/profiles/{id}": read("The profile document"),
-      "/v1/profiles/{id}/events": read("Recent events, newest first"),
-      "/v1/profiles/{id}/recommendations": read("Ranked product recommendations"),
+      "/v1/profiles/{id}": read("The profile document", "Profile"),
+      "/v1/profiles/{id}/events": read("Recent events, newest first", "Events"),
+      "/v1/profiles/{id}/recommendations": read("Ranked product recommendations", "Recommendations"),
       "/v1/merge/{id}": {
         get: {
           summary: "ESP connected content: profile, recommendations with signed links, HTML block",
@@ -125,7 +130,16 @@ export function openApiDocument(): unknown {
             { name: "campaign", in: "query", schema: { type: "string" } },
             { name: "variant", in: "query", schema: { type: "string" } },
           ],
-          responses: { "200": { description: "Merge data (or the HTML block alone)" }, ...errors },
+          responses: {
+            "200": {
+              description: "Merge data, or the HTML block alone with format=html",
+              content: {
+                "application/json": { schema: { $ref: "#/components/schemas/Merge" } },
+                "text/html": { schema: { type: "string" } },
+              },
+            },
+            ...errors,
+          },
         },
       },
       "/v1/catalog/products": {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { z } from "zod";
+import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../../src/model/views";
 import { call, quarantineRows, readJson, uid, WRITE_KEY } from "./helpers";
 
 /** What a page does: UTF-8 bytes of the JSON, base64-encoded. */
@@ -87,6 +89,29 @@ describe("openapi", () => {
     }
     const message = doc.components.schemas.Message;
     expect((message?.oneOf ?? message?.anyOf)?.length).toBe(6);
+  });
+
+  it("answers reads in exactly the shapes the document publishes", async () => {
+    const userId = uid();
+    await call("/v1/track", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa(`${WRITE_KEY}:`)}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        userId,
+        event: "Product Viewed",
+        properties: { product_id: "shape-1", category: "Shapes" },
+      }),
+    });
+    const checks: [string, z.ZodObject][] = [
+      [`/v1/profiles/${userId}`, profileView],
+      [`/v1/profiles/${userId}/events`, eventsResponse],
+      [`/v1/profiles/${userId}/recommendations`, recommendationsResponse],
+      [`/v1/merge/${userId}`, mergeResponse],
+    ];
+    for (const [path, schema] of checks) {
+      const parsed = schema.strict().safeParse(await readJson(path));
+      expect(parsed.success, `${path}: ${parsed.error?.message}`).toBe(true);
+    }
   });
 
   it("answers unknown routes with a JSON 404", async () => {

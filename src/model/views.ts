@@ -1,0 +1,78 @@
+/**
+ * Response shapes of the read API (DESIGN §2.2), defined once: the actor's
+ * RPC return types are inferred from them and `/openapi.json` is generated
+ * from them.
+ */
+import { z } from "zod";
+
+const isoTime = z.string().describe("ISO-8601 UTC time");
+const jsonObject = z.record(z.string(), z.unknown());
+
+export const sessionView = z.object({
+  number: z.number().int(),
+  startedAt: isoTime,
+  endedAt: isoTime,
+  durationSeconds: z.number().int(),
+  events: z.number().int(),
+  pages: z.number().int(),
+  revenue: z.number(),
+  landingPage: z.string().nullable(),
+});
+export type SessionView = z.infer<typeof sessionView>;
+
+export const affinityView = z.object({ dimension: z.string(), score: z.number() });
+
+export const profileView = z.object({
+  id: z.string().describe("user_id:<id> or anonymous_id:<id>"),
+  userId: z.string().nullable(),
+  anonymousIds: z.array(z.string()),
+  traits: jsonObject,
+  firstSeen: isoTime,
+  lastSeen: isoTime,
+  counts: z.object({ events: z.number().int(), sessions: z.number().int() }),
+  affinities: z.array(affinityView).describe("strongest first, decayed to now"),
+  session: z.object({ current: sessionView.nullable(), recent: z.array(sessionView) }),
+  version: z.number().int(),
+});
+export type ProfileView = z.infer<typeof profileView>;
+
+export const eventView = z.object({
+  messageId: z.string(),
+  type: z.string(),
+  name: z.string().nullable(),
+  timestamp: isoTime,
+  receivedAt: isoTime,
+  properties: jsonObject,
+  traits: jsonObject,
+  context: jsonObject,
+});
+export type EventView = z.infer<typeof eventView>;
+export const eventsResponse = z.object({ events: z.array(eventView).describe("newest first") });
+
+export const recommendationView = z.object({
+  productId: z.string(),
+  title: z.string(),
+  url: z.string(),
+  imageUrl: z.string().nullable(),
+  price: z.number().nullable(),
+  currency: z.string(),
+  categories: z.array(z.string()),
+  brand: z.string().nullable(),
+  score: z.number(),
+  reason: z.string().describe("why this product, in words a reader understands"),
+});
+
+export const recommendationsResponse = z.object({
+  items: z.array(recommendationView),
+  strategy: z.enum(["personalized", "trending"]),
+  generatedAt: isoTime,
+});
+
+export const mergeResponse = z.object({
+  profile: z.object({ id: z.string(), known: z.boolean(), traits: jsonObject }),
+  recommendations: z.array(recommendationView.extend({ clickUrl: z.string().describe("signed click-tracking URL") })),
+  recommendation_block: z.string().describe("email-safe HTML"),
+  open_pixel_url: z.string().nullable(),
+  strategy: z.enum(["personalized", "trending"]),
+  generatedAt: isoTime,
+});
