@@ -53,7 +53,8 @@ if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 const child = spawn(
   wrangler,
   ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false"],
-  { cwd: root, stdio: "inherit" },
+  // No network here: use Miniflare's placeholder `request.cf` instead of fetching one.
+  { cwd: root, stdio: "inherit", env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", ...process.env } },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code) => process.exit(code ?? 0));

@@ -63,7 +63,7 @@ export async function startLocalServer(options = {}) {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+    env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
   });
   let output = "";
   const collect = (chunk) => {
