@@ -12,5 +12,7 @@ export declare function startLocalServer(options?: {
   port?: number;
   persistDir?: string;
   vars?: Record<string, string>;
+  /** Extra `wrangler dev` arguments, e.g. `["--log-level", "warn"]`. */
+  args?: string[];
   log?: (line: string) => void;
 }): Promise<LocalServer>;

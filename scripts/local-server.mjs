@@ -32,7 +32,7 @@ export function freePort() {
 }
 
 /**
- * @param {{ port?: number, persistDir?: string, vars?: Record<string, string>, log?: (line: string) => void }} [options]
+ * @param {{ port?: number, persistDir?: string, vars?: Record<string, string>, args?: string[], log?: (line: string) => void }} [options]
  * @returns {Promise<{ url: string, port: number, persistDir: string, pid: number, stop: () => Promise<void> }>}
  */
 export async function startLocalServer(options = {}) {
@@ -59,6 +59,7 @@ export async function startLocalServer(options = {}) {
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistDir];
   args.push("--show-interactive-dev-session=false", "--inspector-port", String(await freePort()));
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  args.push(...(options.args ?? []));
   const child = spawn(wrangler, args, {
     cwd: root,
     detached: true,

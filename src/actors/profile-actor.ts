@@ -48,6 +48,17 @@ function duplicatesOf(all: readonly ProfileEvent[], fresh: readonly ProfileEvent
   return all.filter((e) => !kept.has(e)).map((e) => e.messageId);
 }
 
+/**
+ * Pruning runs once per this many events rather than on every batch: the
+ * caps then hold within this margin (and exactly after any batch at least
+ * this large), and a small browser batch skips five statements.
+ */
+const PRUNE_EVERY_EVENTS = 50;
+
+function crossesMultiple(before: number, after: number, step: number): boolean {
+  return Math.floor(before / step) !== Math.floor(after / step);
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function sessionView(s: Session): SessionView {
@@ -160,7 +171,12 @@ export class ProfileActor extends DurableObject<Env> {
     const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
     if (fresh.length === 0) return { applied: 0, duplicateIds };
     const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
-    this.db.transaction((tx) => this.persist(tx, fresh, changes, now));
+    const pruneDue = crossesMultiple(
+      this.memory.profile?.eventCount ?? 0,
+      changes.profile.eventCount,
+      PRUNE_EVERY_EVENTS,
+    );
+    this.db.transaction((tx) => this.persist(tx, fresh, changes, now, pruneDue));
     commitToMemory(this.memory, changes);
     return { applied: fresh.length, duplicateIds };
   }
@@ -192,6 +208,7 @@ export class ProfileActor extends DurableObject<Env> {
     events: ProfileEvent[],
     c: BatchChanges,
     now: number,
+    pruneDue: boolean,
   ) {
     for (const rows of chunks(events, 2)) {
       tx.insert(schema.seenMessages)
@@ -261,7 +278,7 @@ export class ProfileActor extends DurableObject<Env> {
         })
         .run();
     }
-    this.prune(tx, now);
+    if (pruneDue) this.prune(tx, now);
   }
 
   /** Keeps the ring buffer, the session log and the dedup window bounded. */

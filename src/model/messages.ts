@@ -21,10 +21,21 @@ export const MESSAGE_TYPES = ["track", "identify", "page", "screen", "group", "a
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 /** Segment SDKs sometimes send numeric ids; they are identities all the same. */
-const identifier = z
-  .union([z.string(), z.number().finite()])
-  .transform((v) => String(v).trim())
-  .pipe(z.string().min(1, "must not be empty").max(LIMITS.idChars, `must be at most ${LIMITS.idChars} characters`));
+function identifier(missing = "must be a string or a number") {
+  return z
+    .union([z.string(), z.number().finite()], { error: missing })
+    .transform((v) => String(v).trim())
+    .pipe(z.string().min(1, "must not be empty").max(LIMITS.idChars, `must be at most ${LIMITS.idChars} characters`));
+}
+
+/**
+ * `userId`/`anonymousId`: an empty string means "not known" (browser SDKs send
+ * `userId: ""` for anonymous visitors), so it counts as absent.
+ */
+const optionalIdentifier = z
+  .union([z.literal("").transform(() => null), identifier()])
+  .optional()
+  .nullable();
 
 const isoTime = z
   .union([z.string(), z.number()])
@@ -34,8 +45,8 @@ const jsonObject = z.record(z.string(), z.unknown());
 
 const common = {
   messageId: z.string().min(1).max(LIMITS.idChars).optional(),
-  userId: identifier.optional().nullable(),
-  anonymousId: identifier.optional().nullable(),
+  userId: optionalIdentifier,
+  anonymousId: optionalIdentifier,
   timestamp: isoTime.optional(),
   originalTimestamp: isoTime.optional(),
   sentAt: isoTime.optional(),
@@ -78,15 +89,15 @@ export const screenMessage = z.object({
 export const groupMessage = z.object({
   type: z.literal("group"),
   ...common,
-  groupId: identifier,
+  groupId: identifier("group needs a groupId (the account or company id, a string)"),
   traits: jsonObject.optional(),
 });
 
 export const aliasMessage = z.object({
   type: z.literal("alias"),
   ...common,
-  previousId: identifier,
-  userId: identifier,
+  previousId: identifier("alias needs a previousId (the id being merged, usually the anonymousId)"),
+  userId: identifier("alias needs a userId (the id previousId becomes)"),
 });
 
 export const segmentMessage = z.discriminatedUnion("type", [

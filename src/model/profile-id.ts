@@ -16,10 +16,11 @@ const PREFIXES: Record<string, ProfileRef["kind"]> = {
   email: "email",
 };
 
-export function parseProfileId(raw: string): ParsedProfileId {
+export function parseProfileId(input: string): ParsedProfileId {
+  const raw = input.trim();
   const colon = raw.indexOf(":");
   const prefix = colon > 0 ? raw.slice(0, colon) : "";
-  const kind = PREFIXES[prefix];
+  const kind = Object.hasOwn(PREFIXES, prefix) ? PREFIXES[prefix] : undefined;
   const value = (kind ? raw.slice(colon + 1) : raw).trim();
   if (!value)
     return { ok: false, reason: "profile id is empty; use user_id:<id>, anonymous_id:<id> or a bare user id" };

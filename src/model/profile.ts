@@ -162,8 +162,9 @@ export function applyEvents(
 
 function mergeTraits(p: ProfileState, traits: Record<string, unknown>, at: number) {
   for (const [key, value] of Object.entries(traits)) {
-    if ((p.traitTimes[key] ?? Number.NEGATIVE_INFINITY) > at) continue;
-    if (!(key in p.traits) && Object.keys(p.traits).length >= CAPS.traits) continue;
+    const setAt = Object.hasOwn(p.traitTimes, key) ? (p.traitTimes[key] ?? 0) : Number.NEGATIVE_INFINITY;
+    if (setAt > at) continue;
+    if (!Object.hasOwn(p.traits, key) && Object.keys(p.traits).length >= CAPS.traits) continue;
     p.traits[key] = value;
     p.traitTimes[key] = at;
   }

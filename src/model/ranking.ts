@@ -162,10 +162,9 @@ export function recommend(index: CatalogIndex, signals: PersonalSignals | null, 
     if (picked.length >= limit) break;
     if (!purchased.has(p.id)) take({ product: p, score: 0, reason: "Popular right now" });
   }
-  // Someone who bought everything in stock still gets a block, never an empty one.
-  for (const p of index.trending) {
-    if (picked.length > 0) break;
-    take({ product: p, score: 0, reason: "Popular right now" });
+  // Someone who bought everything in stock still gets a full block, never an empty one.
+  if (picked.length === 0) {
+    for (const p of index.trending) take({ product: p, score: 0, reason: "Popular right now" });
   }
   return { items: picked, strategy: personalized ? "personalized" : "trending" };
 }

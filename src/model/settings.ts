@@ -52,7 +52,7 @@ export function parseWeights(
     if (!pair.trim()) continue;
     const [key = "", value = ""] = pair.split("=").map((s) => s.trim());
     const n = Number(value);
-    if (key in weights && value !== "" && Number.isFinite(n) && n >= 0) {
+    if (Object.hasOwn(DEFAULT_WEIGHTS, key) && value !== "" && Number.isFinite(n) && n >= 0) {
       weights[key as InteractionKind] = n;
     } else {
       warn(
