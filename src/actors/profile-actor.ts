@@ -33,6 +33,9 @@ export interface PersonalizationInput {
   signals: PersonalSignals;
 }
 
+/** The newest bundled migration, as drizzle records it in `__drizzle_migrations.created_at`. */
+const LATEST_MIGRATION = Math.max(...migrations.journal.entries.map((e) => e.when));
+
 /** Bound parameters per statement in Durable Object SQLite. */
 const MAX_PARAMS = 100;
 
@@ -80,7 +83,7 @@ function publicId(actorKey: string): string {
 }
 
 export class ProfileActor extends DurableObject<Env> {
-  private readonly db: DrizzleSqliteDODatabase<typeof schema>;
+  private readonly db: DrizzleSqliteDODatabase;
   private readonly settings: Settings;
   private readonly memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
   private initError: unknown = null;
@@ -89,7 +92,8 @@ export class ProfileActor extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.settings = readSettings(env);
-    this.db = drizzle(ctx.storage, { schema });
+    // No relational-query schema: it would be rebuilt in every actor and is not used.
+    this.db = drizzle(ctx.storage);
     ctx.blockConcurrencyWhile(async () => {
       try {
         await this.initialize();
@@ -109,8 +113,18 @@ export class ProfileActor extends DurableObject<Env> {
       .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
       .toArray().length;
     if (!hasSchema) return;
-    await this.migrateOnce();
+    // A waking actor whose schema is current skips the migrator's write transaction.
+    if (this.appliedMigration() === LATEST_MIGRATION) this.migrated = true;
+    else await this.migrateOnce();
     this.loadMemory();
+  }
+
+  /** The `when` of the newest migration applied here (drizzle's own bookkeeping). */
+  private appliedMigration(): number | null {
+    const row = this.ctx.storage.sql
+      .exec<{ at: number }>("SELECT MAX(created_at) AS at FROM __drizzle_migrations")
+      .toArray()[0];
+    return row?.at == null ? null : Number(row.at);
   }
 
   private async migrateOnce() {
