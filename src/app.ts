@@ -1,7 +1,7 @@
 /**
  * The Worker's HTTP edge: one Hono app assembling the route modules in the
  * order data flows — ingestion, profile reads and merge tags, the email loop,
- * the catalog — with one error shape for all of them.
+ * the catalog, the sink's operator view — with one error shape for all of them.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./routes/app-env";
@@ -12,6 +12,7 @@ import { ingestRoutes } from "./routes/ingest";
 import { mergeRoutes } from "./routes/merge";
 import { openApiDocument } from "./routes/openapi";
 import { profileRoutes } from "./routes/profiles";
+import { sinkRoutes } from "./routes/sink";
 
 export const app = new Hono<AppEnv>();
 
@@ -22,5 +23,6 @@ app.route("/", profileRoutes);
 app.route("/", mergeRoutes);
 app.route("/", emailRoutes);
 app.route("/", catalogRoutes);
+app.route("/", sinkRoutes);
 app.notFound(notFound);
 app.onError(onError);

@@ -5,6 +5,10 @@ import type { SettingsSource } from "./model/settings";
 export interface Env extends SettingsSource {
   PROFILES: DurableObjectNamespace<ProfileActor>;
   WAREHOUSE: D1Database;
+  /** Change records from the actors' outboxes to the sink consumer (text bodies: `ChangeMessage` JSON). */
+  SINK_QUEUE: Queue<string>;
+  /** The raw event lake (NDJSON, Hive-style partitions). */
+  LAKE: R2Bucket;
   /** Comma-separated write keys (public, used by pixels and SDKs). */
   WRITE_KEYS?: string;
   /** Comma-separated secret API keys for reads and the catalog. */
@@ -13,4 +17,11 @@ export interface Env extends SettingsSource {
   LINK_SIGNING_SECRET?: string;
   /** Absolute origin used in emailed links when requests arrive on another host. */
   PUBLIC_BASE_URL?: string;
+  /** Optional Kafka sink through a Confluent REST Proxy v3 (URL, cluster id and topic enable it). */
+  KAFKA_REST_URL?: string;
+  KAFKA_CLUSTER_ID?: string;
+  KAFKA_TOPIC?: string;
+  /** HTTP Basic credentials for the REST proxy (a Confluent Cloud API key and secret), when it needs them. */
+  KAFKA_API_KEY?: string;
+  KAFKA_API_SECRET?: string;
 }

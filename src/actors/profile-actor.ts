@@ -12,13 +12,16 @@ import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlit
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
+import { changeRecordsOf, retryDelayMs } from "../model/changes";
 import type { ProfileEvent } from "../model/messages";
 import { applyEvents, type BatchChanges, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
+import { publicProfileId } from "../model/profile-id";
 import type { PersonalSignals } from "../model/ranking";
 import { isActive, type Session } from "../model/sessions";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView, SessionView } from "../model/views";
 import migrations from "./migrations/migrations.js";
+import { appendToOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
 import * as schema from "./schema";
 
 export interface IngestResult {
@@ -77,17 +80,16 @@ function sessionView(s: Session): SessionView {
   };
 }
 
-/** `user:42` → `user_id:42`, `anon:abc` → `anonymous_id:abc` (Segment Profile API style). */
-function publicId(actorKey: string): string {
-  return actorKey.startsWith("user:") ? `user_id:${actorKey.slice(5)}` : `anonymous_id:${actorKey.slice(5)}`;
-}
-
 export class ProfileActor extends DurableObject<Env> {
   private readonly db: DrizzleSqliteDODatabase;
   private readonly settings: Settings;
   private readonly memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
   private initError: unknown = null;
   private migrated = false;
+  /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
+  private alarmAt: number | null = null;
+  /** Consecutive failed flushes, for backoff. */
+  private flushFailures = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -117,6 +119,16 @@ export class ProfileActor extends DurableObject<Env> {
     if (this.appliedMigration() === LATEST_MIGRATION) this.migrated = true;
     else await this.migrateOnce();
     this.loadMemory();
+    this.alarmAt = await this.ctx.storage.getAlarm();
+    // Records left without an alarm (a crash between commit and setAlarm) are picked up on wake.
+    if (this.alarmAt === null && outboxDepth(this.db).pending > 0) await this.armFlush(Date.now());
+  }
+
+  /** Sets the flush alarm unless one is already due sooner. */
+  private async armFlush(at: number) {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   /** The `when` of the newest migration applied here (drizzle's own bookkeeping). */
@@ -185,13 +197,18 @@ export class ProfileActor extends DurableObject<Env> {
     const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
     if (fresh.length === 0) return { applied: 0, duplicateIds };
     const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
+    const records = changeRecordsOf(publicProfileId(actorKey), fresh, changes, now);
     const pruneDue = crossesMultiple(
       this.memory.profile?.eventCount ?? 0,
       changes.profile.eventCount,
       PRUNE_EVERY_EVENTS,
     );
-    this.db.transaction((tx) => this.persist(tx, fresh, changes, now, pruneDue));
+    this.db.transaction((tx) => {
+      this.persist(tx, fresh, changes, now, pruneDue);
+      appendToOutbox(tx, records, now);
+    });
     commitToMemory(this.memory, changes);
+    await this.armFlush(now + this.settings.sinkFlushMs);
     return { applied: fresh.length, duplicateIds };
   }
 
@@ -320,7 +337,7 @@ export class ProfileActor extends DurableObject<Env> {
     const last = sessions.at(-1);
     const current = last && isActive(last, now, this.settings.sessionTimeoutMs) ? last : null;
     return {
-      id: publicId(p.actorKey),
+      id: publicProfileId(p.actorKey),
       userId: p.userId,
       anonymousIds: p.anonymousIds,
       traits: p.traits,
@@ -337,6 +354,46 @@ export class ProfileActor extends DurableObject<Env> {
       },
       version: p.version,
     };
+  }
+
+  /**
+   * The outbox alarm: flushes pending change records through the Queue.
+   * Alarms are at-least-once, so a run with nothing pending does nothing; a
+   * failed send keeps the records and retries with jittered backoff; the
+   * alarm is re-armed only while records remain.
+   */
+  override async alarm(): Promise<void> {
+    await this.ready();
+    this.alarmAt = null;
+    const actor = this.memory.profile?.actorKey;
+    if (!actor) return;
+    let result: FlushResult;
+    try {
+      result = await flushOutbox(this.db, this.env.SINK_QUEUE, actor);
+      this.flushFailures = 0;
+    } catch (err) {
+      this.flushFailures += 1;
+      const delay = retryDelayMs(this.flushFailures);
+      console.error(
+        JSON.stringify({
+          msg: "outbox flush failed",
+          actor,
+          failures: this.flushFailures,
+          retryInMs: delay,
+          error: String(err),
+        }),
+      );
+      await this.armFlush(Date.now() + delay);
+      return;
+    }
+    if (result.remaining) await this.armFlush(Date.now());
+  }
+
+  /** Pending change records, for operators and tests. */
+  async outboxStatus(): Promise<OutboxDepth & { alarmAt: number | null }> {
+    await this.ready();
+    if (!this.migrated) return { pending: 0, oldestAt: null, alarmAt: null };
+    return { ...outboxDepth(this.db), alarmAt: this.alarmAt };
   }
 
   /** The newest `limit` events, newest first. */

@@ -69,3 +69,16 @@ export const productHistory = sqliteTable("product_history", {
   lastAddedAt: integer("last_added_at"),
   lastPurchasedAt: integer("last_purchased_at"),
 });
+
+/**
+ * The transactional outbox: change records written in the same transaction
+ * as the change, deleted only after the Queue accepted them (DESIGN §3).
+ */
+export const outbox = sqliteTable("outbox", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  /** A `ChangeRecord` as JSON text, sent as is. */
+  record: text("record").notNull(),
+  /** UTF-8 size of `record`, for packing within the Queue's limits. */
+  bytes: integer("bytes").notNull(),
+  createdAt: integer("created_at").notNull(),
+});

@@ -34,3 +34,8 @@ export function actorNameOf(ref: ProfileRef): string | null {
   if (ref.kind === "anonymous") return `anon:${ref.value}`;
   return null;
 }
+
+/** `user:42` → `user_id:42`, `anon:abc` → `anonymous_id:abc`: an actor's public profile id. */
+export function publicProfileId(actorKey: string): string {
+  return actorKey.startsWith("user:") ? `user_id:${actorKey.slice(5)}` : `anonymous_id:${actorKey.slice(5)}`;
+}

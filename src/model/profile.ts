@@ -57,6 +57,8 @@ export interface BatchChanges {
   evictedProducts: string[];
   /** Sessions opened or extended, by number. */
   sessions: Map<number, Session>;
+  /** The session each applied event was counted in (null for a late event counted on the profile only). */
+  eventSessions: Map<string, number | null>;
 }
 
 function emptyProfile(actorKey: string, at: number): ProfileState {
@@ -104,6 +106,7 @@ export function applyEvents(
   const affinities = new Map<string, DecayingScore>();
   const products = new Map<string, ProductHistory>();
   const sessions = new Map<number, Session>();
+  const eventSessions = new Map<string, number | null>();
   let current = memory.sessions.at(-1) ?? null;
 
   for (const e of ordered) {
@@ -125,6 +128,7 @@ export function applyEvents(
       sessions.set(current.number, current);
       if (update.kind === "opened") p.sessionCount = Math.max(p.sessionCount, current.number);
     }
+    eventSessions.set(e.messageId, update.kind === "late" ? null : update.session.number);
 
     for (const i of interactionsOf(e)) {
       const weight = settings.weights[i.kind];
@@ -157,7 +161,7 @@ export function applyEvents(
   const evictedProducts = oldestProducts(allProducts, CAPS.products);
   for (const id of evictedProducts) products.delete(id);
 
-  return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions };
+  return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions, eventSessions };
 }
 
 function mergeTraits(p: ProfileState, traits: Record<string, unknown>, at: number) {

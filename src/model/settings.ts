@@ -21,6 +21,8 @@ export interface Settings {
   halfLifeMs: number;
   weights: Readonly<Record<InteractionKind, number>>;
   catalogRefreshMs: number;
+  /** How long an actor's change records may wait in its outbox before the alarm flushes them. */
+  sinkFlushMs: number;
 }
 
 export interface SettingsSource {
@@ -28,6 +30,7 @@ export interface SettingsSource {
   AFFINITY_HALF_LIFE_DAYS?: string;
   EVENT_WEIGHTS?: string;
   CATALOG_REFRESH_SECONDS?: string;
+  SINK_FLUSH_MS?: string;
 }
 
 const MINUTE = 60_000;
@@ -69,6 +72,7 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     halfLifeMs: positive(env.AFFINITY_HALF_LIFE_DAYS, 14, "AFFINITY_HALF_LIFE_DAYS", warn) * DAY,
     weights: parseWeights(env.EVENT_WEIGHTS, warn),
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
+    sinkFlushMs: positive(env.SINK_FLUSH_MS, 1000, "SINK_FLUSH_MS", warn),
   };
 }
 

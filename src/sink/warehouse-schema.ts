@@ -2,8 +2,13 @@
  * D1 warehouse schema (drizzle-orm/d1). SQL migrations in `migrations/` are
  * generated from this file by `npm run db:generate` and applied by
  * `wrangler d1 migrations apply`.
+ *
+ * Star-shaped: the `events` fact table points at the profile, product and
+ * session dimensions; affinities, the quarantine of bad events, suppressions
+ * and the sink's own bookkeeping sit beside them. `docs/warehouse.md` has the
+ * diagram and example queries.
  */
-import { index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Product dimension and the catalog's source of truth. */
 export const products = sqliteTable("products", {
@@ -43,3 +48,112 @@ export const badEvents = sqliteTable(
   },
   (t) => [index("bad_events_received_at").on(t.receivedAt)],
 );
+
+/** Profile dimension: the newest state each actor reported (version-guarded upserts). */
+export const profiles = sqliteTable("profiles", {
+  /** Public profile id: `user_id:42`, `anonymous_id:abc`. */
+  profileId: text("profile_id").primaryKey(),
+  userId: text("user_id"),
+  anonymousIds: text("anonymous_ids", { mode: "json" }).$type<string[]>().notNull(),
+  traits: text("traits", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  groupIds: text("group_ids", { mode: "json" }).$type<string[]>().notNull(),
+  firstSeen: integer("first_seen").notNull(),
+  lastSeen: integer("last_seen").notNull(),
+  eventCount: integer("event_count").notNull(),
+  sessionCount: integer("session_count").notNull(),
+  version: integer("version").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Session dimension, one row per visit. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    profileId: text("profile_id").notNull(),
+    number: integer("number").notNull(),
+    startedAt: integer("started_at").notNull(),
+    endedAt: integer("ended_at").notNull(),
+    events: integer("events").notNull(),
+    pages: integer("pages").notNull(),
+    revenue: real("revenue").notNull(),
+    landingPage: text("landing_page"),
+    version: integer("version").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.profileId, t.number] }), index("sessions_started_at").on(t.startedAt)],
+);
+
+/** Events fact table: one row per applied message, keyed by `messageId` (insert-or-ignore). */
+export const events = sqliteTable(
+  "events",
+  {
+    messageId: text("message_id").primaryKey(),
+    profileId: text("profile_id").notNull(),
+    userId: text("user_id"),
+    anonymousId: text("anonymous_id"),
+    type: text("type").notNull(),
+    name: text("name"),
+    timestamp: integer("timestamp").notNull(),
+    receivedAt: integer("received_at").notNull(),
+    sessionNumber: integer("session_number"),
+    productId: text("product_id"),
+    revenue: real("revenue").notNull(),
+    properties: text("properties", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    traits: text("traits", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    context: text("context", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    /** The R2 object holding this event's raw line; null until the lake write claims it. */
+    lakeKey: text("lake_key"),
+    loadedAt: integer("loaded_at").notNull(),
+  },
+  (t) => [
+    index("events_profile_time").on(t.profileId, t.timestamp),
+    index("events_time").on(t.timestamp),
+    index("events_lake_key").on(t.lakeKey),
+  ],
+);
+
+/** Each profile's affinity scores, as (score, as_of): decay with `score * 2^(-(now - as_of) / half_life)`. */
+export const profileAffinities = sqliteTable(
+  "profile_affinities",
+  {
+    profileId: text("profile_id").notNull(),
+    dimension: text("dimension").notNull(),
+    score: real("score").notNull(),
+    asOf: integer("as_of").notNull(),
+    version: integer("version").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.profileId, t.dimension] })],
+);
+
+/** Identities whose future events are dropped at the edge (GDPR/CCPA suppression). */
+export const suppressions = sqliteTable(
+  "suppressions",
+  {
+    subjectType: text("subject_type").notNull(),
+    /** SHA-256 of the normalized identifier, so the list itself holds no personal data. */
+    subjectHash: text("subject_hash").notNull(),
+    regulationId: text("regulation_id"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.subjectType, t.subjectHash] })],
+);
+
+/** Queue messages that exhausted their retries, kept for an operator to inspect and replay. */
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    queue: text("queue").notNull(),
+    /** The Queue's message id: a redelivered dead letter is kept once. */
+    messageId: text("message_id").notNull(),
+    attempts: integer("attempts").notNull(),
+    body: text("body").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [uniqueIndex("dead_letters_message_id").on(t.messageId)],
+);
+
+/** The sink's counters (rows written per table, statements, last batch time and lag). */
+export const sinkStats = sqliteTable("sink_stats", {
+  name: text("name").primaryKey(),
+  value: real("value").notNull(),
+});

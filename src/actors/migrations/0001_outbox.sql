@@ -1,0 +1,6 @@
+CREATE TABLE `outbox` (
+	`seq` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`record` text NOT NULL,
+	`bytes` integer NOT NULL,
+	`created_at` integer NOT NULL
+);

@@ -1,0 +1,218 @@
+/**
+ * Change records: what a profile actor tells the warehouse, the lake and
+ * Kafka about each change to a person (DESIGN §3, §4). The actor appends them
+ * to its outbox in the same storage transaction as the change itself; an
+ * alarm packs them into Queue messages; the consumer applies them
+ * idempotently. One zod schema serves the actor (types), the consumer
+ * (validation of what arrives) and the tests (fixtures).
+ */
+import { z } from "zod";
+import { interactionsOf, revenueOf } from "./commerce";
+import type { ProfileEvent } from "./messages";
+import type { BatchChanges } from "./profile";
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+export const eventFact = z.object({
+  messageId: z.string().min(1),
+  userId: z.string().nullable(),
+  anonymousId: z.string().nullable(),
+  type: z.string(),
+  name: z.string().nullable(),
+  timestamp: z.number(),
+  receivedAt: z.number(),
+  /** The session the event was counted in; null for a late event. */
+  sessionNumber: z.number().int().nullable(),
+  /** The first product the event is about (e-commerce events), for the fact table's product key. */
+  productId: z.string().nullable(),
+  revenue: z.number(),
+  properties: jsonObject,
+  traits: jsonObject,
+  context: jsonObject,
+});
+export type EventFact = z.infer<typeof eventFact>;
+
+export const profileFact = z.object({
+  userId: z.string().nullable(),
+  anonymousIds: z.array(z.string()),
+  traits: jsonObject,
+  /** True when the traits were too large to carry and were left out of this record. */
+  traitsOmitted: z.boolean(),
+  groupIds: z.array(z.string()),
+  firstSeen: z.number(),
+  lastSeen: z.number(),
+  eventCount: z.number().int(),
+  sessionCount: z.number().int(),
+});
+
+export const sessionFact = z.object({
+  number: z.number().int(),
+  startedAt: z.number(),
+  endedAt: z.number(),
+  events: z.number().int(),
+  pages: z.number().int(),
+  revenue: z.number(),
+  landingPage: z.string().nullable(),
+});
+
+/**
+ * Every record names its profile (`user_id:42`) and the profile version the
+ * change produced: versions only grow, so the warehouse keeps the newest
+ * state whatever order records arrive in. `at` is when it was recorded.
+ */
+const common = { profileId: z.string().min(1), version: z.number().int().nonnegative(), at: z.number() };
+
+export const changeRecord = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("event"), ...common, event: eventFact }),
+  z.object({ kind: z.literal("profile"), ...common, profile: profileFact }),
+  z.object({ kind: z.literal("session"), ...common, session: sessionFact }),
+  z.object({
+    kind: z.literal("affinity"),
+    ...common,
+    dimension: z.string().min(1),
+    /** 0 when the actor forgot the dimension (cap reached). */
+    score: z.number(),
+    asOf: z.number(),
+  }),
+]);
+export type ChangeRecord = z.infer<typeof changeRecord>;
+
+/** One Queue message: a run of one actor's outbox, in order. */
+export const changeMessage = z.object({
+  v: z.literal(1),
+  actor: z.string().min(1),
+  firstSeq: z.number().int(),
+  lastSeq: z.number().int(),
+  records: z.array(changeRecord).min(1),
+});
+export type ChangeMessage = z.infer<typeof changeMessage>;
+
+/** Traits larger than this are left out of a profile record so it always fits in a Queue message. */
+const MAX_TRAITS_CHARS = 48 * 1024;
+
+/** The change records of one applied batch, in the order they happened. */
+export function changeRecordsOf(
+  profileId: string,
+  events: readonly ProfileEvent[],
+  c: BatchChanges,
+  now: number,
+): ChangeRecord[] {
+  const version = c.profile.version;
+  const head = { profileId, version, at: now };
+  const records: ChangeRecord[] = events.map((e) => ({
+    kind: "event",
+    ...head,
+    event: {
+      messageId: e.messageId,
+      userId: e.userId,
+      anonymousId: e.anonymousId,
+      type: e.type,
+      name: e.name,
+      timestamp: e.timestamp,
+      receivedAt: e.receivedAt,
+      sessionNumber: c.eventSessions.get(e.messageId) ?? null,
+      productId: interactionsOf(e).find((i) => i.productId)?.productId ?? null,
+      revenue: revenueOf(e),
+      properties: e.properties,
+      traits: e.traits,
+      context: e.context,
+    },
+  }));
+  const traitsFit = JSON.stringify(c.profile.traits).length <= MAX_TRAITS_CHARS;
+  records.push({
+    kind: "profile",
+    ...head,
+    profile: {
+      userId: c.profile.userId,
+      anonymousIds: c.profile.anonymousIds,
+      traits: traitsFit ? c.profile.traits : {},
+      traitsOmitted: !traitsFit,
+      groupIds: c.profile.groupIds,
+      firstSeen: c.profile.firstSeen,
+      lastSeen: c.profile.lastSeen,
+      eventCount: c.profile.eventCount,
+      sessionCount: c.profile.sessionCount,
+    },
+  });
+  for (const s of c.sessions.values()) records.push({ kind: "session", ...head, session: { ...s } });
+  for (const [dimension, s] of c.affinities) {
+    records.push({ kind: "affinity", ...head, dimension, score: s.score, asOf: s.asOf });
+  }
+  for (const dimension of c.evictedDimensions) {
+    records.push({ kind: "affinity", ...head, dimension, score: 0, asOf: now });
+  }
+  return records;
+}
+
+/** An outbox row as the actor stores it: the record's JSON text and its UTF-8 size. */
+export interface OutboxRow {
+  seq: number;
+  record: string;
+  bytes: number;
+}
+
+export interface PackedMessage {
+  firstSeq: number;
+  lastSeq: number;
+  /** Records carried. */
+  count: number;
+  /** The message body: a `ChangeMessage` as JSON text. */
+  body: string;
+  bytes: number;
+}
+
+/**
+ * Cloudflare Queues limits: 128 KB per message, 100 messages and 256 KB per
+ * `sendBatch`. Packing stays under them with room for the envelope.
+ */
+export const QUEUE_LIMITS = { messageBytes: 100 * 1024, batchBytes: 240 * 1024, batchMessages: 100 } as const;
+
+/**
+ * Packs outbox rows (in seq order) into Queue messages and the messages into
+ * `sendBatch` calls, each within the limits. The body is assembled from the
+ * stored JSON text, so flushing never re-serializes a record.
+ */
+export function packOutbox(actor: string, rows: readonly OutboxRow[], limits = QUEUE_LIMITS): PackedMessage[][] {
+  const messages: PackedMessage[] = [];
+  let run: OutboxRow[] = [];
+  let runBytes = 0;
+  const envelope = 96 + actor.length;
+  const close = () => {
+    const first = run[0];
+    const last = run.at(-1);
+    if (!first || !last) return;
+    const body = `{"v":1,"actor":${JSON.stringify(actor)},"firstSeq":${first.seq},"lastSeq":${last.seq},"records":[${run
+      .map((r) => r.record)
+      .join(",")}]}`;
+    messages.push({ firstSeq: first.seq, lastSeq: last.seq, count: run.length, body, bytes: runBytes + envelope });
+    run = [];
+    runBytes = 0;
+  };
+  for (const row of rows) {
+    if (run.length > 0 && runBytes + row.bytes + 1 + envelope > limits.messageBytes) close();
+    run.push(row);
+    runBytes += row.bytes + 1;
+  }
+  close();
+
+  const batches: PackedMessage[][] = [];
+  let batch: PackedMessage[] = [];
+  let batchBytes = 0;
+  for (const m of messages) {
+    if (batch.length > 0 && (batch.length >= limits.batchMessages || batchBytes + m.bytes > limits.batchBytes)) {
+      batches.push(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(m);
+    batchBytes += m.bytes;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** Exponential backoff with jitter for retrying a failed flush: about 1 s, 2 s, 4 s … capped at a minute. */
+export function retryDelayMs(failures: number, random: number = Math.random()): number {
+  const base = Math.min(60_000, 1_000 * 2 ** Math.max(0, failures - 1));
+  return Math.round(base * (0.5 + random));
+}

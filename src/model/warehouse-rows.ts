@@ -1,0 +1,177 @@
+/**
+ * Turns a consumer batch's change records into warehouse rows: one row per
+ * event (the first occurrence of each messageId) and, per profile, session
+ * and affinity, only the newest version seen in the batch. The rows are
+ * positional arrays, sent to D1 as one JSON parameter per statement and
+ * unpacked there with `json_each`, so a whole batch is a handful of
+ * statements however many rows it holds.
+ */
+import type { ChangeRecord } from "./changes";
+
+/** [messageId, profileId, userId, anonymousId, type, name, timestamp, receivedAt, sessionNumber, productId, revenue, properties, traits, context] */
+export type EventRow = [
+  string,
+  string,
+  string | null,
+  string | null,
+  string,
+  string | null,
+  number,
+  number,
+  number | null,
+  string | null,
+  number,
+  Record<string, unknown>,
+  Record<string, unknown>,
+  Record<string, unknown>,
+];
+/** [profileId, userId, anonymousIds, traits, groupIds, firstSeen, lastSeen, eventCount, sessionCount, version] */
+export type ProfileRow = [
+  string,
+  string | null,
+  string[],
+  Record<string, unknown>,
+  string[],
+  number,
+  number,
+  number,
+  number,
+  number,
+];
+/** [profileId, number, startedAt, endedAt, events, pages, revenue, landingPage, version] */
+export type SessionRow = [string, number, number, number, number, number, number, string | null, number];
+/** [profileId, dimension, score, asOf, version] */
+export type AffinityRow = [string, string, number, number, number];
+
+export interface WarehouseRows {
+  events: EventRow[];
+  profiles: ProfileRow[];
+  /** Profiles whose record left the traits out (too large): their stored traits are kept. */
+  profilesWithoutTraits: ProfileRow[];
+  sessions: SessionRow[];
+  affinities: AffinityRow[];
+  /** The oldest `at` among the records: how far behind the sink is. */
+  oldestChangeAt: number | null;
+}
+
+function keepNewest<T>(map: Map<string, { version: number; row: T }>, key: string, version: number, row: T) {
+  const seen = map.get(key);
+  if (!seen || version > seen.version) map.set(key, { version, row });
+}
+
+const rowsOf = <T>(map: Map<string, { row: T }>) => [...map.values()].map((v) => v.row);
+
+export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows {
+  const events = new Map<string, EventRow>();
+  const profiles = new Map<string, { version: number; row: ProfileRow; omitted: boolean }>();
+  const sessions = new Map<string, { version: number; row: SessionRow }>();
+  const affinities = new Map<string, { version: number; row: AffinityRow }>();
+  let oldestChangeAt: number | null = null;
+
+  for (const r of records) {
+    oldestChangeAt = oldestChangeAt === null ? r.at : Math.min(oldestChangeAt, r.at);
+    switch (r.kind) {
+      case "event": {
+        const e = r.event;
+        if (!events.has(e.messageId)) {
+          events.set(e.messageId, [
+            e.messageId,
+            r.profileId,
+            e.userId,
+            e.anonymousId,
+            e.type,
+            e.name,
+            e.timestamp,
+            e.receivedAt,
+            e.sessionNumber,
+            e.productId,
+            e.revenue,
+            e.properties,
+            e.traits,
+            e.context,
+          ]);
+        }
+        break;
+      }
+      case "profile": {
+        const p = r.profile;
+        const seen = profiles.get(r.profileId);
+        if (!seen || r.version > seen.version) {
+          profiles.set(r.profileId, {
+            version: r.version,
+            omitted: p.traitsOmitted,
+            row: [
+              r.profileId,
+              p.userId,
+              p.anonymousIds,
+              p.traits,
+              p.groupIds,
+              p.firstSeen,
+              p.lastSeen,
+              p.eventCount,
+              p.sessionCount,
+              r.version,
+            ],
+          });
+        }
+        break;
+      }
+      case "session": {
+        const s = r.session;
+        keepNewest(sessions, `${r.profileId}\u0000${s.number}`, r.version, [
+          r.profileId,
+          s.number,
+          s.startedAt,
+          s.endedAt,
+          s.events,
+          s.pages,
+          s.revenue,
+          s.landingPage,
+          r.version,
+        ] satisfies SessionRow);
+        break;
+      }
+      case "affinity":
+        keepNewest(affinities, `${r.profileId}\u0000${r.dimension}`, r.version, [
+          r.profileId,
+          r.dimension,
+          r.score,
+          r.asOf,
+          r.version,
+        ] satisfies AffinityRow);
+        break;
+    }
+  }
+  const allProfiles = [...profiles.values()];
+  return {
+    events: [...events.values()],
+    profiles: allProfiles.filter((p) => !p.omitted).map((p) => p.row),
+    profilesWithoutTraits: allProfiles.filter((p) => p.omitted).map((p) => p.row),
+    sessions: rowsOf(sessions),
+    affinities: rowsOf(affinities),
+    oldestChangeAt,
+  };
+}
+
+/**
+ * Splits rows so each statement's JSON parameter stays well under D1's
+ * 2 MB value limit (and its 100 KB statement limit never applies: the SQL
+ * text is fixed).
+ */
+export function chunkByJsonSize<T>(rows: readonly T[], maxChars = 900_000): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let size = 2;
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    if (current.length > 0 && size + text.length + 1 > maxChars) {
+      chunks.push(`[${current.join(",")}]`);
+      current = [];
+      size = 2;
+    }
+    current.push(text);
+    size += text.length + 1;
+  }
+  if (current.length > 0) chunks.push(`[${current.join(",")}]`);
+  return chunks;
+}

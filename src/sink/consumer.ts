@@ -1,0 +1,120 @@
+/**
+ * The Queue consumer (DESIGN §4): applies the actors' change messages to the
+ * D1 warehouse, the R2 raw lake and, when configured, Kafka.
+ *
+ * A batch is applied as a whole first (a few statements for up to 100
+ * messages). If that fails, each message is applied on its own so one poison
+ * message cannot hold its batch back: the good ones are acked, the failing
+ * one is retried with backoff and, after `max_retries`, lands in the
+ * dead-letter queue, whose consumer keeps it in `dead_letters` for an
+ * operator. A body that is not a valid change message can never succeed and
+ * is retried straight towards the dead-letter queue.
+ */
+import { warehouseDb } from "../catalog/store";
+import type { Env } from "../env";
+import { type ChangeMessage, changeMessage, retryDelayMs } from "../model/changes";
+import { warehouseRowsOf } from "../model/warehouse-rows";
+import { kafkaConfig, produceToKafka } from "./kafka";
+import { deadLetters } from "./warehouse-schema";
+import { writeWarehouse } from "./warehouse-writer";
+
+export const CHANGES_QUEUE = "edge-profiles-changes";
+export const DEAD_LETTER_QUEUE = "edge-profiles-dead-letters";
+
+function parseBody(body: unknown): { ok: true; message: ChangeMessage } | { ok: false; reason: string } {
+  let value: unknown = body;
+  if (typeof body === "string") {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return { ok: false, reason: "body is not JSON" };
+    }
+  }
+  const parsed = changeMessage.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, reason: `not a change message: ${issue?.path.join(".") || "body"}: ${issue?.message}` };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+async function apply(env: Env, messages: readonly ChangeMessage[], now: number): Promise<void> {
+  const records = messages.flatMap((m) => m.records);
+  const rows = warehouseRowsOf(records);
+  await writeWarehouse(warehouseDb(env.WAREHOUSE), env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
+  const kafka = kafkaConfig(env);
+  if (kafka) await produceToKafka(kafka, records);
+}
+
+/** Seconds before a failed message is offered again: about 2, 4, 8 … capped at 60. */
+function retryDelaySeconds(attempts: number): number {
+  return Math.max(1, Math.round(retryDelayMs(attempts + 1) / 1000));
+}
+
+export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
+  const good: { msg: Message<unknown>; message: ChangeMessage }[] = [];
+  for (const msg of batch.messages) {
+    const parsed = parseBody(msg.body);
+    if (parsed.ok) {
+      good.push({ msg, message: parsed.message });
+    } else {
+      console.error(
+        JSON.stringify({ msg: "poison change message", id: msg.id, attempts: msg.attempts, reason: parsed.reason }),
+      );
+      msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+    }
+  }
+  if (good.length === 0) return;
+  try {
+    await apply(
+      env,
+      good.map((g) => g.message),
+      now,
+    );
+    for (const g of good) g.msg.ack();
+    return;
+  } catch (err) {
+    if (good.length === 1) {
+      const [only] = good;
+      console.error(JSON.stringify({ msg: "change message failed", id: only?.msg.id, error: String(err) }));
+      only?.msg.retry({ delaySeconds: retryDelaySeconds(only.msg.attempts) });
+      return;
+    }
+    console.error(
+      JSON.stringify({ msg: "change batch failed; applying one by one", size: good.length, error: String(err) }),
+    );
+  }
+  for (const g of good) {
+    try {
+      await apply(env, [g.message], now);
+      g.msg.ack();
+    } catch (err) {
+      console.error(
+        JSON.stringify({ msg: "change message failed", id: g.msg.id, attempts: g.msg.attempts, error: String(err) }),
+      );
+      g.msg.retry({ delaySeconds: retryDelaySeconds(g.msg.attempts) });
+    }
+  }
+}
+
+/** Keeps every dead-lettered message in D1 for an operator, then acks it. */
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
+  const db = warehouseDb(env.WAREHOUSE);
+  const rows = batch.messages.map((m) => ({
+    queue: CHANGES_QUEUE,
+    messageId: m.id,
+    attempts: m.attempts,
+    body: typeof m.body === "string" ? m.body : (JSON.stringify(m.body) ?? String(m.body)),
+    receivedAt: now,
+  }));
+  // One row per statement: a body may be up to the Queue's 128 KB message size.
+  const [first, ...rest] = rows.map((r) => db.insert(deadLetters).values(r).onConflictDoNothing());
+  if (!first) return;
+  await db.batch([first, ...rest]);
+  batch.ackAll();
+}
+
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  if (batch.queue === DEAD_LETTER_QUEUE) return consumeDeadLetters(batch, env);
+  return consumeChanges(batch, env);
+}
