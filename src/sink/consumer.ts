@@ -41,7 +41,7 @@ function parseBody(body: unknown): { ok: true; message: ChangeMessage } | { ok: 
 async function apply(env: Env, messages: readonly ChangeMessage[], now: number): Promise<void> {
   const records = messages.flatMap((m) => m.records);
   const rows = warehouseRowsOf(records);
-  await writeWarehouse(warehouseDb(env.WAREHOUSE), env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
+  await writeWarehouse(env.WAREHOUSE, env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
   const kafka = kafkaConfig(env);
   if (kafka) await produceToKafka(kafka, records);
 }

@@ -6,7 +6,7 @@
  *   affinities are upserted under a version guard, so a redelivered or
  *   out-of-order change never overwrites a newer one;
  * - the lake write claims the batch's events that no object holds yet
- *   (`lake_key`), in the same atomic `db.batch` as the inserts, then puts them
+ *   (`lake_key`), in the same atomic D1 batch as the inserts, then puts them
  *   as one NDJSON object under that key. An object's content is exactly the
  *   events claimed with its key, so a redelivery that finds a claimed key
  *   without its object rebuilds the object from D1: no line lost, none twice.
@@ -15,8 +15,20 @@
  * parameter unpacked by `json_each`, far under D1's 100-parameter limit.
  */
 import { type SQL, sql } from "drizzle-orm";
-import type { WarehouseDb } from "../catalog/store";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { chunkByJsonSize, type WarehouseRows } from "../model/warehouse-rows";
+
+/**
+ * The statements are drizzle `sql` templates (parameters bound, never
+ * spliced) run through D1's own `batch`: drizzle's `db.batch` cannot carry raw
+ * statements that have parameters.
+ */
+const dialect = new SQLiteAsyncDialect();
+
+function prepare(d1: D1Database, statement: SQL): D1PreparedStatement {
+  const query = dialect.sqlToQuery(statement);
+  return d1.prepare(query.sql).bind(...query.params);
+}
 
 const col = (i: number) => sql.raw(`json_extract(j.value, '$[${i}]')`);
 
@@ -125,7 +137,7 @@ export interface WriteResult {
 
 /** Applies a batch's rows to D1 and the lake; throws (leaving everything retryable) on any failure. */
 export async function writeWarehouse(
-  db: WarehouseDb,
+  d1: D1Database,
   lake: R2Bucket,
   rows: WarehouseRows,
   now: number,
@@ -161,9 +173,7 @@ export async function writeWarehouse(
   const total = statements.length + 1;
   statements.push(addToCounters({ batches: 1, statements: total }));
 
-  const [first, ...rest] = statements.map((s) => db.all<Record<string, unknown>>(s));
-  if (!first) return { statements: 0, lakeObjects: 0, lakeLines: 0 };
-  const results = await db.batch([first, ...rest]);
+  const results = (await d1.batch(statements.map((s) => prepare(d1, s)))).map((r) => r.results ?? []);
 
   let lakeObjects = 0;
   let lakeLines = 0;
@@ -178,9 +188,10 @@ export async function writeWarehouse(
     const earlier = (results[claimAt + 1] ?? []) as unknown as { lake_key: string }[];
     for (const { lake_key } of earlier) {
       if (await lake.head(lake_key)) continue;
-      const lines = await db.all<LakeRow>(
+      const { results: lines } = await prepare(
+        d1,
         sql`SELECT ${LAKE_COLUMNS} FROM events WHERE lake_key = ${lake_key} ORDER BY message_id`,
-      );
+      ).all<LakeRow>();
       await putLakeObject(lake, lake_key, lines);
       lakeObjects += 1;
       lakeLines += lines.length;
