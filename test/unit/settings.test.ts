@@ -9,13 +9,14 @@ function readWithWarnings(env: Parameters<typeof readSettings>[0]) {
 }
 
 describe("settings", () => {
-  it("defaults to 30-minute sessions, a 14-day half-life and a 30-second catalog refresh", () => {
+  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh and a 1-second outbox flush", () => {
     const { settings, warnings } = readWithWarnings({});
     expect(settings).toEqual({
       sessionTimeoutMs: 30 * MINUTE,
       halfLifeMs: 14 * DAY,
       weights: DEFAULT_WEIGHTS,
       catalogRefreshMs: 30_000,
+      sinkFlushMs: 1_000,
     });
     expect(warnings).toEqual([]);
   });
