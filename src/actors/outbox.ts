@@ -8,12 +8,11 @@
  */
 import { asc, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import { type ChangeRecord, type OutboxRow, packOutbox } from "../model/changes";
+import { type ChangeRecord, type OutboxRow, packOutbox, utf8Bytes } from "../model/changes";
 import { outbox } from "./schema";
 
 type Tx = Parameters<Parameters<DrizzleSqliteDODatabase["transaction"]>[0]>[0];
 
-const encoder = new TextEncoder();
 /** Rows per insert statement: 3 bound parameters each, 100 per statement. */
 const ROWS_PER_INSERT = 33;
 /** Rows read per flush round; a round is at most a few `sendBatch` calls. */
@@ -25,7 +24,7 @@ const MAX_ROUNDS = 10;
 export function appendToOutbox(tx: Tx, records: readonly ChangeRecord[], now: number): void {
   const rows = records.map((r) => {
     const record = JSON.stringify(r);
-    return { record, bytes: encoder.encode(record).length, createdAt: now };
+    return { record, bytes: utf8Bytes(record), createdAt: now };
   });
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     tx.insert(outbox)

@@ -87,8 +87,13 @@ export const changeMessage = z.object({
 });
 export type ChangeMessage = z.infer<typeof changeMessage>;
 
-/** Traits larger than this are left out of a profile record so it always fits in a Queue message. */
-const MAX_TRAITS_CHARS = 48 * 1024;
+/** Traits larger than this (UTF-8 bytes) are left out of a profile record so it always fits in a Queue message. */
+const MAX_TRAITS_BYTES = 48 * 1024;
+const encoder = new TextEncoder();
+
+export function utf8Bytes(text: string): number {
+  return encoder.encode(text).length;
+}
 
 /** The change records of one applied batch, in the order they happened. */
 export function changeRecordsOf(
@@ -118,7 +123,7 @@ export function changeRecordsOf(
       context: e.context,
     },
   }));
-  const traitsFit = JSON.stringify(c.profile.traits).length <= MAX_TRAITS_CHARS;
+  const traitsFit = utf8Bytes(JSON.stringify(c.profile.traits)) <= MAX_TRAITS_BYTES;
   records.push({
     kind: "profile",
     ...head,
@@ -165,18 +170,32 @@ export interface PackedMessage {
  * Cloudflare Queues limits: 128 KB per message, 100 messages and 256 KB per
  * `sendBatch`. Packing stays under them with room for the envelope.
  */
-export const QUEUE_LIMITS = { messageBytes: 100 * 1024, batchBytes: 240 * 1024, batchMessages: 100 } as const;
+export interface QueueLimits {
+  messageBytes: number;
+  batchBytes: number;
+  batchMessages: number;
+}
+
+export const QUEUE_LIMITS: Readonly<QueueLimits> = {
+  messageBytes: 100 * 1024,
+  batchBytes: 240 * 1024,
+  batchMessages: 100,
+};
 
 /**
  * Packs outbox rows (in seq order) into Queue messages and the messages into
  * `sendBatch` calls, each within the limits. The body is assembled from the
  * stored JSON text, so flushing never re-serializes a record.
  */
-export function packOutbox(actor: string, rows: readonly OutboxRow[], limits = QUEUE_LIMITS): PackedMessage[][] {
+export function packOutbox(
+  actor: string,
+  rows: readonly OutboxRow[],
+  limits: Readonly<QueueLimits> = QUEUE_LIMITS,
+): PackedMessage[][] {
   const messages: PackedMessage[] = [];
   let run: OutboxRow[] = [];
   let runBytes = 0;
-  const envelope = 96 + actor.length;
+  const envelope = 96 + utf8Bytes(JSON.stringify(actor));
   const close = () => {
     const first = run[0];
     const last = run.at(-1);

@@ -12,7 +12,7 @@ import { deadLetters, sinkStats } from "../sink/warehouse-schema";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { ApiError } from "./errors";
-import { limitParam } from "./profiles";
+import { limitParam, resolveProfile } from "./profiles";
 
 export const sinkRoutes = new Hono<AppEnv>();
 sinkRoutes.use("/v1/sink/*", requireApiKey());
@@ -94,6 +94,18 @@ sinkRoutes.get("/v1/sink/lake/object", async (c) => {
   const object = await c.env.LAKE.get(key);
   if (!object) throw new ApiError(404, "object_not_found", `no lake object ${key.slice(0, 200)}`);
   return new Response(object.body, { headers: { "content-type": "application/x-ndjson" } });
+});
+
+/** One person's outbox: records not yet handed to the Queue, and when the actor's flush alarm is due. */
+sinkRoutes.get("/v1/sink/outbox/:id", async (c) => {
+  const resolved = resolveProfile(c.env, c.req.param("id"));
+  if (!resolved.ok) throw new ApiError(400, "invalid_profile_id", resolved.reason);
+  const status = await resolved.profile.stub.outboxStatus();
+  return c.json({
+    pending: status.pending,
+    oldestAt: status.oldestAt === null ? null : new Date(status.oldestAt).toISOString(),
+    alarmAt: status.alarmAt === null ? null : new Date(status.alarmAt).toISOString(),
+  });
 });
 
 sinkRoutes.get("/v1/sink/dead-letters", async (c) => {
