@@ -7,7 +7,10 @@
 import type { Env } from "../env";
 import type { ProfileActor } from "./profile-actor";
 
-export type ProfileActorApi = Pick<ProfileActor, "ingest" | "readProfile" | "readEvents" | "personalization" | "outboxStatus">;
+export type ProfileActorApi = Pick<
+  ProfileActor,
+  "ingest" | "readProfile" | "readEvents" | "personalization" | "outboxStatus" | "confirmDelivered"
+>;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {
   return env.PROFILES.get(env.PROFILES.idFromName(name)) as unknown as ProfileActorApi;

@@ -1,12 +1,14 @@
 /**
- * The profile actor's transactional outbox (DESIGN §3): change records are
- * appended inside the ingest transaction, and `flushOutbox` — run by the
- * actor's alarm — sends them through the Queue in packed batches, deleting
- * each run only after `sendBatch` resolved. A crash between the send and the
- * delete resends that run: the consumer's writes are idempotent, so the
- * warehouse sees it once.
+ * The profile actor's transactional outbox (DESIGN §3). Change records are
+ * appended inside the ingest transaction; `flushOutbox`, run by the actor's
+ * alarm, sends them through the Queue in packed batches and marks them sent;
+ * the consumer confirms each message once it is applied, and only then are
+ * its rows deleted. A record sent but not confirmed within the redelivery
+ * interval is sent again, so nothing is lost even where the Queue itself is
+ * not durable (a local `wrangler dev` killed mid-stream); the consumer's
+ * writes are idempotent, so a resend is applied once.
  */
-import { asc, lte, sql } from "drizzle-orm";
+import { and, asc, between, isNull, lt, or, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { type ChangeRecord, type OutboxRow, packOutbox, utf8Bytes } from "../model/changes";
 import { outbox } from "./schema";
@@ -36,48 +38,84 @@ export function appendToOutbox(tx: Tx, records: readonly ChangeRecord[], now: nu
 export interface OutboxDepth {
   pending: number;
   oldestAt: number | null;
+  /** Sent and awaiting the consumer's confirmation. */
+  unconfirmed: number;
 }
 
 export function outboxDepth(db: DrizzleSqliteDODatabase): OutboxDepth {
   const row = db
-    .select({ pending: sql<number>`count(*)`, oldestAt: sql<number | null>`min(${outbox.createdAt})` })
+    .select({
+      pending: sql<number>`count(*)`,
+      oldestAt: sql<number | null>`min(${outbox.createdAt})`,
+      unconfirmed: sql<number>`count(${outbox.sentAt})`,
+    })
     .from(outbox)
     .get();
-  return { pending: row?.pending ?? 0, oldestAt: row?.oldestAt ?? null };
+  return { pending: row?.pending ?? 0, oldestAt: row?.oldestAt ?? null, unconfirmed: row?.unconfirmed ?? 0 };
 }
 
 export interface FlushResult {
   sent: number;
-  /** True when rows are left for another alarm. */
-  remaining: boolean;
+  /** When the alarm should run again: now if unsent rows remain, later to resend unconfirmed ones, or never. */
+  nextAt: number | null;
 }
 
+/** Rows to send now: never sent, or sent before `resendBefore` and still unconfirmed. */
+const due = (resendBefore: number) => or(isNull(outbox.sentAt), lt(outbox.sentAt, resendBefore));
+
 /**
- * Sends pending records in seq order. Each `sendBatch` that resolves is
- * followed by deleting exactly the rows it carried; a rejection stops the
- * flush with those rows still in place and propagates to the caller.
+ * Sends due records in seq order and marks them sent. A `sendBatch` that
+ * rejects stops the flush with its rows unmarked, and the error propagates.
  */
 export async function flushOutbox(
   db: DrizzleSqliteDODatabase,
   queue: Queue<string>,
   actor: string,
+  redeliverMs: number,
+  now = Date.now(),
 ): Promise<FlushResult> {
   let sent = 0;
+  const resendBefore = now - redeliverMs;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const rows: OutboxRow[] = db
       .select({ seq: outbox.seq, record: outbox.record, bytes: outbox.bytes })
       .from(outbox)
+      .where(due(resendBefore))
       .orderBy(asc(outbox.seq))
       .limit(ROWS_PER_ROUND)
       .all();
-    if (rows.length === 0) return { sent, remaining: false };
+    if (rows.length === 0) break;
     for (const batch of packOutbox(actor, rows)) {
       await queue.sendBatch(batch.map((m) => ({ body: m.body, contentType: "text" as const })));
-      const lastSeq = batch.at(-1)?.lastSeq ?? 0;
-      db.delete(outbox).where(lte(outbox.seq, lastSeq)).run();
+      const first = batch[0]?.firstSeq ?? 0;
+      const last = batch.at(-1)?.lastSeq ?? 0;
+      db.update(outbox)
+        .set({ sentAt: now })
+        .where(and(between(outbox.seq, first, last), due(resendBefore)))
+        .run();
       sent += batch.reduce((n, m) => n + m.count, 0);
     }
-    if (rows.length < ROWS_PER_ROUND) return { sent, remaining: false };
+    if (rows.length < ROWS_PER_ROUND) break;
+    if (round === MAX_ROUNDS - 1) return { sent, nextAt: now };
   }
-  return { sent, remaining: true };
+  const oldestSent = db
+    .select({ at: sql<number | null>`min(${outbox.sentAt})` })
+    .from(outbox)
+    .get()?.at;
+  return { sent, nextAt: oldestSent == null ? null : oldestSent + redeliverMs };
+}
+
+/** Deletes the rows of messages the consumer applied (each `[firstSeq, lastSeq]`). */
+export function confirmOutbox(db: DrizzleSqliteDODatabase, ranges: readonly (readonly [number, number])[]): number {
+  let deleted = 0;
+  db.transaction((tx) => {
+    for (const [first, last] of ranges) {
+      deleted += tx
+        .delete(outbox)
+        .where(between(outbox.seq, first, last))
+        .returning({ seq: outbox.seq })
+        .all().length;
+    }
+  });
+  return deleted;
 }

@@ -21,7 +21,7 @@ import { isActive, type Session } from "../model/sessions";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView, SessionView } from "../model/views";
 import migrations from "./migrations/migrations.js";
-import { appendToOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
+import { appendToOutbox, confirmOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
 import * as schema from "./schema";
 
 export interface IngestResult {
@@ -357,10 +357,10 @@ export class ProfileActor extends DurableObject<Env> {
   }
 
   /**
-   * The outbox alarm: flushes pending change records through the Queue.
-   * Alarms are at-least-once, so a run with nothing pending does nothing; a
-   * failed send keeps the records and retries with jittered backoff; the
-   * alarm is re-armed only while records remain.
+   * The outbox alarm: sends due change records through the Queue. Alarms
+   * are at-least-once, so a run with nothing due does nothing; a failed send
+   * keeps the records and retries with jittered backoff; the alarm is
+   * re-armed only while records remain (unsent, or sent and unconfirmed).
    */
   override async alarm(): Promise<void> {
     await this.ready();
@@ -369,7 +369,7 @@ export class ProfileActor extends DurableObject<Env> {
     if (!actor) return;
     let result: FlushResult;
     try {
-      result = await flushOutbox(this.db, this.env.SINK_QUEUE, actor);
+      result = await flushOutbox(this.db, this.env.SINK_QUEUE, actor, this.settings.sinkRedeliverMs);
       this.flushFailures = 0;
     } catch (err) {
       this.flushFailures += 1;
@@ -386,13 +386,20 @@ export class ProfileActor extends DurableObject<Env> {
       await this.armFlush(Date.now() + delay);
       return;
     }
-    if (result.remaining) await this.armFlush(Date.now());
+    if (result.nextAt !== null) await this.armFlush(result.nextAt);
+  }
+
+  /** The consumer applied these outbox runs (`[firstSeq, lastSeq]` each): their rows can go. */
+  async confirmDelivered(ranges: [number, number][]): Promise<number> {
+    await this.ready();
+    if (!this.migrated) return 0;
+    return confirmOutbox(this.db, ranges);
   }
 
   /** Pending change records, for operators and tests. */
   async outboxStatus(): Promise<OutboxDepth & { alarmAt: number | null }> {
     await this.ready();
-    if (!this.migrated) return { pending: 0, oldestAt: null, alarmAt: null };
+    if (!this.migrated) return { pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null };
     return { ...outboxDepth(this.db), alarmAt: this.alarmAt };
   }
 

@@ -72,7 +72,9 @@ export const productHistory = sqliteTable("product_history", {
 
 /**
  * The transactional outbox: change records written in the same transaction
- * as the change, deleted only after the Queue accepted them (DESIGN §3).
+ * as the change (DESIGN §3), sent through the Queue by the alarm, and deleted
+ * when the consumer confirms it applied them; records sent but not confirmed
+ * in time are sent again.
  */
 export const outbox = sqliteTable("outbox", {
   seq: integer("seq").primaryKey({ autoIncrement: true }),
@@ -81,4 +83,6 @@ export const outbox = sqliteTable("outbox", {
   /** UTF-8 size of `record`, for packing within the Queue's limits. */
   bytes: integer("bytes").notNull(),
   createdAt: integer("created_at").notNull(),
+  /** When it was last handed to the Queue; the row stays until the consumer confirms it was applied. */
+  sentAt: integer("sent_at"),
 });

@@ -23,6 +23,8 @@ export interface Settings {
   catalogRefreshMs: number;
   /** How long an actor's change records may wait in its outbox before the alarm flushes them. */
   sinkFlushMs: number;
+  /** How long a sent change record may wait for the consumer's confirmation before it is sent again. */
+  sinkRedeliverMs: number;
 }
 
 export interface SettingsSource {
@@ -31,6 +33,7 @@ export interface SettingsSource {
   EVENT_WEIGHTS?: string;
   CATALOG_REFRESH_SECONDS?: string;
   SINK_FLUSH_MS?: string;
+  SINK_REDELIVER_MS?: string;
 }
 
 const MINUTE = 60_000;
@@ -73,6 +76,7 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     weights: parseWeights(env.EVENT_WEIGHTS, warn),
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
     sinkFlushMs: positive(env.SINK_FLUSH_MS, 1000, "SINK_FLUSH_MS", warn),
+    sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 60_000, "SINK_REDELIVER_MS", warn),
   };
 }
 

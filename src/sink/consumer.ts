@@ -10,6 +10,7 @@
  * operator. A body that is not a valid change message can never succeed and
  * is retried straight towards the dead-letter queue.
  */
+import { profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { type ChangeMessage, changeMessage, retryDelayMs } from "../model/changes";
@@ -44,6 +45,30 @@ async function apply(env: Env, messages: readonly ChangeMessage[], now: number):
   await writeWarehouse(env.WAREHOUSE, env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
   const kafka = kafkaConfig(env);
   if (kafka) await produceToKafka(kafka, records);
+  await confirmToActors(env, messages);
+}
+
+/**
+ * Tells each actor which of its outbox runs are applied, so it can delete
+ * them: one RPC per actor per batch. A failed confirmation only means the
+ * actor sends the run again later, which the idempotent writes absorb.
+ */
+async function confirmToActors(env: Env, messages: readonly ChangeMessage[]) {
+  const byActor = new Map<string, [number, number][]>();
+  for (const m of messages) {
+    const ranges = byActor.get(m.actor) ?? [];
+    ranges.push([m.firstSeq, m.lastSeq]);
+    byActor.set(m.actor, ranges);
+  }
+  const results = await Promise.allSettled(
+    [...byActor].map(([actor, ranges]) => profileActor(env, actor).confirmDelivered(ranges)),
+  );
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed.length > 0) {
+    console.error(
+      JSON.stringify({ msg: "outbox confirmation failed", actors: failed.length, error: String(failed[0]?.reason) }),
+    );
+  }
 }
 
 /** Seconds before a failed message is offered again: about 2, 4, 8 … capped at 60. */

@@ -79,7 +79,10 @@ describe("a crash of the runtime mid-stream", () => {
   });
 
   it("loses no acknowledged event and duplicates none, in the actors, D1 and the lake", async () => {
-    server = await startLocalServer({ persistDir });
+    // The local Queue lives in memory: what it held at the kill is gone, and the
+    // actors send it again once it has waited this long for a confirmation.
+    const vars = { SINK_REDELIVER_MS: "5000" };
+    server = await startLocalServer({ persistDir, vars });
     const people = 20;
     const acked = new Set<string>();
     const unacked = new Set<string>();
@@ -124,7 +127,7 @@ describe("a crash of the runtime mid-stream", () => {
     const beforeCrash = acked.size;
 
     // Restart on the same state and keep sending.
-    server = await startLocalServer({ persistDir });
+    server = await startLocalServer({ persistDir, vars });
     stop = false;
     killed = false;
     const more = [0, 1].map(sender);

@@ -6,7 +6,9 @@ import {
   runInDurableObject,
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/durable-sqlite";
 import { describe, expect, it } from "vitest";
+import { flushOutbox } from "../../src/actors/outbox";
 import type { ProfileActor } from "../../src/actors/profile-actor";
 import type { Env } from "../../src/env";
 import worker from "../../src/index";
@@ -16,6 +18,13 @@ import { CHANGES_QUEUE, consumeChanges, DEAD_LETTER_QUEUE } from "../../src/sink
 import { readJson, sendBatch, uid } from "./helpers";
 
 const actorOf = (userId: string) => env.PROFILES.get(env.PROFILES.idFromName(`user:${userId}`));
+
+function outboxState(userId: string) {
+  return runInDurableObject(actorOf(userId), (_i, state) => ({
+    rows: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n,
+    sent: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NOT NULL").one().n,
+  }));
+}
 
 function outboxRows(userId: string) {
   return runInDurableObject(actorOf(userId), (_i, state) =>
@@ -116,8 +125,10 @@ describe("the outbox", () => {
   it("flushes through the Queue on its alarm, into D1 and the raw lake", async () => {
     const userId = uid();
     await sendBatch(views(userId, 4));
+    const written = (await outboxRows(userId)).length;
     expect(await runDurableObjectAlarm(actorOf(userId))).toBe(true);
-    expect(await outboxRows(userId)).toEqual([]);
+    // Sent, and kept until the consumer confirms it applied them.
+    expect(await outboxState(userId)).toEqual({ rows: written, sent: written });
     const profileId = `user_id:${userId}`;
     await eventually(
       async () =>
@@ -140,7 +151,8 @@ describe("the outbox", () => {
     const mine = lines.map((l) => JSON.parse(l)).filter((l) => l.profileId === profileId);
     expect(mine.map((l) => l.messageId).sort()).toEqual([0, 1, 2, 3].map((i) => `${userId}-view-${i}`).sort());
     expect(mine[0]).toMatchObject({ type: "track", event: "Product Viewed", userId, sessionNumber: 1 });
-  });
+    await eventually(async () => (await outboxState(userId)).rows === 0, "the consumer's confirmation");
+  }, 30_000);
 
   it("keeps the records when the Queue refuses them, and sends them on a later alarm", async () => {
     const userId = uid();
@@ -161,10 +173,44 @@ describe("the outbox", () => {
     await runInDurableObject(stub, (instance) => {
       (instance as unknown as { env: Env }).env = env;
     });
+    expect(await outboxState(userId)).toEqual({ rows: pending, sent: 0 });
+    const before = Date.now();
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await outboxRows(userId)).toEqual([]);
-    // Nothing left: the alarm is not re-armed.
-    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBeNull();
+    expect(await outboxState(userId)).toEqual({ rows: pending, sent: pending });
+    // Armed again only to resend what the consumer might never confirm.
+    const resendAt = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(resendAt).toBeGreaterThanOrEqual(before + 60_000);
+  });
+
+  it("sends again what was sent but never confirmed, once the redelivery interval has passed", async () => {
+    const userId = uid();
+    await sendBatch(views(userId, 3));
+    const stub = actorOf(userId);
+    const lost: string[] = [];
+    // A Queue that accepts and then loses everything, as a killed local runtime does.
+    const blackHole = { sendBatch: async (msgs: { body: string }[]) => void lost.push(...msgs.map((m) => m.body)) };
+    const t0 = Date.now();
+    const flushes = await runInDurableObject(stub, async (_i, state) => {
+      const db = drizzle(state.storage);
+      const queue = blackHole as unknown as Queue<string>;
+      const first = await flushOutbox(db, queue, `user:${userId}`, 60_000, t0);
+      const early = await flushOutbox(db, queue, `user:${userId}`, 60_000, t0 + 30_000);
+      const late = await flushOutbox(db, queue, `user:${userId}`, 60_000, t0 + 61_000);
+      return { first, early, late };
+    });
+    const records = (await outboxRows(userId)).length;
+    expect(flushes.first).toEqual({ sent: records, nextAt: t0 + 60_000 });
+    expect(flushes.early).toEqual({ sent: 0, nextAt: t0 + 60_000 });
+    expect(flushes.late).toEqual({ sent: records, nextAt: t0 + 61_000 + 60_000 });
+    expect(lost).toHaveLength(2);
+    expect(lost[1]).toBe(lost[0]);
+    // The consumer's confirmation of the resent run empties the outbox.
+    const { firstSeq, lastSeq } = JSON.parse(lost[1] ?? "{}") as ChangeMessage;
+    const deleted = await runInDurableObject(stub, (instance) =>
+      (instance as unknown as ProfileActor).confirmDelivered([[firstSeq, lastSeq]]),
+    );
+    expect(deleted).toBe(records);
+    expect(await outboxState(userId)).toEqual({ rows: 0, sent: 0 });
   });
 });
 
