@@ -22,6 +22,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { E2E_KEYS, startLocalServer } from "../scripts/local-server.mjs";
+import { probeFreshness, sinkCounters, waitForDrain } from "./freshness.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -179,7 +180,7 @@ function load(opts) {
   return autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts, requests });
 }
 
-async function measure(base) {
+async function measure(base, persistDir) {
   const results = {};
   log(`healthz: ${SECONDS}s × ${CONNECTIONS} connections`);
   results.healthz = summarize("GET /healthz", await load({ url: `${base}/healthz` }));
@@ -231,10 +232,35 @@ async function measure(base) {
   );
 
   await warm(base, people("server", INGEST_PEOPLE));
-  log(`ingest, server-like: 100 events across 50 people per request`);
-  results.ingestServer = summarize(
-    "POST /v1/batch server-like (100 events, 50 people)",
-    await load({
+  await waitForDrain(base, E2E_KEYS.apiKey);
+  const before = await sinkCounters(base, E2E_KEYS.apiKey);
+  log(`ingest, server-like: 100 events across 50 people per request, with freshness probes`);
+  let serverLike;
+  const freshnessUnderLoad = await probeFreshness({
+    base,
+    persistDir,
+    writeAuth,
+    label: "load",
+    during: async () => {
+      serverLike = await serverLikeLoad();
+    },
+  });
+  results.ingestServer = summarize("POST /v1/batch server-like (100 events, 50 people)", serverLike, 100);
+  const drainSeconds = await waitForDrain(base, E2E_KEYS.apiKey);
+  const after = await sinkCounters(base, E2E_KEYS.apiKey);
+  const events = after.events - before.events;
+  results.sink = {
+    freshnessUnderLoad,
+    drainSecondsAfterLoad: drainSeconds,
+    eventsWritten: events,
+    consumerBatches: after.batches - before.batches,
+    statementsPer1000Events:
+      events > 0 ? Math.round(((after.statements - before.statements) / events) * 1000 * 10) / 10 : null,
+  };
+  return results;
+
+  function serverLikeLoad() {
+    return load({
       url: `${base}/v1/batch`,
       headers,
       requests: [
@@ -246,10 +272,8 @@ async function measure(base) {
           return batch;
         }),
       ],
-    }),
-    100,
-  );
-  return results;
+    });
+  }
 }
 
 /**
@@ -375,6 +399,19 @@ function table(run) {
     `| merge p99 / healthz p99 | ≤ 2 | ${run.goals.mergeP99Ratio} | ${run.goals.mergeP99Ratio <= 2 ? "yes" : "no"} |`,
     `| browser-like ingest | ≥ 20,000 events/s | ${r.ingestBrowser.eventsPerSecond.toLocaleString("en-US")} | ${r.ingestBrowser.eventsPerSecond >= 20_000 ? "yes" : "no"} |`,
     `| server-like ingest | ≥ 10,000 events/s | ${r.ingestServer.eventsPerSecond.toLocaleString("en-US")} | ${r.ingestServer.eventsPerSecond >= 10_000 ? "yes" : "no"} |`,
+    `| sink freshness p99 under server-like load | ≤ 2,000 ms | ${r.sink.freshnessUnderLoad.p99Ms ?? "—"} ms | ${(r.sink.freshnessUnderLoad.p99Ms ?? Number.POSITIVE_INFINITY) <= 2_000 ? "yes" : "no"} |`,
+    "",
+    "Sink: time from an event's 2xx to its row in D1 (probe events, one every 200 ms):",
+    "",
+    "| when | probes | in D1 | p50 ms | p99 ms | max ms |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...[
+      ["idle", r.sink.freshnessIdle],
+      ["under server-like load", r.sink.freshnessUnderLoad],
+    ].map(([when, f]) => `| ${when} | ${f.probes} | ${f.inWarehouse} | ${f.p50Ms} | ${f.p99Ms} | ${f.maxMs} |`),
+    "",
+    `Under server-like load the consumer wrote ${r.sink.eventsWritten.toLocaleString("en-US")} events in ${r.sink.consumerBatches} batches, ` +
+      `${r.sink.statementsPer1000Events} D1 statements per 1,000 events; the warehouse stopped growing ${r.sink.drainSecondsAfterLoad} s after the load ended.`,
     "",
     `workerd resident memory after the run: proxy ${run.memoryMiB.proxy.join(", ")} MiB, Worker and actors ${run.memoryMiB.worker.join(", ")} MiB.`,
     ...(run.cpuPerRequestMs
@@ -413,7 +450,15 @@ try {
   await seed(server.url);
   log("CPU per request, one request at a time");
   const cpuPerRequestMs = await cpuPerRequest(server.url, server.port, server.pid);
-  const results = await measure(server.url);
+  log("sink freshness, idle");
+  const freshnessIdle = await probeFreshness({
+    base: server.url,
+    persistDir: server.persistDir,
+    writeAuth,
+    label: "idle",
+  });
+  const results = await measure(server.url, server.persistDir);
+  results.sink.freshnessIdle = freshnessIdle;
   const check = await verify(server.url, results);
   const memoryMiB = workerdMemoryMiB(server.port, server.pid);
 

@@ -91,8 +91,10 @@ export type ChangeMessage = z.infer<typeof changeMessage>;
 const MAX_TRAITS_BYTES = 48 * 1024;
 const encoder = new TextEncoder();
 
+/** UTF-8 size; plain ASCII (most records) is counted without encoding. */
 export function utf8Bytes(text: string): number {
-  return encoder.encode(text).length;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range test is the point
+  return /[^\u0000-\u007f]/.test(text) ? encoder.encode(text).length : text.length;
 }
 
 /** The change records of one applied batch, in the order they happened. */
