@@ -220,6 +220,7 @@ async function measure(base, persistDir) {
   const headers = { authorization: writeAuth, "content-type": "application/json" };
 
   await warm(base, people("shopper", INGEST_PEOPLE));
+  await waitForDrain(base, E2E_KEYS.apiKey);
   log(`ingest, browser-like: 20 events from one person per request`);
   results.ingestBrowser = summarize(
     "POST /v1/batch browser-like (20 events, 1 person)",
@@ -448,8 +449,11 @@ const server = await startLocalServer({ args: ["--log-level", "warn"] });
 try {
   log(`service on ${server.url} (workerd pid group ${server.pid}); seeding ${PROFILES} profiles`);
   await seed(server.url);
+  // The seed's changes flow to the warehouse in the background; measure only once that has finished.
+  log(`sink drained ${await waitForDrain(server.url, E2E_KEYS.apiKey)} s after seeding`);
   log("CPU per request, one request at a time");
   const cpuPerRequestMs = await cpuPerRequest(server.url, server.port, server.pid);
+  await waitForDrain(server.url, E2E_KEYS.apiKey);
   log("sink freshness, idle");
   const freshnessIdle = await probeFreshness({
     base: server.url,

@@ -393,7 +393,13 @@ export class ProfileActor extends DurableObject<Env> {
   async confirmDelivered(ranges: [number, number][]): Promise<number> {
     await this.ready();
     if (!this.migrated) return 0;
-    return confirmOutbox(this.db, ranges);
+    const deleted = confirmOutbox(this.db, ranges);
+    // Nothing left to send or resend: the redelivery alarm would only wake this actor for nothing.
+    if (this.alarmAt !== null && outboxDepth(this.db).pending === 0) {
+      this.alarmAt = null;
+      await this.ctx.storage.deleteAlarm();
+    }
+    return deleted;
   }
 
   /** Pending change records, for operators and tests. */

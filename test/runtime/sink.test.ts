@@ -152,6 +152,8 @@ describe("the outbox", () => {
     expect(mine.map((l) => l.messageId).sort()).toEqual([0, 1, 2, 3].map((i) => `${userId}-view-${i}`).sort());
     expect(mine[0]).toMatchObject({ type: "track", event: "Product Viewed", userId, sessionNumber: 1 });
     await eventually(async () => (await outboxState(userId)).rows === 0, "the consumer's confirmation");
+    // Confirmed and empty: no redelivery alarm is left to wake the actor.
+    expect(await runInDurableObject(actorOf(userId), (_i, state) => state.storage.getAlarm())).toBeNull();
   }, 30_000);
 
   it("keeps the records when the Queue refuses them, and sends them on a later alarm", async () => {
