@@ -12,36 +12,27 @@ import {
   retryDelayMs,
 } from "../../src/model/changes";
 import type { ProfileEvent } from "../../src/model/messages";
-import { applyEvents, CAPS, type ProfileMemory, type ProfileState } from "../../src/model/profile";
+import { applyEvents, CAPS, type ProfileMemory } from "../../src/model/profile";
 import type { Session } from "../../src/model/sessions";
 import { readSettings } from "../../src/model/settings";
-import { DAY, defined, eventChange, MINUTE, profileChange, profileEvent, sessionChange, T0 } from "./fixtures";
+import {
+  ACTOR_KEY,
+  DAY,
+  defined,
+  emptyMemory,
+  eventChange,
+  MINUTE,
+  profileChange,
+  profileEvent,
+  sessionChange,
+  storedProfile,
+  T0,
+} from "./fixtures";
 
 const SETTINGS = readSettings({}, () => {});
-const KEY = "user:u-1";
+const KEY = ACTOR_KEY;
 const PROFILE_ID = "user_id:u-1";
 const NOW = T0 + DAY;
-
-function emptyMemory(): ProfileMemory {
-  return { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
-}
-
-function storedProfile(fields: Partial<ProfileState> = {}): ProfileState {
-  return {
-    actorKey: KEY,
-    userId: "u-1",
-    anonymousIds: [],
-    traits: {},
-    traitTimes: {},
-    groupIds: [],
-    firstSeen: T0,
-    lastSeen: T0,
-    eventCount: 1,
-    sessionCount: 1,
-    version: 1,
-    ...fields,
-  };
-}
 
 function storedSession(number: number, at: number): Session {
   return { number, startedAt: at, endedAt: at, events: 1, pages: 0, revenue: 0, landingPage: null };

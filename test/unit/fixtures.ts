@@ -7,6 +7,7 @@
 import { type Product, product } from "../../src/model/catalog";
 import { type ChangeRecord, eventFact, profileFact, sessionFact } from "../../src/model/changes";
 import type { ProfileEvent } from "../../src/model/messages";
+import type { ProfileMemory, ProfileState } from "../../src/model/profile";
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -113,4 +114,29 @@ export function sessionChange(fields: Partial<SessionChange["session"]> = {}, h:
 
 export function affinityChange(dimension: string, score: number, h: ChangeHead = {}): AffinityChange {
   return { kind: "affinity", ...changeHead(h), dimension, score, asOf: h.at ?? T0 };
+}
+
+export const ACTOR_KEY = "user:u-1";
+
+/** An actor's memory before anything was stored. */
+export function emptyMemory(): ProfileMemory {
+  return { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
+}
+
+/** A stored profile row for `ACTOR_KEY`, seen once at T0. */
+export function storedProfile(fields: Partial<ProfileState> = {}): ProfileState {
+  return {
+    actorKey: ACTOR_KEY,
+    userId: "u-1",
+    anonymousIds: [],
+    traits: {},
+    traitTimes: {},
+    groupIds: [],
+    firstSeen: T0,
+    lastSeen: T0,
+    eventCount: 1,
+    sessionCount: 1,
+    version: 1,
+    ...fields,
+  };
 }

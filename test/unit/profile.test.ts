@@ -1,35 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { addContribution, type DecayingScore, decayedScore } from "../../src/model/affinity";
 import type { ProfileEvent } from "../../src/model/messages";
-import { applyEvents, CAPS, commitToMemory, type ProfileMemory, type ProfileState } from "../../src/model/profile";
+import { applyEvents, CAPS, commitToMemory, type ProfileMemory } from "../../src/model/profile";
 import type { ProductHistory } from "../../src/model/ranking";
 import type { Session } from "../../src/model/sessions";
 import { readSettings } from "../../src/model/settings";
-import { DAY, defined, MINUTE, profileEvent, T0 } from "./fixtures";
+import { ACTOR_KEY, DAY, defined, emptyMemory, MINUTE, profileEvent, storedProfile, T0 } from "./fixtures";
 
 const SETTINGS = readSettings({}, () => {});
-const KEY = "user:u-1";
-
-function emptyMemory(): ProfileMemory {
-  return { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
-}
-
-function existingProfile(fields: Partial<ProfileState> = {}): ProfileState {
-  return {
-    actorKey: KEY,
-    userId: "u-1",
-    anonymousIds: [],
-    traits: {},
-    traitTimes: {},
-    groupIds: [],
-    firstSeen: T0,
-    lastSeen: T0,
-    eventCount: 1,
-    sessionCount: 1,
-    version: 1,
-    ...fields,
-  };
-}
+const KEY = ACTOR_KEY;
 
 const viewed = (productId: string, at: number, extra: Record<string, unknown> = {}) =>
   profileEvent({ name: "Product Viewed", timestamp: at, properties: { product_id: productId, ...extra } });
@@ -88,7 +67,7 @@ describe("a new profile", () => {
 
 describe("applying a batch to an existing profile", () => {
   it("bumps the version once per batch, however many events it holds", () => {
-    const memory = { ...emptyMemory(), profile: existingProfile({ version: 4 }) };
+    const memory = { ...emptyMemory(), profile: storedProfile({ version: 4 }) };
     expect(apply(memory, [viewed("a", T0), viewed("b", T0 + 1), viewed("c", T0 + 2)]).profile.version).toBe(5);
   });
 
@@ -110,7 +89,7 @@ describe("applying a batch to an existing profile", () => {
 
   it("does not change the memory it was given", () => {
     const memory: ProfileMemory = {
-      profile: existingProfile({ traits: { plan: "free" }, traitTimes: { plan: T0 }, anonymousIds: ["anon-0"] }),
+      profile: storedProfile({ traits: { plan: "free" }, traitTimes: { plan: T0 }, anonymousIds: ["anon-0"] }),
       affinities: new Map([["category:bags", { score: 2, asOf: T0 }]]),
       products: new Map([
         ["bag-1", { productId: "bag-1", lastViewedAt: T0, lastAddedAt: null, lastPurchasedAt: null }],
@@ -142,7 +121,7 @@ describe("traits", () => {
   it("a newer identify overwrites a trait", () => {
     const memory = {
       ...emptyMemory(),
-      profile: existingProfile({ traits: { plan: "free" }, traitTimes: { plan: T0 } }),
+      profile: storedProfile({ traits: { plan: "free" }, traitTimes: { plan: T0 } }),
     };
     expect(apply(memory, [identify({ plan: "pro" }, T0 + MINUTE)]).profile.traits).toEqual({ plan: "pro" });
   });
@@ -150,7 +129,7 @@ describe("traits", () => {
   it("an older identify arriving late does not overwrite a newer trait, but adds new ones", () => {
     const memory = {
       ...emptyMemory(),
-      profile: existingProfile({ traits: { plan: "pro" }, traitTimes: { plan: T0 } }),
+      profile: storedProfile({ traits: { plan: "pro" }, traitTimes: { plan: T0 } }),
     };
     const c = apply(memory, [identify({ plan: "free", city: "Leeds" }, T0 - DAY)]);
     expect(c.profile.traits).toEqual({ plan: "pro", city: "Leeds" });
@@ -165,7 +144,7 @@ describe("traits", () => {
   it("counts a trait named like an object built-in against the cap like any other", () => {
     const traits = Object.fromEntries(Array.from({ length: CAPS.traits }, (_, i) => [`t${i}`, i]));
     const traitTimes = Object.fromEntries(Object.keys(traits).map((k) => [k, T0]));
-    const memory = { ...emptyMemory(), profile: existingProfile({ traits, traitTimes }) };
+    const memory = { ...emptyMemory(), profile: storedProfile({ traits, traitTimes }) };
     const c = apply(memory, [identify({ toString: "x", valueOf: "y" }, T0 + MINUTE)]);
     expect(Object.keys(c.profile.traits)).toHaveLength(CAPS.traits);
     expect(Object.hasOwn(c.profile.traits, "toString")).toBe(false);
@@ -174,7 +153,7 @@ describe("traits", () => {
   it(`keeps at most ${CAPS.traits} traits, still updating the ones it has`, () => {
     const traits = Object.fromEntries(Array.from({ length: CAPS.traits }, (_, i) => [`t${i}`, i]));
     const traitTimes = Object.fromEntries(Object.keys(traits).map((k) => [k, T0]));
-    const memory = { ...emptyMemory(), profile: existingProfile({ traits, traitTimes }) };
+    const memory = { ...emptyMemory(), profile: storedProfile({ traits, traitTimes }) };
     const c = apply(memory, [identify({ extra: 1, t0: "updated" }, T0 + MINUTE)]);
     expect(Object.keys(c.profile.traits)).toHaveLength(CAPS.traits);
     expect(c.profile.traits.extra).toBeUndefined();
@@ -232,7 +211,7 @@ describe("bounded state", () => {
 
   it(`remembers at most ${CAPS.anonymousIds} anonymous ids, the most recent ones`, () => {
     const anonymousIds = Array.from({ length: CAPS.anonymousIds }, (_, i) => `anon-${i}`);
-    const memory = { ...emptyMemory(), profile: existingProfile({ anonymousIds }) };
+    const memory = { ...emptyMemory(), profile: storedProfile({ anonymousIds }) };
     const c = apply(memory, [profileEvent({ type: "page", anonymousId: "anon-new", timestamp: T0 + MINUTE })]);
     expect(c.profile.anonymousIds).toHaveLength(CAPS.anonymousIds);
     expect(c.profile.anonymousIds.at(-1)).toBe("anon-new");
@@ -273,7 +252,7 @@ describe("sessions and product history", () => {
       revenue: 0,
       landingPage: "/",
     };
-    const memory = { ...emptyMemory(), profile: existingProfile({ sessionCount: 3 }), sessions: [current] };
+    const memory = { ...emptyMemory(), profile: storedProfile({ sessionCount: 3 }), sessions: [current] };
     const order = profileEvent({ name: "Order Completed", timestamp: T0 + MINUTE, properties: { revenue: 42.5 } });
     const c = apply(memory, [order]);
     expect(c.sessions.get(3)).toMatchObject({ events: 2, revenue: 42.5, endedAt: T0 + MINUTE });
@@ -290,7 +269,7 @@ describe("sessions and product history", () => {
       revenue: 0,
       landingPage: null,
     };
-    const memory = { ...emptyMemory(), profile: existingProfile({ eventCount: 5 }), sessions: [current] };
+    const memory = { ...emptyMemory(), profile: storedProfile({ eventCount: 5 }), sessions: [current] };
     const c = apply(memory, [viewed("a", T0 - DAY)]);
     expect(c.profile.eventCount).toBe(6);
     expect(c.profile.firstSeen).toBe(T0 - DAY);
