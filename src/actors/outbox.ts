@@ -10,7 +10,8 @@
  */
 import { and, asc, between, isNull, lt, or, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import { type ChangeRecord, type OutboxRow, packOutbox, utf8Bytes } from "../model/changes";
+import { type ChangeRecord, type OutboxRow, packOutbox } from "../model/changes";
+import { utf8Bytes } from "../model/validate";
 import { outbox } from "./schema";
 
 type Tx = Parameters<Parameters<DrizzleSqliteDODatabase["transaction"]>[0]>[0];

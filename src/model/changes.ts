@@ -10,6 +10,7 @@ import { z } from "zod";
 import { interactionsOf, revenueOf } from "./commerce";
 import type { ProfileEvent } from "./messages";
 import type { BatchChanges } from "./profile";
+import { utf8Bytes } from "./validate";
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -89,13 +90,6 @@ export type ChangeMessage = z.infer<typeof changeMessage>;
 
 /** Traits larger than this (UTF-8 bytes) are left out of a profile record so it always fits in a Queue message. */
 const MAX_TRAITS_BYTES = 48 * 1024;
-const encoder = new TextEncoder();
-
-/** UTF-8 size; plain ASCII (most records) is counted without encoding. */
-export function utf8Bytes(text: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range test is the point
-  return /[^\u0000-\u007f]/.test(text) ? encoder.encode(text).length : text.length;
-}
 
 /** The change records of one applied batch, in the order they happened. */
 export function changeRecordsOf(

@@ -20,12 +20,15 @@ export interface ValidationContext {
   newMessageId: () => string;
 }
 
-/** Byte length of a value's JSON form (what the 32 KB limit counts). */
-export function jsonByteLength(value: unknown): number {
-  const text = JSON.stringify(value) ?? "";
-  // ASCII-only text is the common case and needs no encoding pass.
+/** UTF-8 size of a string; ASCII-only text, the common case, needs no encoding pass. */
+export function utf8Bytes(text: string): number {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: checking for the ASCII range on purpose
   return /^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).length;
+}
+
+/** Byte length of a value's JSON form (what the 32 KB limit counts). */
+export function jsonByteLength(value: unknown): number {
+  return utf8Bytes(JSON.stringify(value) ?? "");
 }
 
 /**
