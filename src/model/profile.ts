@@ -130,7 +130,8 @@ export function applyEvents(
     }
     eventSessions.set(e.messageId, update.kind === "late" ? null : update.session.number);
 
-    for (const i of interactionsOf(e)) {
+    // Known bots count as traffic but never move what a person is said to like.
+    for (const i of e.context.bot === true ? [] : interactionsOf(e)) {
       const weight = settings.weights[i.kind];
       for (const d of weight > 0 ? dimensionsOf(i) : []) {
         const before = affinities.get(d) ?? memory.affinities.get(d);

@@ -3,6 +3,7 @@
  * per-message rejection reason. Runtime-free: the edge calls it, the tests
  * call it directly.
  */
+import { type ClientInfo, enrichContext, normalizeTraits } from "./enrich";
 import { LIMITS, MESSAGE_TYPES, type MessageType, type ProfileEvent, segmentMessage } from "./messages";
 
 const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
@@ -18,6 +19,8 @@ export interface ValidationContext {
   /** Route-implied type (`/v1/track` → track); a body `type` must agree. */
   impliedType?: MessageType;
   newMessageId: () => string;
+  /** The client's address and user agent, for enrichment (anonymized before storage). */
+  client?: ClientInfo;
 }
 
 /** UTF-8 size of a string; ASCII-only text, the common case, needs no encoding pass. */
@@ -123,7 +126,8 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
 
   const original = toEpoch(msg.timestamp ?? msg.originalTimestamp);
   const sentAt = toEpoch(msg.sentAt ?? ctx.batchSentAt);
-  const context = ctx.batchContext ? { ...ctx.batchContext, ...(msg.context ?? {}) } : (msg.context ?? {});
+  const merged = ctx.batchContext ? { ...ctx.batchContext, ...(msg.context ?? {}) } : (msg.context ?? {});
+  const properties = "properties" in msg && msg.properties ? msg.properties : {};
 
   const event: ProfileEvent = {
     messageId: msg.messageId ?? ctx.newMessageId(),
@@ -135,14 +139,21 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
     groupId: msg.type === "group" ? msg.groupId : null,
     timestamp: correctedTimestamp(original, sentAt, ctx.receivedAt),
     receivedAt: ctx.receivedAt,
-    properties: "properties" in msg && msg.properties ? msg.properties : {},
-    traits: "traits" in msg && msg.traits ? msg.traits : {},
-    context,
+    properties,
+    traits: normalizeTraits("traits" in msg && msg.traits ? msg.traits : {}),
+    context: enrichContext(merged, ctx.client, pageUrlOf(merged, properties)),
   };
   if (msg.type === "page" && msg.category && event.properties.category === undefined) {
     event.properties = { ...event.properties, category: msg.category };
   }
   return { ok: true, event };
+}
+
+/** The page a message was sent from: Segment's `context.page.url`, else `properties.url`. */
+function pageUrlOf(context: Record<string, unknown>, properties: Record<string, unknown>): string | null {
+  const page = context.page;
+  const url = page && typeof page === "object" ? (page as Record<string, unknown>).url : properties.url;
+  return typeof url === "string" ? url : null;
 }
 
 /** The actor a message belongs to: the user when known, else the anonymous visitor. */

@@ -8,6 +8,7 @@ import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { interactionsOf } from "../model/commerce";
+import type { ClientInfo } from "../model/enrich";
 import type { IngestResponse, MessageType, ProfileEvent } from "../model/messages";
 import { settingsOf } from "../model/settings";
 import { actorKeyOf, validateMessage } from "../model/validate";
@@ -20,6 +21,13 @@ export interface IngestOptions {
   batchContext?: Record<string, unknown>;
   batchSentAt?: string | number;
   receivedAt?: number;
+  /** Who sent the request (address and user agent), for enrichment. */
+  client?: ClientInfo;
+}
+
+/** The request's client as the platform reports it; the address is anonymized before anything keeps it. */
+export function clientOf(headers: { header(name: string): string | undefined }): ClientInfo {
+  return { ip: headers.header("cf-connecting-ip") ?? null, userAgent: headers.header("user-agent") ?? null };
 }
 
 /** Retries a platform error once when the platform says a retry may succeed. */
@@ -52,6 +60,7 @@ export async function ingestMessages(
       batchSentAt: options.batchSentAt,
       impliedType: options.impliedType,
       newMessageId: () => crypto.randomUUID(),
+      client: options.client,
     });
     if (!result.ok) {
       rejections.push({ source: options.source, reason: result.reason, index: batched ? index : null, payload: raw });
@@ -88,7 +97,9 @@ export async function ingestMessages(
     const result = results[i];
     const duplicates = new Set(result?.status === "fulfilled" ? result.value.duplicateIds : []);
     for (const e of events) {
-      if (!duplicates.has(e.messageId)) popularityTally.add(interactionsOf(e), e.timestamp, settings);
+      if (!duplicates.has(e.messageId) && e.context.bot !== true) {
+        popularityTally.add(interactionsOf(e), e.timestamp, settings);
+      }
     }
   });
   maybeFlushPopularity(db, waitUntil, receivedAt);

@@ -17,7 +17,7 @@ import type { AppEnv } from "./app-env";
 import { basicUser, keyMatches } from "./auth";
 import { parseJson, readLimitedText } from "./body";
 import { ApiError } from "./errors";
-import { ingestMessages } from "./ingest-pipeline";
+import { clientOf, ingestMessages } from "./ingest-pipeline";
 
 export const ingestRoutes = new Hono<AppEnv>();
 
@@ -95,6 +95,7 @@ for (const type of SINGLE_TYPES) {
     const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [message], {
       source: type,
       impliedType: type,
+      client: clientOf(c.req),
     });
     return c.json(result);
   });
@@ -127,6 +128,7 @@ for (const path of ["/v1/batch", "/v1/import"]) {
       source: "batch",
       batchContext,
       batchSentAt: sentAtOf(body.sentAt),
+      client: clientOf(c.req),
     });
     return c.json(result);
   });
@@ -182,6 +184,7 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
           source,
           impliedType: type,
           receivedAt,
+          client: clientOf(c.req),
         });
       }
     }

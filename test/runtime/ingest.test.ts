@@ -246,6 +246,49 @@ describe("idempotency and time", () => {
     );
     expect(events[0]?.context).toEqual({ library: { name: "analytics-node" }, locale: "de-DE" });
   });
+
+  it("stores the client's address anonymized and its user agent only as device, browser and OS", async () => {
+    const userId = uid();
+    const res = await ingest(
+      "/v1/batch",
+      {
+        batch: [
+          { type: "track", userId, event: "Product Viewed", properties: { product_id: "sku-1", category: "Shoes" } },
+        ],
+      },
+      {
+        "cf-connecting-ip": "203.0.113.77",
+        "user-agent":
+          "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+      },
+    );
+    expect(res.status).toBe(200);
+    const { events } = await readJson<{ events: { context: Record<string, unknown> }[] }>(
+      `/v1/profiles/${userId}/events`,
+    );
+    expect(events[0]?.context).toEqual({
+      ip: "203.0.113.0",
+      device: { type: "desktop" },
+      browser: { name: "Chrome", version: "124" },
+      os: { name: "Windows", version: "10" },
+    });
+  });
+
+  it("counts a crawler's events without letting them move affinities", async () => {
+    const userId = uid();
+    await ingest(
+      "/v1/batch",
+      {
+        batch: [
+          { type: "track", userId, event: "Product Viewed", properties: { product_id: "sku-1", category: "Shoes" } },
+        ],
+      },
+      { "user-agent": "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)" },
+    );
+    const profile = await readJson<{ counts: { events: number }; affinities: unknown[] }>(`/v1/profiles/${userId}`);
+    expect(profile.counts.events).toBe(1);
+    expect(profile.affinities).toEqual([]);
+  });
 });
 
 describe("CORS", () => {

@@ -161,6 +161,23 @@ describe("traits", () => {
   });
 });
 
+describe("bots", () => {
+  it("counts a known bot's events but lets them move no affinity or product history", () => {
+    const view = (bot: boolean) =>
+      profileEvent({
+        name: "Product Viewed",
+        properties: { product_id: "sku-1", category: "Shoes" },
+        context: bot ? { bot: true } : {},
+      });
+    const crawled = apply(emptyMemory(), [view(true), view(true)]);
+    expect(crawled.profile.eventCount).toBe(2);
+    expect(crawled.affinities.size).toBe(0);
+    expect(crawled.products.size).toBe(0);
+    const browsed = apply(emptyMemory(), [view(false)]);
+    expect(browsed.affinities.size).toBeGreaterThan(0);
+  });
+});
+
 describe("bounded state", () => {
   it(`keeps at most ${CAPS.affinities} affinities, forgetting the weakest`, () => {
     // A full profile in which three dimensions are weaker than one fresh view.

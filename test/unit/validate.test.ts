@@ -177,10 +177,10 @@ describe("message types", () => {
 
   it("merges the batch context under the message's own context", () => {
     const e = accept(
-      { type: "page", userId: "u", context: { ip: "10.0.0.2" } },
-      { ...ctx, batchContext: { ip: "10.0.0.1", library: { name: "analytics-node" } } },
+      { type: "page", userId: "u", context: { locale: "en-GB" } },
+      { ...ctx, batchContext: { locale: "de-DE", library: { name: "analytics-node" } } },
     );
-    expect(e.context).toEqual({ ip: "10.0.0.2", library: { name: "analytics-node" } });
+    expect(e.context).toEqual({ locale: "en-GB", library: { name: "analytics-node" } });
   });
 });
 
