@@ -8,9 +8,9 @@
  * not durable (a local `wrangler dev` killed mid-stream); the consumer's
  * writes are idempotent, so a resend is applied once.
  */
-import { and, asc, between, isNull, lt, or, sql } from "drizzle-orm";
+import { asc, between, eq, gt, isNull, lte, or, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
-import { type ChangeRecord, type OutboxRow, packOutbox } from "../model/changes";
+import { type ChangeRecord, type OutboxRow, packOutbox, QUEUE_LIMITS } from "../model/changes";
 import { utf8Bytes } from "../model/validate";
 import { outbox } from "./schema";
 
@@ -61,8 +61,31 @@ export interface FlushResult {
   nextAt: number | null;
 }
 
-/** Rows to send now: never sent, or sent before `resendBefore` and still unconfirmed. */
-const due = (resendBefore: number) => or(isNull(outbox.sentAt), lt(outbox.sentAt, resendBefore));
+/** Rows to send now: never sent, or sent at or before `resendBefore` and still unconfirmed. */
+const due = (resendBefore: number) => or(isNull(outbox.sentAt), lte(outbox.sentAt, resendBefore));
+
+/** Bytes of records one flush round holds in memory, however many rows that is. */
+const BYTES_PER_ROUND = 1024 * 1024;
+
+/**
+ * Runs of due rows with no other row between them: a message covers one
+ * run's `[firstSeq, lastSeq]`, so confirming it can never delete a row that
+ * was not in it (one sent earlier and still unconfirmed, say).
+ */
+function dueRuns(rows: readonly { seq: number; bytes: number; isDue: number; record: string | null }[]): OutboxRow[][] {
+  const runs: OutboxRow[][] = [];
+  let run: OutboxRow[] = [];
+  for (const r of rows) {
+    if (r.isDue && r.record !== null) {
+      run.push({ seq: r.seq, record: r.record, bytes: r.bytes });
+    } else if (run.length > 0) {
+      runs.push(run);
+      run = [];
+    }
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
 
 /**
  * Sends due records in seq order and marks them sent. A `sendBatch` that
@@ -77,26 +100,59 @@ export async function flushOutbox(
 ): Promise<FlushResult> {
   let sent = 0;
   const resendBefore = now - redeliverMs;
+  let after = 0;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const rows: OutboxRow[] = db
-      .select({ seq: outbox.seq, record: outbox.record, bytes: outbox.bytes })
+    // Every row in order (records only for the due ones), up to a byte budget.
+    const rows = db
+      .select({
+        seq: outbox.seq,
+        bytes: outbox.bytes,
+        isDue: sql<number>`(${due(resendBefore)})`,
+        record: sql<string | null>`CASE WHEN ${due(resendBefore)} THEN ${outbox.record} END`,
+      })
       .from(outbox)
-      .where(due(resendBefore))
+      .where(gt(outbox.seq, after))
       .orderBy(asc(outbox.seq))
       .limit(ROWS_PER_ROUND)
       .all();
     if (rows.length === 0) break;
-    for (const batch of packOutbox(actor, rows)) {
-      await queue.sendBatch(batch.map((m) => ({ body: m.body, contentType: "text" as const })));
-      const first = batch[0]?.firstSeq ?? 0;
-      const last = batch.at(-1)?.lastSeq ?? 0;
-      db.update(outbox)
-        .set({ sentAt: now })
-        .where(and(between(outbox.seq, first, last), due(resendBefore)))
-        .run();
-      sent += batch.reduce((n, m) => n + m.count, 0);
+    let budget = BYTES_PER_ROUND;
+    const taken = [];
+    for (const r of rows) {
+      if (r.isDue && taken.length > 0 && budget - r.bytes < 0) break;
+      taken.push(r);
+      if (r.isDue) budget -= r.bytes;
     }
-    if (rows.length < ROWS_PER_ROUND) break;
+    after = taken.at(-1)?.seq ?? after;
+    for (const run of dueRuns(taken)) {
+      const oversized = run.filter((r) => r.bytes > QUEUE_LIMITS.messageBytes);
+      for (const r of oversized) {
+        // Cannot be the output of an accepted message (they are capped far below); never let one wedge the outbox.
+        console.error(
+          JSON.stringify({
+            msg: "outbox record over the Queue's size limit dropped",
+            actor,
+            seq: r.seq,
+            bytes: r.bytes,
+          }),
+        );
+        db.delete(outbox).where(eq(outbox.seq, r.seq)).run();
+      }
+      for (const batch of packOutbox(
+        actor,
+        run.filter((r) => r.bytes <= QUEUE_LIMITS.messageBytes),
+      )) {
+        await queue.sendBatch(batch.map((m) => ({ body: m.body, contentType: "text" as const })));
+        for (const m of batch) {
+          db.update(outbox)
+            .set({ sentAt: now })
+            .where(between(outbox.seq, m.firstSeq, m.lastSeq))
+            .run();
+        }
+        sent += batch.reduce((n, m) => n + m.count, 0);
+      }
+    }
+    if (taken.length === rows.length && rows.length < ROWS_PER_ROUND) break;
     if (round === MAX_ROUNDS - 1) return { sent, nextAt: now };
   }
   const oldestSent = db

@@ -88,8 +88,9 @@ export class ProfileActor extends DurableObject<Env> {
   private migrated = false;
   /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
   private alarmAt: number | null = null;
-  /** Consecutive failed flushes, for backoff. */
+  /** Consecutive failed flushes, and the earliest time to try again: new events do not cut the backoff short. */
   private flushFailures = 0;
+  private retryAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -208,7 +209,7 @@ export class ProfileActor extends DurableObject<Env> {
       appendToOutbox(tx, records, now);
     });
     commitToMemory(this.memory, changes);
-    await this.armFlush(now + this.settings.sinkFlushMs);
+    await this.armFlush(Math.max(now + this.settings.sinkFlushMs, this.retryAt));
     return { applied: fresh.length, duplicateIds };
   }
 
@@ -371,6 +372,7 @@ export class ProfileActor extends DurableObject<Env> {
     try {
       result = await flushOutbox(this.db, this.env.SINK_QUEUE, actor, this.settings.sinkRedeliverMs);
       this.flushFailures = 0;
+      this.retryAt = 0;
     } catch (err) {
       this.flushFailures += 1;
       const delay = retryDelayMs(this.flushFailures);
@@ -383,7 +385,8 @@ export class ProfileActor extends DurableObject<Env> {
           error: String(err),
         }),
       );
-      await this.armFlush(Date.now() + delay);
+      this.retryAt = Date.now() + delay;
+      await this.armFlush(this.retryAt);
       return;
     }
     if (result.nextAt !== null) await this.armFlush(result.nextAt);

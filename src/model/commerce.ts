@@ -97,12 +97,15 @@ export function dimensionsOf(ref: ProductRef): string[] {
 }
 
 /** Order revenue per Segment: `revenue`, else `total`, else the sum of line items. */
+/** No single order is worth more than this; anything larger is a broken client, and counted as 0. */
+export const MAX_ORDER_REVENUE = 1e9;
+
 export function revenueOf(event: ProfileEvent): number {
   if (event.type !== "track" || event.name?.toLowerCase() !== "order completed") return 0;
   const p = event.properties;
   for (const key of ["revenue", "total"] as const) {
     const v = p[key];
-    if (typeof v === "number" && Number.isFinite(v) && v >= 0) return v;
+    if (typeof v === "number" && Number.isFinite(v) && v >= 0) return v <= MAX_ORDER_REVENUE ? v : 0;
   }
   if (!Array.isArray(p.products)) return 0;
   let sum = 0;
@@ -112,5 +115,5 @@ export function revenueOf(event: ProfileEvent): number {
     const qty = item.quantity === undefined ? 1 : Number(item.quantity);
     if (Number.isFinite(price) && Number.isFinite(qty) && price >= 0 && qty > 0) sum += price * qty;
   }
-  return Math.round(sum * 100) / 100;
+  return sum <= MAX_ORDER_REVENUE ? Math.round(sum * 100) / 100 : 0;
 }

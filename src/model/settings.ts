@@ -76,7 +76,7 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     weights: parseWeights(env.EVENT_WEIGHTS, warn),
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
     sinkFlushMs: positive(env.SINK_FLUSH_MS, 500, "SINK_FLUSH_MS", warn),
-    sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 60_000, "SINK_REDELIVER_MS", warn),
+    sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 300_000, "SINK_REDELIVER_MS", warn),
   };
 }
 

@@ -80,6 +80,9 @@ export function correctedTimestamp(
   return at > receivedAt + 5 * 60_000 ? receivedAt : at;
 }
 
+/** Events older than this are refused: no client has a reason to send them, and dates before it break nothing downstream. */
+export const EARLIEST_TIMESTAMP = Date.UTC(2000, 0, 1);
+
 function describeIssue(issue: { path: PropertyKey[]; message: string; code: string }): string {
   const where = issue.path.map(String).join(".");
   return where ? `${where}: ${issue.message}` : issue.message;
@@ -129,6 +132,14 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
   const merged = ctx.batchContext ? { ...ctx.batchContext, ...(msg.context ?? {}) } : (msg.context ?? {});
   const properties = "properties" in msg && msg.properties ? msg.properties : {};
 
+  const timestamp = correctedTimestamp(original, sentAt, ctx.receivedAt);
+  if (!Number.isFinite(timestamp) || timestamp < EARLIEST_TIMESTAMP) {
+    return {
+      ok: false,
+      reason:
+        "timestamp is before 2000-01-01 (after correcting the client's clock with sentAt); send the time the event happened",
+    };
+  }
   const event: ProfileEvent = {
     messageId: msg.messageId ?? ctx.newMessageId(),
     type: msg.type,
@@ -137,7 +148,7 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
     anonymousId,
     previousId: msg.type === "alias" ? msg.previousId : null,
     groupId: msg.type === "group" ? msg.groupId : null,
-    timestamp: correctedTimestamp(original, sentAt, ctx.receivedAt),
+    timestamp,
     receivedAt: ctx.receivedAt,
     properties,
     traits: normalizeTraits("traits" in msg && msg.traits ? msg.traits : {}),
@@ -145,6 +156,14 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
   };
   if (msg.type === "page" && msg.category && event.properties.category === undefined) {
     event.properties = { ...event.properties, category: msg.category };
+  }
+  // The limit holds for the event as stored, batch context included.
+  const stored = jsonByteLength({ properties: event.properties, traits: event.traits, context: event.context });
+  if (stored > LIMITS.messageBytes) {
+    return {
+      ok: false,
+      reason: `message with the batch context is ${stored} bytes; the limit is ${LIMITS.messageBytes} (32 KB) — trim properties or the batch context`,
+    };
   }
   return { ok: true, event };
 }

@@ -7,6 +7,7 @@
  * statements however many rows it holds.
  */
 import type { ChangeRecord } from "./changes";
+import { utf8Bytes } from "./validate";
 
 /** [messageId, profileId, userId, anonymousId, type, name, timestamp, receivedAt, sessionNumber, productId, revenue, properties, traits, context] */
 export type EventRow = [
@@ -154,23 +155,24 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
 }
 
 /**
- * Splits rows so each statement's JSON parameter stays well under D1's
- * 2 MB value limit (and its 100 KB statement limit never applies: the SQL
- * text is fixed).
+ * Splits rows so each statement's JSON parameter (in UTF-8 bytes) stays
+ * under D1's 2 MB value limit; the 100 KB statement limit never applies,
+ * since the SQL text is fixed.
  */
-export function chunkByJsonSize<T>(rows: readonly T[], maxChars = 900_000): string[] {
+export function chunkByJsonSize<T>(rows: readonly T[], maxBytes = 1_500_000): string[] {
   const chunks: string[] = [];
   let current: string[] = [];
   let size = 2;
   for (const row of rows) {
     const text = JSON.stringify(row);
-    if (current.length > 0 && size + text.length + 1 > maxChars) {
+    const bytes = utf8Bytes(text);
+    if (current.length > 0 && size + bytes + 1 > maxBytes) {
       chunks.push(`[${current.join(",")}]`);
       current = [];
       size = 2;
     }
     current.push(text);
-    size += text.length + 1;
+    size += bytes + 1;
   }
   if (current.length > 0) chunks.push(`[${current.join(",")}]`);
   return chunks;

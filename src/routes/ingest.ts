@@ -11,7 +11,7 @@ import { warehouseDb } from "../catalog/store";
 import { LIMITS, type MessageType } from "../model/messages";
 import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
 import { base64Decode } from "../model/signing";
-import { findUnsafeKey } from "../model/validate";
+import { findUnsafeKey, jsonByteLength } from "../model/validate";
 import { quarantine } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
 import { basicUser, keyMatches } from "./auth";
@@ -122,6 +122,15 @@ for (const path of ["/v1/batch", "/v1/import"]) {
         throw new ApiError(400, "invalid_context", "batch context must be a JSON object");
       const unsafe = findUnsafeKey(body.context, "context");
       if (unsafe) throw new ApiError(400, "invalid_context", unsafe);
+      // Copied into every message: cap it once here rather than 2,500 times per message.
+      const size = jsonByteLength(body.context);
+      if (size > LIMITS.messageBytes) {
+        throw new ApiError(
+          413,
+          "context_too_large",
+          `batch context is ${size.toLocaleString("en-US")} bytes; the limit is ${LIMITS.messageBytes.toLocaleString("en-US")} (32 KB) — trim it`,
+        );
+      }
       batchContext = body.context;
     }
     const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), batch, {

@@ -96,13 +96,14 @@ sinkRoutes.get("/v1/sink/lake/object", async (c) => {
   return new Response(object.body, { headers: { "content-type": "application/x-ndjson" } });
 });
 
-/** One person's outbox: records not yet handed to the Queue, and when the actor's flush alarm is due. */
+/** One person's outbox: records not yet confirmed by the consumer (of them, those sent), and when the actor's alarm is due. */
 sinkRoutes.get("/v1/sink/outbox/:id", async (c) => {
   const resolved = resolveProfile(c.env, c.req.param("id"));
   if (!resolved.ok) throw new ApiError(400, "invalid_profile_id", resolved.reason);
   const status = await resolved.profile.stub.outboxStatus();
   return c.json({
     pending: status.pending,
+    unconfirmed: status.unconfirmed,
     oldestAt: status.oldestAt === null ? null : new Date(status.oldestAt).toISOString(),
     alarmAt: status.alarmAt === null ? null : new Date(status.alarmAt).toISOString(),
   });

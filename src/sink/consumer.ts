@@ -10,6 +10,8 @@
  * operator. A body that is not a valid change message can never succeed and
  * is retried straight towards the dead-letter queue.
  */
+
+import { z } from "zod";
 import { profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
@@ -53,7 +55,7 @@ async function apply(env: Env, messages: readonly ChangeMessage[], now: number):
  * them: one RPC per actor per batch. A failed confirmation only means the
  * actor sends the run again later, which the idempotent writes absorb.
  */
-async function confirmToActors(env: Env, messages: readonly ChangeMessage[]) {
+async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, "actor" | "firstSeq" | "lastSeq">[]) {
   const byActor = new Map<string, [number, number][]>();
   for (const m of messages) {
     const ranges = byActor.get(m.actor) ?? [];
@@ -122,20 +124,45 @@ export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now
   }
 }
 
-/** Keeps every dead-lettered message in D1 for an operator, then acks it. */
+/** The outbox run a message carries, read from its envelope alone (its records may be what is broken). */
+const envelope = z.object({ actor: z.string().min(1), firstSeq: z.number().int(), lastSeq: z.number().int() });
+
+function runOf(body: unknown): { actor: string; firstSeq: number; lastSeq: number } | null {
+  try {
+    const parsed = envelope.safeParse(typeof body === "string" ? JSON.parse(body) : body);
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Keeps every dead-lettered message in D1 for an operator, once per outbox
+ * run (an actor resends an unconfirmed run as a new message), then confirms
+ * the run to its actor so it stops resending what can never be applied: the
+ * body is kept here, and nothing acknowledged is dropped.
+ */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
   const db = warehouseDb(env.WAREHOUSE);
-  const rows = batch.messages.map((m) => ({
-    queue: CHANGES_QUEUE,
-    messageId: m.id,
-    attempts: m.attempts,
-    body: typeof m.body === "string" ? m.body : (JSON.stringify(m.body) ?? String(m.body)),
-    receivedAt: now,
-  }));
+  const runs = batch.messages.map((m) => runOf(m.body));
+  const rows = batch.messages.map((m, i) => {
+    const run = runs[i];
+    return {
+      queue: CHANGES_QUEUE,
+      messageId: run ? `${run.actor}#${run.firstSeq}-${run.lastSeq}` : m.id,
+      attempts: m.attempts,
+      body: typeof m.body === "string" ? m.body : (JSON.stringify(m.body) ?? String(m.body)),
+      receivedAt: now,
+    };
+  });
   // One row per statement: a body may be up to the Queue's 128 KB message size.
   const [first, ...rest] = rows.map((r) => db.insert(deadLetters).values(r).onConflictDoNothing());
   if (!first) return;
   await db.batch([first, ...rest]);
+  await confirmToActors(
+    env,
+    runs.filter((r) => r !== null),
+  );
   batch.ackAll();
 }
 

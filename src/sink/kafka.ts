@@ -87,7 +87,8 @@ export async function produceToKafka(c: KafkaConfig, records: readonly ChangeRec
     .join("\n");
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (c.authorization) headers.authorization = c.authorization;
-  const res = await fetch(produceUrl(c), { method: "POST", headers, body });
+  // Streaming mode wants a chunked body: a stream with no declared length is sent that way.
+  const res = await fetch(produceUrl(c), { method: "POST", headers, body: new Blob([body]).stream() });
   const text = await res.text();
   if (!res.ok) throw new KafkaProduceError(`Kafka REST proxy answered ${res.status}: ${text.slice(0, 200)}`);
   let results: unknown[];

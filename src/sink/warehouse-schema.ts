@@ -143,7 +143,7 @@ export const deadLetters = sqliteTable(
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     queue: text("queue").notNull(),
-    /** The Queue's message id: a redelivered dead letter is kept once. */
+    /** The outbox run (`actor#first-last`) or, for a body that names none, the Queue's message id: kept once. */
     messageId: text("message_id").notNull(),
     attempts: integer("attempts").notNull(),
     body: text("body").notNull(),

@@ -2,7 +2,7 @@
  * Writes a consumer batch into the D1 warehouse and the R2 raw lake with
  * exactly-once effect under at-least-once delivery (DESIGN §4):
  *
- * - events are inserted or ignored by `messageId`; profiles, sessions and
+ * - events are inserted once by `messageId` (a repeat does nothing); profiles, sessions and
  *   affinities are upserted under a version guard, so a redelivered or
  *   out-of-order change never overwrites a newer one;
  * - the lake write claims the batch's events that no object holds yet
@@ -33,11 +33,13 @@ function prepare(d1: D1Database, statement: SQL): D1PreparedStatement {
 const col = (i: number) => sql.raw(`json_extract(j.value, '$[${i}]')`);
 
 function insertEvents(json: string, now: number): SQL {
-  return sql`INSERT OR IGNORE INTO events (message_id, profile_id, user_id, anonymous_id, type, name, timestamp,
+  // ON CONFLICT rather than OR IGNORE: a duplicate is skipped, a broken row still fails loudly.
+  return sql`INSERT INTO events (message_id, profile_id, user_id, anonymous_id, type, name, timestamp,
       received_at, session_number, product_id, revenue, properties, traits, context, lake_key, loaded_at)
     SELECT ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)},
       ${col(9)}, ${col(10)}, ${col(11)}, ${col(12)}, ${col(13)}, NULL, ${now}
-    FROM json_each(${json}) AS j`;
+    FROM json_each(${json}) AS j WHERE true
+    ON CONFLICT (message_id) DO NOTHING`;
 }
 
 function upsertProfiles(json: string, now: number, withTraits: boolean): SQL {
@@ -112,13 +114,19 @@ interface LakeRow {
   context: string;
 }
 
+/** An ISO time as a JSON string, or `null` for a value no Date can hold (never throws). */
+function isoOrNull(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;
+}
+
 /** One NDJSON line; the JSON columns are spliced in as stored, not re-serialized. */
 export function lakeLine(r: LakeRow): string {
   return `{"messageId":${JSON.stringify(r.message_id)},"profileId":${JSON.stringify(r.profile_id)},"userId":${JSON.stringify(
     r.user_id,
   )},"anonymousId":${JSON.stringify(r.anonymous_id)},"type":${JSON.stringify(r.type)},"event":${JSON.stringify(
     r.name,
-  )},"timestamp":"${new Date(r.timestamp).toISOString()}","receivedAt":"${new Date(r.received_at).toISOString()}","sessionNumber":${
+  )},"timestamp":${isoOrNull(r.timestamp)},"receivedAt":${isoOrNull(r.received_at)},"sessionNumber":${
     r.session_number ?? "null"
   },"properties":${r.properties},"traits":${r.traits},"context":${r.context}}`;
 }

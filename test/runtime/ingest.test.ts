@@ -199,6 +199,18 @@ describe("per-message validation", () => {
     expect(profile.counts.events).toBe(1);
   });
 
+  it("refuses a batch-level context over 32 KB with 413, before copying it into every message", async () => {
+    const res = await ingest("/v1/batch", {
+      batch: [{ type: "track", userId: uid(), event: "E" }],
+      context: { pad: "x".repeat(40_000) },
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "context_too_large",
+      message: expect.stringContaining("trim it"),
+    });
+  });
+
   it("refuses a batch-level context holding a reserved key", async () => {
     const res = await ingest("/v1/batch", `{"batch":[],"context":{"__proto__":{"x":1}}}`);
     expect(res.status).toBe(400);

@@ -277,6 +277,59 @@ async function deliver(messages: QueueMessageInput[], queue = CHANGES_QUEUE) {
   return getQueueResult(batch, ctx);
 }
 
+describe("the outbox under resends", () => {
+  it("never lets a confirmation delete rows it did not carry", async () => {
+    const userId = uid();
+    const stub = actorOf(userId);
+    const sent: ChangeMessage[] = [];
+    const queue = {
+      sendBatch: async (msgs: { body: string }[]) => void sent.push(...msgs.map((m) => JSON.parse(m.body))),
+    } as unknown as Queue<string>;
+    const t0 = Date.now();
+    const flush = (at: number) =>
+      runInDurableObject(stub, (_i, state) => flushOutbox(drizzle(state.storage), queue, `user:${userId}`, 60_000, at));
+    await sendBatch(views(userId, 3).slice(0, 1)); // run A
+    await flush(t0);
+    await sendBatch(views(userId, 3).slice(1, 2)); // run B
+    await flush(t0 + 10_000);
+    await sendBatch(views(userId, 3).slice(2, 3)); // run C
+    sent.length = 0;
+    // At t0 + 61 s run A is due again and C is new; B (sent at t0 + 10 s) is not.
+    await flush(t0 + 61_000);
+    expect(sent.length).toBe(2);
+    const bRows = await runInDurableObject(
+      stub,
+      (_i, state) =>
+        state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE sent_at = ?", t0 + 10_000).one()
+          .n,
+    );
+    expect(bRows).toBeGreaterThan(0);
+    await runInDurableObject(stub, (instance) =>
+      (instance as unknown as ProfileActor).confirmDelivered(sent.map((m) => [m.firstSeq, m.lastSeq])),
+    );
+    expect((await outboxState(userId)).rows).toBe(bRows);
+  });
+
+  it("stops resending a run the dead-letter queue kept, and keeps it once", async () => {
+    const userId = uid();
+    await sendBatch(views(userId, 2));
+    const stub = actorOf(userId);
+    const bodies: string[] = [];
+    const queue = { sendBatch: async (msgs: { body: string }[]) => void bodies.push(...msgs.map((m) => m.body)) };
+    await runInDurableObject(stub, (_i, state) =>
+      flushOutbox(drizzle(state.storage), queue as unknown as Queue<string>, `user:${userId}`, 60_000),
+    );
+    const body = bodies[0] ?? "";
+    // The same run dead-lettered twice, as two Queue messages (a resend has a new id).
+    for (const id of [`dead-a-${userId}`, `dead-b-${userId}`]) {
+      await deliver([{ id, timestamp: new Date(), attempts: 6, body }], DEAD_LETTER_QUEUE);
+    }
+    expect((await outboxState(userId)).rows).toBe(0);
+    const kept = await d1Count("SELECT COUNT(*) AS n FROM dead_letters WHERE body = ?", body);
+    expect(kept).toBe(1);
+  });
+});
+
 describe("the sink consumer", () => {
   it("applies a redelivered batch once: rows and lake lines stay the same", async () => {
     const profileId = `user_id:${uid()}`;

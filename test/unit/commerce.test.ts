@@ -92,6 +92,12 @@ describe("order revenue", () => {
     ).toBe(40.28);
   });
 
+  it("counts an absurd amount as nothing, so sums stay finite all the way to the warehouse", () => {
+    expect(revenueOf(track("Order Completed", { revenue: 1e308 }))).toBe(0);
+    expect(revenueOf(track("Order Completed", { products: [{ price: 1e300, quantity: 1e10 }] }))).toBe(0);
+    expect(revenueOf(track("Order Completed", { revenue: 999_999_999 }))).toBe(999_999_999);
+  });
+
   it("ignores negative, non-numeric and malformed amounts", () => {
     expect(revenueOf(track("Order Completed", { revenue: -5, total: "12" }))).toBe(0);
     expect(

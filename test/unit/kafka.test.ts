@@ -96,12 +96,14 @@ function stubProxy(body: string, status = 200) {
   return fetchMock;
 }
 
-function sentRequest(fetchMock: ReturnType<typeof stubProxy>) {
+/** The request the sink made; its body is a stream (streaming mode is sent chunked). */
+async function sentRequest(fetchMock: ReturnType<typeof stubProxy>) {
   expect(fetchMock).toHaveBeenCalledTimes(1);
   const [url, init] = defined(fetchMock.mock.calls[0], "fetch call");
   const body = init?.body;
-  if (typeof body !== "string") throw new Error("expected a string body");
-  return { url: String(url), method: init?.method, headers: init?.headers, lines: body.split("\n") };
+  if (!(body instanceof ReadableStream)) throw new Error("expected a streamed body");
+  const text = await new Response(body).text();
+  return { url: String(url), method: init?.method, headers: init?.headers, lines: text.split("\n") };
 }
 
 describe("producing change records to Kafka", () => {
@@ -118,7 +120,7 @@ describe("producing change records to Kafka", () => {
   it("resolves with the record count when every record is acknowledged", async () => {
     const fetchMock = stubProxy(results(200, 200, 200));
     await expect(produceToKafka(CONFIG, records)).resolves.toBe(3);
-    const sent = sentRequest(fetchMock);
+    const sent = await sentRequest(fetchMock);
     expect(sent.url).toBe("https://proxy.example/kafka/v3/clusters/lkc-1/topics/changes/records");
     expect(sent.method).toBe("POST");
     expect(sent.headers).toMatchObject({ "content-type": "application/json", authorization: CONFIG.authorization });
@@ -127,7 +129,7 @@ describe("producing change records to Kafka", () => {
   it("sends one JSON object per line, keyed by profile id, with the record as its JSON value", async () => {
     const fetchMock = stubProxy(results(200, 200, 200));
     await produceToKafka(CONFIG, records);
-    expect(sentRequest(fetchMock).lines.map((line) => JSON.parse(line))).toEqual(
+    expect((await sentRequest(fetchMock)).lines.map((line) => JSON.parse(line))).toEqual(
       records.map((r) => ({ key: { type: "STRING", data: r.profileId }, value: { type: "JSON", data: r } })),
     );
   });
@@ -135,7 +137,7 @@ describe("producing change records to Kafka", () => {
   it("sends no authorization header when no API key is configured", async () => {
     const fetchMock = stubProxy(results(200, 200, 200));
     await produceToKafka({ ...CONFIG, authorization: null }, records);
-    expect(sentRequest(fetchMock).headers).not.toHaveProperty("authorization");
+    expect((await sentRequest(fetchMock)).headers).not.toHaveProperty("authorization");
   });
 
   it("rejects naming the failure when one record is not acknowledged", async () => {

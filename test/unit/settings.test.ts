@@ -9,7 +9,7 @@ function readWithWarnings(env: Parameters<typeof readSettings>[0]) {
 }
 
 describe("settings", () => {
-  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush and a 1-minute redelivery", () => {
+  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush and a 5-minute redelivery", () => {
     const { settings, warnings } = readWithWarnings({});
     expect(settings).toEqual({
       sessionTimeoutMs: 30 * MINUTE,
@@ -17,7 +17,7 @@ describe("settings", () => {
       weights: DEFAULT_WEIGHTS,
       catalogRefreshMs: 30_000,
       sinkFlushMs: 500,
-      sinkRedeliverMs: 60_000,
+      sinkRedeliverMs: 300_000,
     });
     expect(warnings).toEqual([]);
   });

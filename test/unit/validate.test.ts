@@ -208,6 +208,28 @@ describe("unsafe and oversized messages", () => {
     expect(findUnsafeKey({ traits: shallow })).toBeNull();
   });
 
+  it("applies the 32 KB limit to the message as stored, batch context included", () => {
+    const context = { pad: "x".repeat(20_000) };
+    const message = { type: "track", userId: "u", event: "E", properties: { note: "y".repeat(20_000) } };
+    expect(reject(message, { ...ctx, batchContext: context })).toMatch(/^message with the batch context is \d+ bytes/);
+    expect(validateMessage(message, ctx).ok).toBe(true);
+  });
+
+  it("refuses a time before 2000, also when the clock-skew correction produces one", () => {
+    expect(reject({ type: "track", userId: "u", event: "E", timestamp: "1970-01-01T00:00:00Z" })).toMatch(
+      /^timestamp is before 2000-01-01/,
+    );
+    expect(
+      reject({
+        type: "track",
+        userId: "u",
+        event: "E",
+        timestamp: "-200000-01-01T00:00:00Z",
+        sentAt: "+200000-01-01T00:00:00Z",
+      }),
+    ).toMatch(/^timestamp is before 2000-01-01/);
+  });
+
   it("rejects a message over 32 KB and says what to do", () => {
     const big = { type: "track", event: "E", userId: "u", properties: { blob: "x".repeat(LIMITS.messageBytes) } };
     const reason = reject(big);
