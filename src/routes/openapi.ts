@@ -57,6 +57,9 @@ let cached: unknown = null;
 
 export function openApiDocument(): unknown {
   if (cached) return cached;
+  const operator = (summary: string) => ({
+    get: { summary, security: [{ apiKey: [] }], responses: { "200": { description: "OK" }, ...errors } },
+  });
   const read = (summary: string, response: string) => ({
     get: {
       summary,
@@ -192,6 +195,20 @@ export function openApiDocument(): unknown {
           },
         },
       },
+      "/v1/sink/status": operator("Rows per warehouse table, the consumer's last batch and lag, dead letters"),
+      "/v1/sink/outbox/{id}": {
+        get: {
+          summary: "One person's outbox: records awaiting confirmation, and when the flush alarm is due",
+          security: [{ apiKey: [] }],
+          parameters: [idParam],
+          responses: { "200": { description: "OK" }, ...errors },
+        },
+      },
+      "/v1/sink/lake": operator(
+        "Raw lake objects under a prefix (raw/events/…), with their line counts; paged by cursor",
+      ),
+      "/v1/sink/lake/object": operator("One raw lake object as NDJSON (?key=raw/events/…)"),
+      "/v1/sink/dead-letters": operator("Queue messages that exhausted their retries, newest first"),
       "/healthz": { get: { summary: "Liveness; no auth, no actor call", responses: { "200": { description: "ok" } } } },
     },
   };

@@ -84,6 +84,8 @@ describe("openapi", () => {
       "/v1/merge/{id}",
       "/v1/catalog/products",
       "/c/{token}",
+      "/v1/sink/status",
+      "/v1/sink/lake",
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
