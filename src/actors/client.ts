@@ -9,7 +9,7 @@ import type { ProfileActor } from "./profile-actor";
 
 export type ProfileActorApi = Pick<
   ProfileActor,
-  "ingest" | "readProfile" | "readEvents" | "personalization" | "outboxStatus" | "confirmDelivered"
+  "ingest" | "readProfile" | "readEvents" | "personalization" | "outboxStatus" | "confirmDelivered" | "pointTo"
 >;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {

@@ -15,11 +15,12 @@ import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf, retryDelayMs } from "../model/changes";
 import type { ProfileEvent } from "../model/messages";
 import { applyEvents, type BatchChanges, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
-import { publicProfileId } from "../model/profile-id";
+import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import type { PersonalSignals } from "../model/ranking";
 import { isActive, type Session } from "../model/sessions";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView, SessionView } from "../model/views";
+import { type ProfileActorApi, profileActor } from "./client";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
 import * as schema from "./schema";
@@ -32,6 +33,8 @@ export interface IngestResult {
 
 export interface PersonalizationInput {
   known: boolean;
+  /** The person's public id (`user_id:42`), also when they were looked up by e-mail. */
+  profileId: string | null;
   traits: Record<string, unknown>;
   signals: PersonalSignals;
 }
@@ -86,6 +89,8 @@ export class ProfileActor extends DurableObject<Env> {
   private readonly memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
   private initError: unknown = null;
   private migrated = false;
+  /** For an identifier-directory entry: the actor key of the person it names. */
+  private pointsTo: string | null = null;
   /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
   private alarmAt: number | null = null;
   /** Consecutive failed flushes, and the earliest time to try again: new events do not cut the backoff short. */
@@ -158,6 +163,7 @@ export class ProfileActor extends DurableObject<Env> {
   }
 
   private loadMemory() {
+    this.pointsTo = this.db.select().from(schema.pointer).where(eq(schema.pointer.id, 1)).get()?.target ?? null;
     const row = this.db.select().from(schema.profile).where(eq(schema.profile.id, 1)).get();
     if (!row) return;
     const { id: _id, ...profile } = row;
@@ -197,6 +203,7 @@ export class ProfileActor extends DurableObject<Env> {
     const fresh = this.dropDuplicates(events);
     const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
     if (fresh.length === 0) return { applied: 0, duplicateIds };
+    const emailBefore = this.memory.profile?.traits.email;
     const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
     const records = changeRecordsOf(publicProfileId(actorKey), fresh, changes, now);
     const pruneDue = crossesMultiple(
@@ -210,6 +217,7 @@ export class ProfileActor extends DurableObject<Env> {
     });
     commitToMemory(this.memory, changes);
     await this.armFlush(Math.max(now + this.settings.sinkFlushMs, this.retryAt));
+    await this.updateDirectory(actorKey, emailBefore, changes.profile.traits.email);
     return { applied: fresh.length, duplicateIds };
   }
 
@@ -332,6 +340,8 @@ export class ProfileActor extends DurableObject<Env> {
   /** The profile document, or null when this person has never been seen. Storage-free. */
   async readProfile(now = Date.now()): Promise<ProfileView | null> {
     await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.readProfile(now);
     const p = this.memory.profile;
     if (!p) return null;
     const sessions = this.memory.sessions;
@@ -405,9 +415,40 @@ export class ProfileActor extends DurableObject<Env> {
     return deleted;
   }
 
+  /** The person this directory entry names (one hop), or null for an actor that is a person. */
+  private forward(): ProfileActorApi | null {
+    return this.pointsTo ? profileActor(this.env, this.pointsTo) : null;
+  }
+
+  /** Makes this actor a directory entry for `target` (the newest claim of an identifier wins). */
+  async pointTo(target: string): Promise<void> {
+    await this.ready();
+    if (!this.migrated) await this.ctx.blockConcurrencyWhile(() => this.migrateOnce());
+    if (this.pointsTo === target) return;
+    this.db
+      .insert(schema.pointer)
+      .values({ id: 1, target, at: Date.now() })
+      .onConflictDoUpdate({ target: schema.pointer.id, set: { target, at: Date.now() } })
+      .run();
+    this.pointsTo = target;
+  }
+
+  /** Points the e-mail directory at this person when a batch set a new address. */
+  private async updateDirectory(actorKey: string, before: unknown, after: unknown) {
+    if (typeof after !== "string" || !after.includes("@") || after === before) return;
+    try {
+      await profileActor(this.env, await emailDirectoryName(after)).pointTo(actorKey);
+    } catch (err) {
+      // Tried again on the next identify that carries the address.
+      console.error(JSON.stringify({ msg: "e-mail directory update failed", actor: actorKey, error: String(err) }));
+    }
+  }
+
   /** Pending change records, for operators and tests. */
   async outboxStatus(): Promise<OutboxDepth & { alarmAt: number | null }> {
     await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.outboxStatus();
     if (!this.migrated) return { pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null };
     return { ...outboxDepth(this.db), alarmAt: this.alarmAt };
   }
@@ -415,6 +456,8 @@ export class ProfileActor extends DurableObject<Env> {
   /** The newest `limit` events, newest first. */
   async readEvents(limit: number): Promise<EventView[] | null> {
     await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.readEvents(limit);
     if (!this.memory.profile) return null;
     return this.db
       .select()
@@ -435,8 +478,11 @@ export class ProfileActor extends DurableObject<Env> {
   /** What the recommender needs, in one call, from memory. */
   async personalization(now = Date.now()): Promise<PersonalizationInput> {
     await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.personalization(now);
     return {
       known: this.memory.profile !== null,
+      profileId: this.memory.profile ? publicProfileId(this.memory.profile.actorKey) : null,
       traits: this.memory.profile?.traits ?? {},
       signals: {
         affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),

@@ -86,3 +86,15 @@ export const outbox = sqliteTable("outbox", {
   /** When it was last handed to the Queue; the row stays until the consumer confirms it was applied. */
   sentAt: integer("sent_at"),
 });
+
+/**
+ * Set when this actor is an identifier-directory entry rather than a person:
+ * `email:<sha256 of the normalized address>` points at the person's actor,
+ * and every read is forwarded there, one hop.
+ */
+export const pointer = sqliteTable("pointer", {
+  id: integer("id").primaryKey(),
+  /** Actor key of the person: `user:42`. */
+  target: text("target").notNull(),
+  at: integer("at").notNull(),
+});

@@ -28,11 +28,23 @@ export function parseProfileId(input: string): ParsedProfileId {
   return { ok: true, ref: { kind: kind ?? "user", value } };
 }
 
-/** The Durable Object name holding this person (DESIGN §3). */
+/** The Durable Object name holding this person (DESIGN §3); an e-mail address is looked up in the directory. */
 export function actorNameOf(ref: ProfileRef): string | null {
   if (ref.kind === "user") return `user:${ref.value}`;
   if (ref.kind === "anonymous") return `anon:${ref.value}`;
   return null;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The identifier-directory entry for an e-mail address: `email:` and the
+ * SHA-256 (hex) of the trimmed, lower-cased address, so the directory's names
+ * hold no address in the clear.
+ */
+export async function emailDirectoryName(email: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(email.trim().toLowerCase()));
+  return `email:${[...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /** `user:42` → `user_id:42`, `anon:abc` → `anonymous_id:abc`: an actor's public profile id. */

@@ -6,7 +6,7 @@
  * carries a signed click URL and the block carries a signed open pixel.
  */
 import { Hono } from "hono";
-import { parseProfileId } from "../model/profile-id";
+import { publicProfileId } from "../model/profile-id";
 import { recommend } from "../model/ranking";
 import { type BlockItem, renderRecommendationBlock } from "../model/render";
 import { type LinkClaims, signingSecrets, signToken } from "../model/signing";
@@ -32,12 +32,15 @@ function firstName(traits: Record<string, unknown>): string | null {
   return typeof v === "string" && v.trim() ? v.trim().slice(0, 60) : null;
 }
 
-/** The public form of a profile id for link claims: `user_id:42`, `anonymous_id:abc`, or as given. */
-function claimProfile(raw: string): string {
-  const parsed = parseProfileId(raw);
-  if (!parsed.ok) return raw.slice(0, 256);
-  const prefix = { user: "user_id", anonymous: "anonymous_id", email: "email" }[parsed.ref.kind];
-  return `${prefix}:${parsed.ref.value}`;
+/**
+ * Who a link's clicks and opens are recorded on: the person the actor says it
+ * is (also when they were looked up by e-mail), else the id as resolved — a
+ * directory name for an unknown address, so no address travels in a link.
+ */
+function claimProfile(raw: string, resolvedName: string | null, known: string | null): string {
+  if (known) return known;
+  if (!resolvedName) return raw.slice(0, 256);
+  return resolvedName.startsWith("email:") ? resolvedName : publicProfileId(resolvedName);
 }
 
 mergeRoutes.get("/v1/merge/:id", async (c) => {
@@ -50,7 +53,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
     throw new ApiError(400, "invalid_format", `format must be json or html; got "${format.slice(0, 20)}"`);
   }
 
-  const resolved = resolveProfile(c.env, rawId);
+  const resolved = await resolveProfile(c.env, rawId);
   const [input, index] = await Promise.all([
     resolved.ok ? resolved.profile.stub.personalization() : null,
     catalogFor(c),
@@ -62,7 +65,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   const base = (c.env.PUBLIC_BASE_URL || new URL(c.req.url).origin).replace(/\/+$/, "");
   const [secret] = signingSecrets(c.env.LINK_SIGNING_SECRET);
   const claimBase = {
-    profile: claimProfile(rawId),
+    profile: claimProfile(rawId, resolved.ok ? resolved.profile.name : null, input?.profileId ?? null),
     campaign,
     variant,
     exp: Math.floor(Date.now() / 1000) + LINK_TTL_SECONDS,

@@ -11,7 +11,7 @@ import { type ProfileActorApi, profileActor } from "../actors/client";
 import { catalogIndex } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
-import { actorNameOf, parseProfileId } from "../model/profile-id";
+import { actorNameOf, emailDirectoryName, parseProfileId } from "../model/profile-id";
 import { type CatalogIndex, type Recommendation, recommend } from "../model/ranking";
 import { settingsOf } from "../model/settings";
 import type { AppEnv } from "./app-env";
@@ -26,25 +26,23 @@ export interface ResolvedProfile {
   stub: ProfileActorApi;
 }
 
-/** Maps a `<id_type>:<value>` profile id to its actor, or explains why it cannot. */
-export function resolveProfile(
+/**
+ * Maps a `<id_type>:<value>` profile id to its actor, or explains why it
+ * cannot. An `email:` id names its identifier-directory entry, which forwards
+ * to the person: one extra actor hop.
+ */
+export async function resolveProfile(
   env: Env,
   rawId: string,
-): { ok: true; profile: ResolvedProfile } | { ok: false; reason: string } {
+): Promise<{ ok: true; profile: ResolvedProfile } | { ok: false; reason: string }> {
   const parsed = parseProfileId(rawId);
   if (!parsed.ok) return parsed;
-  const name = actorNameOf(parsed.ref);
-  if (!name) {
-    return {
-      ok: false,
-      reason: "email: profile ids are not resolvable yet; look the person up by user_id:<id> or anonymous_id:<id>",
-    };
-  }
+  const name = actorNameOf(parsed.ref) ?? (await emailDirectoryName(parsed.ref.value));
   return { ok: true, profile: { name, stub: profileActor(env, name) } };
 }
 
-function profileOr400(c: Context<AppEnv>): ResolvedProfile {
-  const resolved = resolveProfile(c.env, c.req.param("id") ?? "");
+async function profileOr400(c: Context<AppEnv>): Promise<ResolvedProfile> {
+  const resolved = await resolveProfile(c.env, c.req.param("id") ?? "");
   if (!resolved.ok) throw new ApiError(400, "invalid_profile_id", resolved.reason);
   return resolved.profile;
 }
@@ -89,19 +87,19 @@ export function recommendationItem(r: Recommendation) {
 }
 
 profileRoutes.get("/v1/profiles/:id", async (c) => {
-  const profile = await profileOr400(c).stub.readProfile();
+  const profile = await (await profileOr400(c)).stub.readProfile();
   return profile ? c.json(profile) : notFound(c.req.param("id"));
 });
 
 profileRoutes.get("/v1/profiles/:id/events", async (c) => {
   const limit = limitParam(c.req.query("limit"), 50, 200);
-  const events = await profileOr400(c).stub.readEvents(limit);
+  const events = await (await profileOr400(c)).stub.readEvents(limit);
   return events ? c.json({ events }) : notFound(c.req.param("id"));
 });
 
 profileRoutes.get("/v1/profiles/:id/recommendations", async (c) => {
   const limit = limitParam(c.req.query("limit"), 6, 24);
-  const [input, index] = await Promise.all([profileOr400(c).stub.personalization(), catalogFor(c)]);
+  const [input, index] = await Promise.all([(await profileOr400(c)).stub.personalization(), catalogFor(c)]);
   const result = recommend(index, input.known ? input.signals : null, limit);
   return c.json({
     items: result.items.map(recommendationItem),

@@ -98,7 +98,7 @@ sinkRoutes.get("/v1/sink/lake/object", async (c) => {
 
 /** One person's outbox: records not yet confirmed by the consumer (of them, those sent), and when the actor's alarm is due. */
 sinkRoutes.get("/v1/sink/outbox/:id", async (c) => {
-  const resolved = resolveProfile(c.env, c.req.param("id"));
+  const resolved = await resolveProfile(c.env, c.req.param("id"));
   if (!resolved.ok) throw new ApiError(400, "invalid_profile_id", resolved.reason);
   const status = await resolved.profile.stub.outboxStatus();
   return c.json({

@@ -43,11 +43,11 @@ describe("profile reads", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("profile_not_found");
   });
 
-  it("answers 400 for email: ids until identity resolution exists, and for empty ids", async () => {
-    const res = await read("/v1/profiles/email:jane@example.com");
+  it("answers 400 for an empty id, saying which forms work", async () => {
+    const res = await read("/v1/profiles/user_id:%20");
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/user_id/);
-    expect((await read("/v1/profiles/user_id:%20")).status).toBe(400);
+    expect((await read("/v1/profiles/email:%20")).status).toBe(400);
   });
 
   it("resolves bare, user_id: and anonymous_id: forms", async () => {
