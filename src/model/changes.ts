@@ -7,7 +7,6 @@
  * (validation of what arrives) and the tests (fixtures).
  */
 import { z } from "zod";
-import { interactionsOf, revenueOf } from "./commerce";
 import type { ProfileEvent } from "./messages";
 import type { BatchChanges } from "./profile";
 import { utf8Bytes } from "./validate";
@@ -100,6 +99,7 @@ export function changeRecordsOf(
 ): ChangeRecord[] {
   const version = c.profile.version;
   const head = { profileId, version, at: now };
+  const noFacts = { sessionNumber: null, productId: null, revenue: 0 };
   const records: ChangeRecord[] = events.map((e) => ({
     kind: "event",
     ...head,
@@ -111,9 +111,7 @@ export function changeRecordsOf(
       name: e.name,
       timestamp: e.timestamp,
       receivedAt: e.receivedAt,
-      sessionNumber: c.eventSessions.get(e.messageId) ?? null,
-      productId: interactionsOf(e).find((i) => i.productId)?.productId ?? null,
-      revenue: revenueOf(e),
+      ...(c.eventFacts.get(e.messageId) ?? noFacts),
       properties: e.properties,
       traits: e.traits,
       context: e.context,

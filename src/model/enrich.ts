@@ -56,22 +56,21 @@ export interface UserAgentSummary {
   bot: boolean;
 }
 
-const DEVICE_TYPES = new Set(["mobile", "tablet", "smarttv", "console", "wearable"]);
+/** ua-parser-js device types, in this service's words; a UA with no device type is a desktop browser. */
+const DEVICE_TYPES: Record<string, UserAgentSummary["device"]["type"]> = {
+  mobile: "mobile",
+  tablet: "tablet",
+  smarttv: "tv",
+  console: "console",
+  wearable: "wearable",
+};
 
 /** The parts of a user agent worth keeping; the string itself is not stored. */
 export function summarizeUserAgent(ua: string): UserAgentSummary {
   const parsed = new UAParser(ua.slice(0, 512)).getResult();
   const bot = isbot(ua);
-  const type = parsed.device.type;
-  const device: UserAgentSummary["device"]["type"] = bot
-    ? "bot"
-    : type && DEVICE_TYPES.has(type)
-      ? type === "smarttv"
-        ? "tv"
-        : (type as "mobile" | "tablet" | "console" | "wearable")
-      : parsed.os.name || parsed.browser.name
-        ? "desktop"
-        : "other";
+  const known = parsed.device.type ? DEVICE_TYPES[parsed.device.type] : undefined;
+  const device = bot ? "bot" : (known ?? (parsed.os.name || parsed.browser.name ? "desktop" : "other"));
   return {
     device: { type: device },
     browser: { name: parsed.browser.name ?? null, version: parsed.browser.major ?? null },

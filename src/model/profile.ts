@@ -10,6 +10,7 @@ import type { ProfileEvent } from "./messages";
 import type { ProductHistory } from "./ranking";
 import { applyActivity, type Session } from "./sessions";
 import type { Settings } from "./settings";
+import { pageUrlOf } from "./validate";
 
 /** Bounds that keep one actor's storage and memory finite (DESIGN §3). */
 export const CAPS = {
@@ -57,8 +58,16 @@ export interface BatchChanges {
   evictedProducts: string[];
   /** Sessions opened or extended, by number. */
   sessions: Map<number, Session>;
-  /** The session each applied event was counted in (null for a late event counted on the profile only). */
-  eventSessions: Map<string, number | null>;
+  /** Per applied event (by messageId), what was read from it here, so the change records need not read it again. */
+  eventFacts: Map<string, EventFacts>;
+}
+
+export interface EventFacts {
+  /** The session the event was counted in; null for a late event counted on the profile only. */
+  sessionNumber: number | null;
+  /** The first product the event is about. */
+  productId: string | null;
+  revenue: number;
 }
 
 function emptyProfile(actorKey: string, at: number): ProfileState {
@@ -83,10 +92,7 @@ function addBounded(list: string[], value: string | null, cap: number): string[]
 }
 
 function pageUrl(e: ProfileEvent): string | null {
-  const page = e.context.page;
-  const fromContext = page && typeof page === "object" ? (page as Record<string, unknown>).url : undefined;
-  const url = fromContext ?? e.properties.url;
-  return typeof url === "string" ? url.slice(0, 2048) : null;
+  return pageUrlOf(e.context, e.properties)?.slice(0, 2048) ?? null;
 }
 
 /**
@@ -106,7 +112,7 @@ export function applyEvents(
   const affinities = new Map<string, DecayingScore>();
   const products = new Map<string, ProductHistory>();
   const sessions = new Map<number, Session>();
-  const eventSessions = new Map<string, number | null>();
+  const eventFacts = new Map<string, EventFacts>();
   let current = memory.sessions.at(-1) ?? null;
 
   for (const e of ordered) {
@@ -118,9 +124,11 @@ export function applyEvents(
     if (e.type === "group") p.groupIds = addBounded(p.groupIds, e.groupId, CAPS.groups);
     if (e.type === "identify") mergeTraits(p, e.traits, e.timestamp);
 
+    const revenue = revenueOf(e);
+    const interactions = interactionsOf(e);
     const update = applyActivity(
       current,
-      { at: e.timestamp, isPage: e.type === "page" || e.type === "screen", url: pageUrl(e), revenue: revenueOf(e) },
+      { at: e.timestamp, isPage: e.type === "page" || e.type === "screen", url: pageUrl(e), revenue },
       settings.sessionTimeoutMs,
     );
     if (update.kind !== "late") {
@@ -128,10 +136,14 @@ export function applyEvents(
       sessions.set(current.number, current);
       if (update.kind === "opened") p.sessionCount = Math.max(p.sessionCount, current.number);
     }
-    eventSessions.set(e.messageId, update.kind === "late" ? null : update.session.number);
+    eventFacts.set(e.messageId, {
+      sessionNumber: update.kind === "late" ? null : update.session.number,
+      productId: interactions.find((i) => i.productId)?.productId ?? null,
+      revenue,
+    });
 
     // Known bots count as traffic but never move what a person is said to like.
-    for (const i of e.context.bot === true ? [] : interactionsOf(e)) {
+    for (const i of e.context.bot === true ? [] : interactions) {
       const weight = settings.weights[i.kind];
       for (const d of weight > 0 ? dimensionsOf(i) : []) {
         const before = affinities.get(d) ?? memory.affinities.get(d);
@@ -162,7 +174,7 @@ export function applyEvents(
   const evictedProducts = oldestProducts(allProducts, CAPS.products);
   for (const id of evictedProducts) products.delete(id);
 
-  return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions, eventSessions };
+  return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions, eventFacts };
 }
 
 function mergeTraits(p: ProfileState, traits: Record<string, unknown>, at: number) {

@@ -169,9 +169,10 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
 }
 
 /** The page a message was sent from: Segment's `context.page.url`, else `properties.url`. */
-function pageUrlOf(context: Record<string, unknown>, properties: Record<string, unknown>): string | null {
+export function pageUrlOf(context: Record<string, unknown>, properties: Record<string, unknown>): string | null {
   const page = context.page;
-  const url = page && typeof page === "object" ? (page as Record<string, unknown>).url : properties.url;
+  const fromContext = page && typeof page === "object" ? (page as Record<string, unknown>).url : undefined;
+  const url = fromContext ?? properties.url;
   return typeof url === "string" ? url : null;
 }
 
