@@ -9,7 +9,14 @@ import type { ProfileActor } from "./profile-actor";
 
 export type ProfileActorApi = Pick<
   ProfileActor,
-  "ingest" | "readProfile" | "readEvents" | "personalization" | "outboxStatus" | "confirmDelivered" | "pointTo"
+  | "ingest"
+  | "readProfile"
+  | "readEvents"
+  | "personalization"
+  | "outboxStatus"
+  | "confirmDelivered"
+  | "pointTo"
+  | "handOver"
 >;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {

@@ -5,16 +5,21 @@
  * (profile row, affinity vector, product history, recent sessions), rebuilt
  * from storage after eviction. Each ingested batch is one synchronous storage
  * transaction. The edge talks to it through a few coarse RPC methods.
+ *
+ * The same class serves three roles by what its storage holds: a person; a
+ * visitor merged into a person (a forward pointer that still flushes its own
+ * outbox); and an identifier-directory entry (`email:<sha256>`) naming a person.
  */
 import { DurableObject } from "cloudflare:workers";
-import { desc, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf, retryDelayMs } from "../model/changes";
+import { type IdentityClaim, identityClaims, MAX_MERGES, mergePeople, type PersonState } from "../model/identity";
 import type { ProfileEvent } from "../model/messages";
-import { applyEvents, type BatchChanges, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
+import { applyEvents, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import type { PersonalSignals } from "../model/ranking";
 import { isActive, type Session } from "../model/sessions";
@@ -23,13 +28,38 @@ import type { EventView, ProfileView, SessionView } from "../model/views";
 import { type ProfileActorApi, profileActor } from "./client";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
+import {
+  type Handover,
+  insertRecentEvents,
+  loadMemory,
+  persistBatch,
+  persistChanges,
+  prune,
+  readHandover,
+  seenAmong,
+  storedSessions,
+} from "./profile-store";
 import * as schema from "./schema";
 
 export interface IngestResult {
   applied: number;
   /** messageIds already applied before (or repeated within the batch): acknowledged, not re-applied. */
   duplicateIds: string[];
+  /** Links this batch asked for and could not have (the message itself was applied). */
+  refusedLinks: RefusedLink[];
 }
+
+export interface RefusedLink {
+  messageId: string;
+  reason: string;
+}
+
+/** A visitor's answer when a person asks to take it over. */
+export type HandoverAnswer =
+  | { outcome: "merged"; handover: Handover }
+  | { outcome: "refused"; reason: string }
+  /** A user id never seen: nothing to take over, and nothing left behind. */
+  | { outcome: "none" };
 
 export interface PersonalizationInput {
   known: boolean;
@@ -42,15 +72,11 @@ export interface PersonalizationInput {
 /** The newest bundled migration, as drizzle records it in `__drizzle_migrations.created_at`. */
 const LATEST_MIGRATION = Math.max(...migrations.journal.entries.map((e) => e.when));
 
-/** Bound parameters per statement in Durable Object SQLite. */
-const MAX_PARAMS = 100;
+/** Refusals remembered per person (so repeats cost no RPC); beyond this the oldest are asked again. */
+const REMEMBERED_REFUSALS = 500;
 
-function chunks<T>(items: readonly T[], perRow: number): T[][] {
-  const size = Math.max(1, Math.floor(MAX_PARAMS / perRow));
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
+const BELONGS_ELSEWHERE =
+  "already merged into another known user; an anonymous visitor joins one user only — call analytics.reset() when a different person signs in on the same browser";
 
 function duplicatesOf(all: readonly ProfileEvent[], fresh: readonly ProfileEvent[]): string[] {
   const kept = new Set(fresh);
@@ -83,14 +109,26 @@ function sessionView(s: Session): SessionView {
   };
 }
 
+function emailOf(traits: Record<string, unknown> | undefined): string | null {
+  const email = traits?.email;
+  return typeof email === "string" && email.includes("@") ? email : null;
+}
+
 export class ProfileActor extends DurableObject<Env> {
   private readonly db: DrizzleSqliteDODatabase;
   private readonly settings: Settings;
-  private readonly memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
+  private memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
   private initError: unknown = null;
   private migrated = false;
-  /** For an identifier-directory entry: the actor key of the person it names. */
+  /**
+   * For an identifier-directory entry, or a visitor merged into a person:
+   * the actor key of the person, where reads and late events go.
+   */
   private pointsTo: string | null = null;
+  /** Ids linked to this person and what came of each (mirrors `identity_links`). */
+  private links = new Map<string, { status: "merged" | "refused"; at: number }>();
+  /** Merges under way (asked, not yet answered), counted against the cap. */
+  private mergesInFlight = 0;
   /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
   private alarmAt: number | null = null;
   /** Consecutive failed flushes, and the earliest time to try again: new events do not cut the backoff short. */
@@ -164,78 +202,87 @@ export class ProfileActor extends DurableObject<Env> {
 
   private loadMemory() {
     this.pointsTo = this.db.select().from(schema.pointer).where(eq(schema.pointer.id, 1)).get()?.target ?? null;
-    const row = this.db.select().from(schema.profile).where(eq(schema.profile.id, 1)).get();
-    if (!row) return;
-    const { id: _id, ...profile } = row;
-    this.memory.profile = profile;
-    this.memory.affinities = new Map(
+    this.memory = loadMemory(this.db);
+    this.links = new Map(
       this.db
         .select()
-        .from(schema.affinities)
+        .from(schema.identityLinks)
         .all()
-        .map((a) => [a.dimension, { score: a.score, asOf: a.asOf }]),
+        .map((l) => [l.id, { status: l.status, at: l.at }]),
     );
-    this.memory.products = new Map(
-      this.db
-        .select()
-        .from(schema.productHistory)
-        .all()
-        .map((h) => [h.productId, h]),
-    );
-    this.memory.sessions = this.db
-      .select()
-      .from(schema.sessions)
-      .orderBy(desc(schema.sessions.number))
-      .limit(CAPS.memorySessions)
-      .all()
-      .reverse();
+  }
+
+  /** The first write creates the schema, behind the input gate like the constructor's migration. */
+  private async ensureSchema() {
+    if (!this.migrated) await this.ctx.blockConcurrencyWhile(() => this.migrateOnce());
   }
 
   /**
    * Applies a batch of this person's events in one storage transaction.
    * Events whose messageId was already applied are counted, not re-applied.
+   * Visitors the batch links to this user are merged in first.
    */
   async ingest(actorKey: string, events: ProfileEvent[]): Promise<IngestResult> {
     await this.ready();
-    // The first write creates the schema, behind the input gate like the constructor's migration.
-    if (!this.migrated) await this.ctx.blockConcurrencyWhile(() => this.migrateOnce());
+    await this.ensureSchema();
+    if (this.pointsTo) return this.forwardIngest(this.pointsTo, events);
+    const identity = actorKey.startsWith("user:")
+      ? await this.resolveIdentity(actorKey, events)
+      : { refusedLinks: [], merged: 0, emails: [] };
+
     const now = Date.now();
     const fresh = this.dropDuplicates(events);
     const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
-    if (fresh.length === 0) return { applied: 0, duplicateIds };
-    const emailBefore = this.memory.profile?.traits.email;
-    const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
-    const records = changeRecordsOf(publicProfileId(actorKey), fresh, changes, now);
-    const pruneDue = crossesMultiple(
-      this.memory.profile?.eventCount ?? 0,
-      changes.profile.eventCount,
-      PRUNE_EVERY_EVENTS,
-    );
-    this.db.transaction((tx) => {
-      this.persist(tx, fresh, changes, now, pruneDue);
-      appendToOutbox(tx, records, now);
-    });
-    commitToMemory(this.memory, changes);
-    await this.armFlush(Math.max(now + this.settings.sinkFlushMs, this.retryAt));
-    await this.updateDirectory(actorKey, emailBefore, changes.profile.traits.email);
-    return { applied: fresh.length, duplicateIds };
+    const emailBefore = emailOf(this.memory.profile?.traits);
+    if (fresh.length > 0) {
+      const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
+      if (this.links.size > 0) {
+        // A visitor that belongs to someone else is not listed as this person's.
+        changes.profile.anonymousIds = changes.profile.anonymousIds.filter(
+          (id) => this.links.get(id)?.status !== "refused",
+        );
+      }
+      const records = changeRecordsOf(publicProfileId(actorKey), fresh, changes, now);
+      const pruneDue = crossesMultiple(
+        this.memory.profile?.eventCount ?? 0,
+        changes.profile.eventCount,
+        PRUNE_EVERY_EVENTS,
+      );
+      this.db.transaction((tx) => {
+        persistBatch(tx, fresh, changes, now);
+        if (pruneDue) prune(tx, now);
+        appendToOutbox(tx, records, now);
+      });
+      commitToMemory(this.memory, changes);
+    }
+    if (fresh.length > 0 || identity.merged > 0) {
+      await this.armFlush(Math.max(now + this.settings.sinkFlushMs, this.retryAt));
+    }
+    const emailAfter = emailOf(this.memory.profile?.traits);
+    const repoint = new Set(identity.emails);
+    if (emailAfter && emailAfter !== emailBefore) repoint.add(emailAfter);
+    await this.updateDirectory(actorKey, repoint);
+    return { applied: fresh.length, duplicateIds, refusedLinks: identity.refusedLinks };
+  }
+
+  /**
+   * A merged visitor's late events: those this actor already applied (before
+   * the merge) are dropped here, the rest go to the person, one hop.
+   */
+  private async forwardIngest(target: string, events: ProfileEvent[]): Promise<IngestResult> {
+    const fresh = this.dropDuplicates(events);
+    const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
+    if (fresh.length === 0) return { applied: 0, duplicateIds, refusedLinks: [] };
+    const result = await profileActor(this.env, target).ingest(target, fresh);
+    return { ...result, duplicateIds: [...duplicateIds, ...result.duplicateIds] };
   }
 
   /** Removes events already applied, and repeats within the batch itself. */
   private dropDuplicates(events: readonly ProfileEvent[]): ProfileEvent[] {
-    const seen = new Set<string>();
-    for (const ids of chunks(
+    const seen = seenAmong(
+      this.db,
       events.map((e) => e.messageId),
-      1,
-    )) {
-      for (const row of this.db
-        .select({ id: schema.seenMessages.messageId })
-        .from(schema.seenMessages)
-        .where(inArray(schema.seenMessages.messageId, ids))
-        .all()) {
-        seen.add(row.id);
-      }
-    }
+    );
     return events.filter((e) => {
       if (seen.has(e.messageId)) return false;
       seen.add(e.messageId);
@@ -243,98 +290,142 @@ export class ProfileActor extends DurableObject<Env> {
     });
   }
 
-  private persist(
-    tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0],
-    events: ProfileEvent[],
-    c: BatchChanges,
-    now: number,
-    pruneDue: boolean,
-  ) {
-    for (const rows of chunks(events, 2)) {
-      tx.insert(schema.seenMessages)
-        .values(rows.map((e) => ({ messageId: e.messageId, seenAt: now })))
-        .run();
-    }
-    for (const rows of chunks(events, 6)) {
-      tx.insert(schema.recentEvents)
-        .values(
-          rows.map((e) => ({
-            messageId: e.messageId,
-            type: e.type,
-            name: e.name,
-            timestamp: e.timestamp,
-            receivedAt: e.receivedAt,
-            body: { properties: e.properties, traits: e.traits, context: e.context },
-          })),
-        )
-        .run();
-    }
-    tx.insert(schema.profile)
-      .values({ id: 1, ...c.profile })
-      .onConflictDoUpdate({ target: schema.profile.id, set: { ...c.profile } })
-      .run();
+  /**
+   * Asks each visitor this batch newly links to the user (`actorKey`) to hand
+   * itself over, then merges what they hand over, one transaction each. A
+   * link is decided once: later events repeating it cost nothing.
+   */
+  private async resolveIdentity(actorKey: string, events: readonly ProfileEvent[]) {
+    const claims = identityClaims(events, actorKey.slice(5)).filter((c) => !this.links.has(c.id));
+    const refusedLinks: RefusedLink[] = [];
+    const emails: string[] = [];
+    let merged = 0;
+    if (claims.length === 0) return { refusedLinks, merged, emails };
 
-    for (const rows of chunks([...c.affinities], 3)) {
-      tx.insert(schema.affinities)
-        .values(rows.map(([dimension, s]) => ({ dimension, score: s.score, asOf: s.asOf })))
-        .onConflictDoUpdate({
-          target: schema.affinities.dimension,
-          set: { score: sql`excluded.score`, asOf: sql`excluded.as_of` },
-        })
-        .run();
+    const mergedSoFar = [...this.links.values()].filter((l) => l.status === "merged").length;
+    const room = Math.max(0, MAX_MERGES - mergedSoFar - this.mergesInFlight);
+    for (const claim of claims.slice(room)) {
+      refusedLinks.push({
+        messageId: claim.messageId,
+        reason: `${claim.id} was not merged: this profile already joined ${MAX_MERGES} anonymous ids, the most one profile takes`,
+      });
     }
-    for (const ids of chunks(c.evictedDimensions, 1)) {
-      tx.delete(schema.affinities).where(inArray(schema.affinities.dimension, ids)).run();
+    const asked = claims.slice(0, room);
+    this.mergesInFlight += asked.length;
+    let answers: HandoverAnswer[];
+    try {
+      answers = await Promise.all(asked.map((claim) => this.askHandover(actorKey, claim)));
+    } finally {
+      this.mergesInFlight -= asked.length;
     }
-    for (const rows of chunks([...c.products.values()], 4)) {
-      tx.insert(schema.productHistory)
-        .values(rows)
-        .onConflictDoUpdate({
-          target: schema.productHistory.productId,
-          set: {
-            lastViewedAt: sql`excluded.last_viewed_at`,
-            lastAddedAt: sql`excluded.last_added_at`,
-            lastPurchasedAt: sql`excluded.last_purchased_at`,
-          },
-        })
-        .run();
-    }
-    for (const ids of chunks(c.evictedProducts, 1)) {
-      tx.delete(schema.productHistory).where(inArray(schema.productHistory.productId, ids)).run();
-    }
-    for (const rows of chunks([...c.sessions.values()], 7)) {
-      tx.insert(schema.sessions)
-        .values(rows)
-        .onConflictDoUpdate({
-          target: schema.sessions.number,
-          set: {
-            startedAt: sql`excluded.started_at`,
-            endedAt: sql`excluded.ended_at`,
-            events: sql`excluded.events`,
-            pages: sql`excluded.pages`,
-            revenue: sql`excluded.revenue`,
-            landingPage: sql`excluded.landing_page`,
-          },
-        })
-        .run();
-    }
-    if (pruneDue) this.prune(tx, now);
+
+    // From here on synchronous: no other call interleaves with these merges.
+    const now = Date.now();
+    asked.forEach((claim, i) => {
+      const answer = answers[i];
+      if (!answer || this.links.has(claim.id) || answer.outcome === "none") return;
+      if (answer.outcome === "refused") {
+        refusedLinks.push({ messageId: claim.messageId, reason: `${claim.id} was not merged: ${answer.reason}` });
+        this.rememberRefusal(claim.id, now);
+        return;
+      }
+      if (this.mergeIn(actorKey, claim.id, answer.handover, now)) merged += 1;
+      const email = emailOf(answer.handover.profile?.traits);
+      if (email) emails.push(email);
+    });
+    return { refusedLinks, merged, emails };
   }
 
-  /** Keeps the ring buffer, the session log and the dedup window bounded. */
-  private prune(tx: Parameters<Parameters<typeof this.db.transaction>[0]>[0], now: number) {
-    tx.run(sql`DELETE FROM recent_events WHERE seq <= (SELECT MAX(seq) FROM recent_events) - ${CAPS.recentEvents}`);
-    tx.run(sql`DELETE FROM sessions WHERE number <= (SELECT MAX(number) FROM sessions) - ${CAPS.storedSessions}`);
-    tx.delete(schema.seenMessages)
-      .where(lt(schema.seenMessages.seenAt, now - CAPS.dedupWindowMs))
-      .run();
-    const excess = tx.get<{ n: number }>(sql`SELECT COUNT(*) - ${CAPS.dedupEntries} AS n FROM seen_messages`);
-    if (excess && excess.n > 0) {
-      const cutoff = tx.get<{ at: number }>(
-        sql`SELECT seen_at AS at FROM seen_messages ORDER BY seen_at LIMIT 1 OFFSET ${excess.n - 1}`,
-      );
-      if (cutoff) tx.delete(schema.seenMessages).where(lte(schema.seenMessages.seenAt, cutoff.at)).run();
+  /** An alias's previousId may name a known user (never merged) or a visitor; an event's anonymousId is a visitor. */
+  private async askHandover(actorKey: string, claim: IdentityClaim): Promise<HandoverAnswer> {
+    if (claim.via === "alias") {
+      const asUser = `user:${claim.id}`;
+      const answer = await profileActor(this.env, asUser).handOver(asUser, actorKey);
+      if (answer.outcome !== "none") return answer;
     }
+    const visitor = `anon:${claim.id}`;
+    return profileActor(this.env, visitor).handOver(visitor, actorKey);
+  }
+
+  /**
+   * Joins a visitor's handed-over state into this person, with its change
+   * records, in one transaction. Returns whether anything was merged.
+   */
+  private mergeIn(actorKey: string, id: string, handover: Handover, now: number): boolean {
+    const link = { id, status: "merged" as const, reason: null, at: now };
+    if (!handover.profile) {
+      // A visitor never seen before: it now forwards to this person, and there is nothing to take over.
+      this.db.insert(schema.identityLinks).values(link).run();
+      this.links.set(id, link);
+      return false;
+    }
+    const into: PersonState = {
+      ...this.memory,
+      sessions: this.memory.profile ? storedSessions(this.db) : [],
+    };
+    const from: PersonState = {
+      profile: handover.profile,
+      affinities: new Map(handover.affinities),
+      products: new Map(handover.products.map((h) => [h.productId, h])),
+      sessions: handover.sessions,
+    };
+    const changes = mergePeople(actorKey, into, from, this.settings, now);
+    const records = changeRecordsOf(publicProfileId(actorKey), [], changes, now);
+    this.db.transaction((tx) => {
+      tx.delete(schema.sessions).run();
+      persistChanges(tx, changes);
+      insertRecentEvents(tx, handover.recentEvents);
+      tx.insert(schema.identityLinks).values(link).run();
+      prune(tx, now);
+      appendToOutbox(tx, records, now);
+    });
+    commitToMemory(this.memory, changes);
+    this.memory.sessions = changes.sessionList.slice(-CAPS.memorySessions);
+    this.links.set(id, link);
+    return true;
+  }
+
+  private rememberRefusal(id: string, now: number) {
+    const reason = BELONGS_ELSEWHERE;
+    this.db.transaction((tx) => {
+      tx.insert(schema.identityLinks).values({ id, status: "refused", reason, at: now }).run();
+      const refused = [...this.links].filter(([, l]) => l.status === "refused");
+      if (refused.length >= REMEMBERED_REFUSALS) {
+        const oldest = refused.sort(([, a], [, b]) => a.at - b.at)[0];
+        if (oldest) {
+          tx.delete(schema.identityLinks).where(eq(schema.identityLinks.id, oldest[0])).run();
+          this.links.delete(oldest[0]);
+        }
+      }
+    });
+    this.links.set(id, { status: "refused", at: now });
+  }
+
+  /**
+   * Called on a visitor's actor (`selfKey`) by the person `target` that an
+   * event linked it to. The first person to ask takes the visitor over: this
+   * actor becomes a forward pointer to them (reads and late events go there)
+   * and hands over its state; anyone else is refused. A known user is never
+   * handed over.
+   */
+  async handOver(selfKey: string, target: string): Promise<HandoverAnswer> {
+    await this.ready();
+    if (this.pointsTo && this.pointsTo !== target) return { outcome: "refused", reason: BELONGS_ELSEWHERE };
+    if (selfKey.startsWith("user:")) {
+      return this.memory.profile
+        ? {
+            outcome: "refused",
+            reason: "it is a known user, and two known users are never merged; alias only an anonymous id",
+          }
+        : { outcome: "none" };
+    }
+    if (!this.pointsTo) {
+      await this.ensureSchema();
+      const at = Date.now();
+      this.db.insert(schema.pointer).values({ id: 1, target, at }).run();
+      this.pointsTo = target;
+    }
+    return { outcome: "merged", handover: readHandover(this.db, this.memory) };
   }
 
   /** The profile document, or null when this person has never been seen. Storage-free. */
@@ -433,14 +524,15 @@ export class ProfileActor extends DurableObject<Env> {
     this.pointsTo = target;
   }
 
-  /** Points the e-mail directory at this person when a batch set a new address. */
-  private async updateDirectory(actorKey: string, before: unknown, after: unknown) {
-    if (typeof after !== "string" || !after.includes("@") || after === before) return;
-    try {
-      await profileActor(this.env, await emailDirectoryName(after)).pointTo(actorKey);
-    } catch (err) {
-      // Tried again on the next identify that carries the address.
-      console.error(JSON.stringify({ msg: "e-mail directory update failed", actor: actorKey, error: String(err) }));
+  /** Points the e-mail directory entries of these addresses at this person. */
+  private async updateDirectory(actorKey: string, emails: ReadonlySet<string>) {
+    for (const email of emails) {
+      try {
+        await profileActor(this.env, await emailDirectoryName(email)).pointTo(actorKey);
+      } catch (err) {
+        // Tried again on the next identify that carries the address.
+        console.error(JSON.stringify({ msg: "e-mail directory update failed", actor: actorKey, error: String(err) }));
+      }
     }
   }
 
@@ -462,7 +554,7 @@ export class ProfileActor extends DurableObject<Env> {
     return this.db
       .select()
       .from(schema.recentEvents)
-      .orderBy(desc(schema.recentEvents.seq))
+      .orderBy(desc(schema.recentEvents.timestamp), desc(schema.recentEvents.seq))
       .limit(limit)
       .all()
       .map((e) => ({

@@ -98,3 +98,16 @@ export const pointer = sqliteTable("pointer", {
   target: text("target").notNull(),
   at: integer("at").notNull(),
 });
+
+/**
+ * Identity resolution on a person's actor: each id a batch linked to this
+ * person (an anonymousId, or an alias's previousId) and what came of it, so
+ * a link is resolved once however many events repeat it.
+ */
+export const identityLinks = sqliteTable("identity_links", {
+  id: text("id").primaryKey(),
+  /** `merged`: the visitor's state joined this person; `refused`: it belongs elsewhere (see `reason`). */
+  status: text("status", { enum: ["merged", "refused"] }).notNull(),
+  reason: text("reason"),
+  at: integer("at").notNull(),
+});

@@ -123,6 +123,11 @@ export const ingestResponse = z.object({
   success: z.literal(true),
   accepted: z.number().int(),
   rejected: z.array(z.object({ index: z.number().int(), reason: z.string() })),
+  /**
+   * Accepted messages that asked for something not done, such as an identity
+   * merge that was refused: the message was stored, the link was not made.
+   */
+  warnings: z.array(z.object({ index: z.number().int(), reason: z.string() })).optional(),
 });
 export type IngestResponse = z.infer<typeof ingestResponse>;
 

@@ -70,7 +70,7 @@ export interface EventFacts {
   revenue: number;
 }
 
-function emptyProfile(actorKey: string, at: number): ProfileState {
+export function emptyProfile(actorKey: string, at: number): ProfileState {
   return {
     actorKey,
     userId: null,
@@ -86,7 +86,7 @@ function emptyProfile(actorKey: string, at: number): ProfileState {
   };
 }
 
-function addBounded(list: string[], value: string | null, cap: number): string[] {
+export function addBounded(list: string[], value: string | null, cap: number): string[] {
   if (!value || list.includes(value)) return list;
   return [...list, value].slice(-cap);
 }
@@ -177,13 +177,15 @@ export function applyEvents(
   return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions, eventFacts };
 }
 
-function mergeTraits(p: ProfileState, traits: Record<string, unknown>, at: number) {
+/** Sets each trait unless the profile holds a newer value for it (identify order does not matter). */
+export function mergeTraits(p: ProfileState, traits: Record<string, unknown>, at: number | Record<string, number>) {
   for (const [key, value] of Object.entries(traits)) {
+    const valueAt = typeof at === "number" ? at : (at[key] ?? 0);
     const setAt = Object.hasOwn(p.traitTimes, key) ? (p.traitTimes[key] ?? 0) : Number.NEGATIVE_INFINITY;
-    if (setAt > at) continue;
+    if (setAt > valueAt) continue;
     if (!Object.hasOwn(p.traits, key) && Object.keys(p.traits).length >= CAPS.traits) continue;
     p.traits[key] = value;
-    p.traitTimes[key] = at;
+    p.traitTimes[key] = valueAt;
   }
 }
 
@@ -191,7 +193,7 @@ function lastTouched(h: ProductHistory): number {
   return Math.max(h.lastViewedAt ?? 0, h.lastAddedAt ?? 0, h.lastPurchasedAt ?? 0);
 }
 
-function oldestProducts(all: ReadonlyMap<string, ProductHistory>, cap: number): string[] {
+export function oldestProducts(all: ReadonlyMap<string, ProductHistory>, cap: number): string[] {
   if (all.size <= cap) return [];
   return [...all.values()]
     .sort((a, b) => lastTouched(a) - lastTouched(b))

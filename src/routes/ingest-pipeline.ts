@@ -51,6 +51,7 @@ export async function ingestMessages(
   const receivedAt = options.receivedAt ?? Date.now();
   const byActor = new Map<string, ProfileEvent[]>();
   const rejections: Rejection[] = [];
+  const indexOf = new Map<string, number>();
   const batched = options.source === "batch";
 
   messages.forEach((raw, index) => {
@@ -66,6 +67,7 @@ export async function ingestMessages(
       rejections.push({ source: options.source, reason: result.reason, index: batched ? index : null, payload: raw });
       return;
     }
+    indexOf.set(result.event.messageId, index);
     const key = actorKeyOf(result.event);
     const list = byActor.get(key);
     if (list) list.push(result.event);
@@ -104,9 +106,15 @@ export async function ingestMessages(
   });
   maybeFlushPopularity(db, waitUntil, receivedAt);
 
+  const warnings = results.flatMap((r) =>
+    r.status === "fulfilled"
+      ? r.value.refusedLinks.map((l) => ({ index: indexOf.get(l.messageId) ?? 0, reason: l.reason }))
+      : [],
+  );
   return {
     success: true,
     accepted: messages.length - rejections.length,
     rejected: rejections.map((r, i) => ({ index: r.index ?? i, reason: r.reason })),
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -30,6 +30,7 @@ export async function sendBatch(batch: unknown[], extra: Record<string, unknown>
     success: boolean;
     accepted: number;
     rejected: { index: number; reason: string }[];
+    warnings?: { index: number; reason: string }[];
   };
   if (res.status !== 200) throw new Error(`batch answered ${res.status}: ${JSON.stringify(body)}`);
   return body;

@@ -53,18 +53,21 @@ describe("profile reads", () => {
   it("resolves bare, user_id: and anonymous_id: forms", async () => {
     const userId = uid();
     const anonymousId = uid("anon");
+    const visitor = uid("anon");
     await sendBatch([
       { type: "page", userId, anonymousId },
-      { type: "page", anonymousId },
+      { type: "page", anonymousId: visitor },
     ]);
     const byPrefix = await readJson<Profile>(`/v1/profiles/user_id:${userId}`);
     const bare = await readJson<Profile>(`/v1/profiles/${userId}`);
     expect(bare).toEqual(byPrefix);
     expect(byPrefix.id).toBe(`user_id:${userId}`);
     expect(byPrefix.anonymousIds).toEqual([anonymousId]);
-    const anon = await readJson<Profile>(`/v1/profiles/anonymous_id:${anonymousId}`);
-    expect(anon.id).toBe(`anonymous_id:${anonymousId}`);
+    const anon = await readJson<Profile>(`/v1/profiles/anonymous_id:${visitor}`);
+    expect(anon.id).toBe(`anonymous_id:${visitor}`);
     expect(anon.userId).toBeNull();
+    // An anonymous id seen with the user is the user's.
+    expect(await readJson<Profile>(`/v1/profiles/anonymous_id:${anonymousId}`)).toEqual(byPrefix);
   });
 
   it("splits sessions after 30 minutes of inactivity and keeps each session's facts", async () => {
