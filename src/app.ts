@@ -1,10 +1,11 @@
 /**
  * The Worker's HTTP edge: one Hono app assembling the route modules in the
- * order data flows — ingestion, profile reads and merge tags, the email loop,
+ * order data flows — the browser tracker, ingestion, profile reads and merge tags, the email loop,
  * the catalog, the sink's operator view — with one error shape for all of them.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./routes/app-env";
+import { browserRoutes } from "./routes/browser";
 import { catalogRoutes } from "./routes/catalog";
 import { emailRoutes } from "./routes/email";
 import { notFound, onError } from "./routes/errors";
@@ -18,6 +19,7 @@ export const app = new Hono<AppEnv>();
 
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 app.get("/openapi.json", (c) => c.json(openApiDocument()));
+app.route("/", browserRoutes);
 app.route("/", ingestRoutes);
 app.route("/", profileRoutes);
 app.route("/", mergeRoutes);

@@ -88,9 +88,16 @@ function sentAtOf(v: unknown): string | number | undefined {
 
 const SINGLE_TYPES: readonly MessageType[] = ["track", "identify", "page", "screen", "group", "alias"];
 
-for (const type of SINGLE_TYPES) {
-  ingestRoutes.use(`/v1/${type}`, openCors);
-  ingestRoutes.post(`/v1/${type}`, async (c) => {
+/**
+ * Each type also answers at its initial (`/v1/t`, `/v1/i`, …), the paths
+ * analytics.js posts single messages to; `/v1/b` is its batch path.
+ */
+for (const [type, path] of SINGLE_TYPES.flatMap((t): [MessageType, string][] => [
+  [t, `/v1/${t}`],
+  [t, `/v1/${t.charAt(0)}`],
+])) {
+  ingestRoutes.use(path, openCors);
+  ingestRoutes.post(path, async (c) => {
     const { writeKey: _key, ...message } = await readIngestBody(c);
     const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [message], {
       source: type,
@@ -101,7 +108,7 @@ for (const type of SINGLE_TYPES) {
   });
 }
 
-for (const path of ["/v1/batch", "/v1/import"]) {
+for (const path of ["/v1/batch", "/v1/import", "/v1/b"]) {
   ingestRoutes.use(path, openCors);
   ingestRoutes.post(path, async (c) => {
     const body = await readIngestBody(c);

@@ -10,7 +10,7 @@ import { publicProfileId } from "../model/profile-id";
 import { recommend } from "../model/ranking";
 import { type BlockItem, renderRecommendationBlock } from "../model/render";
 import { type LinkClaims, signingSecrets, signToken } from "../model/signing";
-import type { AppEnv } from "./app-env";
+import { type AppEnv, publicOrigin } from "./app-env";
 import { requireApiKey } from "./auth";
 import { ApiError } from "./errors";
 import { catalogFor, limitParam, recommendationItem, resolveProfile } from "./profiles";
@@ -62,7 +62,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   const traits = known && input ? input.traits : {};
   const result = recommend(index, known && input ? input.signals : null, limit);
 
-  const base = (c.env.PUBLIC_BASE_URL || new URL(c.req.url).origin).replace(/\/+$/, "");
+  const base = publicOrigin(c.env, c.req.url);
   const [secret] = signingSecrets(c.env.LINK_SIGNING_SECRET);
   const claimBase = {
     profile: claimProfile(rawId, resolved.ok ? resolved.profile.name : null, input?.profileId ?? null),

@@ -1,0 +1,72 @@
+/**
+ * What a shop's pages load (DESIGN §2.1): `GET /t.js`, the first-party
+ * tracker, and `GET /v1/projects/:writeKey/settings`, the settings document
+ * Segment's analytics.js (`@segment/analytics-next`) fetches from its CDN, so
+ * that library pointed here with `cdnURL` sends its events here unmodified.
+ */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import trackerSource from "../browser/tracker.js";
+import { type AppEnv, publicOrigin } from "./app-env";
+import { keyMatches } from "./auth";
+import { ApiError } from "./errors";
+
+export const browserRoutes = new Hono<AppEnv>();
+
+const publicAsset = cors({ origin: "*", allowMethods: ["GET"], maxAge: 86_400 });
+/** Pages pick up a new tracker within five minutes; browsers revalidate with the ETag. */
+const CACHE_CONTROL = "public, max-age=300";
+
+let trackerEtag: Promise<string> | null = null;
+
+function etagOf(text: string): Promise<string> {
+  trackerEtag ??= crypto.subtle
+    .digest("SHA-256", new TextEncoder().encode(text))
+    .then((d) => `"${[...new Uint8Array(d).slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("")}"`);
+  return trackerEtag;
+}
+
+browserRoutes.get("/t.js", publicAsset, async (c) => {
+  const etag = await etagOf(trackerSource);
+  const headers = { "content-type": "text/javascript; charset=utf-8", "cache-control": CACHE_CONTROL, etag };
+  if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);
+  return c.body(trackerSource, 200, headers);
+});
+
+/**
+ * The shape analytics-next reads (its `LegacySettings`): the Segment.io
+ * destination's `apiHost` (host and path, no scheme) and `protocol` say where
+ * events go; no other destinations, middleware or remote plugins are loaded,
+ * and the library's own telemetry is off (`metrics.sampleRate` 0).
+ */
+function analyticsSettings(writeKey: string, origin: URL) {
+  return {
+    integrations: {
+      "Segment.io": {
+        apiKey: writeKey,
+        apiHost: `${origin.host}${origin.pathname.replace(/\/+$/, "")}/v1`,
+        protocol: origin.protocol.replace(":", ""),
+        unbundledIntegrations: [],
+        addBundledMetadata: true,
+        maybeBundledConfigIds: {},
+      },
+    },
+    plan: { track: { __default: { enabled: true, integrations: {} } }, identify: { __default: { enabled: true } } },
+    edgeFunction: {},
+    analyticsNextEnabled: true,
+    middlewareSettings: {},
+    enabledMiddleware: {},
+    metrics: { sampleRate: 0 },
+    legacyVideoPluginsEnabled: false,
+    remotePlugins: [],
+  };
+}
+
+browserRoutes.get("/v1/projects/:writeKey/settings", publicAsset, async (c) => {
+  const writeKey = c.req.param("writeKey");
+  if (!(await keyMatches(writeKey, c.env.WRITE_KEYS))) {
+    throw new ApiError(404, "unknown_write_key", "no source has this write key; use the write key from WRITE_KEYS");
+  }
+  c.header("cache-control", CACHE_CONTROL);
+  return c.json(analyticsSettings(writeKey, new URL(publicOrigin(c.env, c.req.url))));
+});
