@@ -17,20 +17,35 @@ const publicAsset = cors({ origin: "*", allowMethods: ["GET"], maxAge: 86_400 })
 /** Pages pick up a new tracker within five minutes; browsers revalidate with the ETag. */
 const CACHE_CONTROL = "public, max-age=300";
 
-let trackerEtag: Promise<string> | null = null;
+/**
+ * The source without its indentation and whole-line comments (the `/*!`
+ * banner stays): what every page view downloads. Line breaks are kept, so
+ * the script means exactly what the source says.
+ */
+function compact(source: string): string {
+  return source
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("//") && !(line.startsWith("/**") && line.endsWith("*/")))
+    .join("\n");
+}
 
-function etagOf(text: string): Promise<string> {
-  trackerEtag ??= crypto.subtle
-    .digest("SHA-256", new TextEncoder().encode(text))
-    .then((d) => `"${[...new Uint8Array(d).slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("")}"`);
-  return trackerEtag;
+let served: Promise<{ body: string; etag: string }> | null = null;
+
+function tracker(): Promise<{ body: string; etag: string }> {
+  served ??= (async () => {
+    const body = compact(trackerSource);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
+    return { body, etag: `"${[...digest.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("")}"` };
+  })();
+  return served;
 }
 
 browserRoutes.get("/t.js", publicAsset, async (c) => {
-  const etag = await etagOf(trackerSource);
+  const { body, etag } = await tracker();
   const headers = { "content-type": "text/javascript; charset=utf-8", "cache-control": CACHE_CONTROL, etag };
   if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);
-  return c.body(trackerSource, 200, headers);
+  return c.body(body, 200, headers);
 });
 
 /**
