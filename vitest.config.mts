@@ -18,6 +18,7 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             WRITE_KEYS: "test-write-key,test-write-key-2",
             API_KEYS: "test-api-key,test-api-key-old",
+            MERGE_KEYS: "test-merge-key",
             LINK_SIGNING_SECRET: "test-link-secret",
             // Outbox alarms never fire on their own in tests: they run through runDurableObjectAlarm.
             SINK_FLUSH_MS: "3600000",

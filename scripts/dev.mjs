@@ -19,6 +19,7 @@ const varsPath = join(root, ".dev.vars");
 
 export const LOCAL_WRITE_KEY = "local-write-key";
 export const LOCAL_API_KEY = "local-api-key";
+export const LOCAL_MERGE_KEY = "local-merge-key";
 
 if (!existsSync(varsPath)) {
   writeFileSync(
@@ -28,6 +29,7 @@ if (!existsSync(varsPath)) {
       "# set real ones with `wrangler secret put WRITE_KEYS` (and API_KEYS, LINK_SIGNING_SECRET).",
       `WRITE_KEYS=${LOCAL_WRITE_KEY}`,
       `API_KEYS=${LOCAL_API_KEY}`,
+      `MERGE_KEYS=${LOCAL_MERGE_KEY}`,
       `LINK_SIGNING_SECRET=${randomBytes(32).toString("hex")}`,
       "",
     ].join("\n"),

@@ -13,6 +13,8 @@ export interface Env extends SettingsSource {
   WRITE_KEYS?: string;
   /** Comma-separated secret API keys for reads and the catalog. */
   API_KEYS?: string;
+  /** Comma-separated keys an ESP may put in the merge URL (`?key=`, HTML block only) when it cannot send headers. */
+  MERGE_KEYS?: string;
   /** HMAC secret for signed email links. */
   LINK_SIGNING_SECRET?: string;
   /** Absolute origin used in emailed links when requests arrive on another host. */

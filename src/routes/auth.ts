@@ -53,16 +53,48 @@ export function basicUser(header: string | undefined): string | null {
   }
 }
 
+function bearerToken(header: string | undefined): string | null {
+  return header?.startsWith("Bearer ") ? header.slice(7).trim() : null;
+}
+
 /** Requires `Authorization: Bearer <api key>`. */
 export function requireApiKey(): MiddlewareHandler<{ Bindings: Env }> {
   return async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : null;
+    const token = bearerToken(c.req.header("authorization"));
     if (!(await keyMatches(token, c.env.API_KEYS))) {
       throw new ApiError(
         401,
         "unauthorized",
         token ? "API key is not valid" : "missing API key; send Authorization: Bearer <api key>",
+      );
+    }
+    await next();
+  };
+}
+
+/**
+ * The merge call's access: a Bearer API key, or — for ESPs whose fetch sends
+ * no headers (Salesforce Marketing Cloud's `HTTPGet`) — `?key=` holding one
+ * of `MERGE_KEYS`. A key in a URL ends up in logs, so it reads only what the
+ * e-mail itself shows: the HTML block (`format=html`), never traits as JSON.
+ */
+export function requireMergeAccess(): MiddlewareHandler<{ Bindings: Env }> {
+  const apiKey = requireApiKey();
+  return async (c, next) => {
+    const queryKey = c.req.query("key");
+    if (queryKey === undefined || c.req.header("authorization")) return apiKey(c, next);
+    if (!(await keyMatches(queryKey, c.env.MERGE_KEYS))) {
+      throw new ApiError(
+        401,
+        "unauthorized",
+        "merge key is not valid; use one of MERGE_KEYS, or send Authorization: Bearer <api key>",
+      );
+    }
+    if (c.req.query("format") !== "html") {
+      throw new ApiError(
+        401,
+        "unauthorized",
+        "a merge key in the URL reads only the HTML block: add format=html, or send Authorization: Bearer <api key> for JSON",
       );
     }
     await next();

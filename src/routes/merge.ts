@@ -11,12 +11,12 @@ import { recommend } from "../model/ranking";
 import { type BlockItem, renderRecommendationBlock } from "../model/render";
 import { type LinkClaims, signingSecrets, signToken } from "../model/signing";
 import { type AppEnv, publicOrigin } from "./app-env";
-import { requireApiKey } from "./auth";
+import { requireMergeAccess } from "./auth";
 import { ApiError } from "./errors";
 import { catalogFor, limitParam, recommendationItem, resolveProfile } from "./profiles";
 
 export const mergeRoutes = new Hono<AppEnv>();
-mergeRoutes.use("/v1/merge/*", requireApiKey());
+mergeRoutes.use("/v1/merge/*", requireMergeAccess());
 
 /** Signed links stay valid this long: long enough for an email read months later. */
 const LINK_TTL_SECONDS = 180 * 24 * 3600;
