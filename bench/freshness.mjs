@@ -17,14 +17,23 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 
-function queryD1(persistDir, sql) {
+/**
+ * Reads the running service's local D1 file. The service's consumer may hold
+ * the write lock at that moment (SQLITE_BUSY), so a busy read is tried again.
+ */
+async function queryD1(persistDir, sql, attempt = 1) {
   const r = spawnSync(
     wrangler,
     ["d1", "execute", "edge-profiles", "--local", "--persist-to", persistDir, "--json", "--command", sql],
     { cwd: root, encoding: "utf8", env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } },
   );
-  if (r.status !== 0) throw new Error(`wrangler d1 execute failed: ${r.stderr || r.stdout}`);
-  return JSON.parse(r.stdout)[0]?.results ?? [];
+  if (r.status === 0) return JSON.parse(r.stdout)[0]?.results ?? [];
+  const output = r.stderr || r.stdout;
+  if (/SQLITE_BUSY|database is locked/.test(output) && attempt < 10) {
+    await new Promise((done) => setTimeout(done, 500 * attempt));
+    return queryD1(persistDir, sql, attempt + 1);
+  }
+  throw new Error(`wrangler d1 execute failed: ${output}`);
 }
 
 function percentile(sorted, p) {
@@ -74,7 +83,10 @@ export async function probeFreshness({
   const deadline = Date.now() + 90_000;
   let rows = [];
   while (Date.now() < deadline) {
-    rows = queryD1(persistDir, `SELECT message_id, loaded_at FROM events WHERE message_id LIKE 'fresh-${label}-%'`);
+    rows = await queryD1(
+      persistDir,
+      `SELECT message_id, loaded_at FROM events WHERE message_id LIKE 'fresh-${label}-%'`,
+    );
     if (rows.length >= acked.size) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
