@@ -110,14 +110,28 @@ export async function sinkCounters(base, apiKey) {
   return { events: s.written.events, statements: s.consumer.statements, batches: s.consumer.batches };
 }
 
+/** The sink's status, or null when the request failed. */
+async function sinkStatus(base, apiKey) {
+  try {
+    const res = await fetch(`${base}/v1/sink/status`, { headers: { authorization: `Bearer ${apiKey}` } });
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Waits until the warehouse has not grown for 3 s and the lake is caught up; returns the seconds until its last change. */
 export async function waitForDrain(base, apiKey, timeoutMs = 120_000) {
   const started = Date.now();
   let last = -1;
   let changedAt = started;
   while (Date.now() - started < timeoutMs) {
-    const res = await fetch(`${base}/v1/sink/status`, { headers: { authorization: `Bearer ${apiKey}` } });
-    const s = await res.json();
+    const s = await sinkStatus(base, apiKey);
+    if (!s) {
+      // wrangler dev restarts its Worker now and then under load, dropping the connection: ask again.
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
     if (s.tables.events !== last) {
       last = s.tables.events;
       changedAt = Date.now();
