@@ -17,11 +17,16 @@ export default defineConfig(async () => {
           bindings: {
             TEST_MIGRATIONS: migrations,
             WRITE_KEYS: "test-write-key,test-write-key-2",
-            API_KEYS: "test-api-key,test-api-key-old",
+            API_KEYS: "test-api-key,test-api-key-old,test-api-key-limits",
             MERGE_KEYS: "test-merge-key",
             LINK_SIGNING_SECRET: "test-link-secret",
             // Outbox alarms never fire on their own in tests: they run through runDurableObjectAlarm.
             SINK_FLUSH_MS: "3600000",
+          },
+          // Budgets small enough for a test to exceed; the helpers give each request its own address.
+          ratelimits: {
+            INGEST_LIMITER: { simple: { limit: 50, period: 10 } },
+            READ_LIMITER: { simple: { limit: 300, period: 10 } },
           },
         },
       }),

@@ -9,6 +9,9 @@ export interface Env extends SettingsSource {
   SINK_QUEUE: Queue<string>;
   /** The raw event lake (NDJSON, Hive-style partitions). */
   LAKE: R2Bucket;
+  /** Abuse limits (Workers Rate Limiting): ingestion per write key and address, reads per API key. */
+  INGEST_LIMITER?: RateLimit;
+  READ_LIMITER?: RateLimit;
   /** Comma-separated write keys (public, used by pixels and SDKs). */
   WRITE_KEYS?: string;
   /** Comma-separated secret API keys for reads and the catalog. */

@@ -17,6 +17,7 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf, retryDelayMs } from "../model/changes";
+import { fullBucket, type TokenBucket, take } from "../model/flood";
 import { type IdentityClaim, identityClaims, MAX_MERGES, mergePeople, type PersonState } from "../model/identity";
 import type { ProfileEvent } from "../model/messages";
 import { applyEvents, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
@@ -47,6 +48,8 @@ export interface IngestResult {
   duplicateIds: string[];
   /** Links this batch asked for and could not have (the message itself was applied). */
   refusedLinks: RefusedLink[];
+  /** Set when this profile is taking events faster than its flood limit: nothing was applied; retry after this long. */
+  throttledForMs?: number;
 }
 
 export interface RefusedLink {
@@ -129,6 +132,8 @@ export class ProfileActor extends DurableObject<Env> {
   private links = new Map<string, { status: "merged" | "refused"; at: number }>();
   /** Merges under way (asked, not yet answered), counted against the cap. */
   private mergesInFlight = 0;
+  /** Flood protection: the events this profile may still take right now (in memory; a flooded actor stays awake). */
+  private floodBucket: TokenBucket | null = null;
   /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
   private alarmAt: number | null = null;
   /** Consecutive failed flushes, and the earliest time to try again: new events do not cut the backoff short. */
@@ -226,6 +231,8 @@ export class ProfileActor extends DurableObject<Env> {
     await this.ready();
     await this.ensureSchema();
     if (this.pointsTo) return this.forwardIngest(this.pointsTo, events);
+    const throttledForMs = this.admit(events.length);
+    if (throttledForMs !== null) return { applied: 0, duplicateIds: [], refusedLinks: [], throttledForMs };
     const identity = actorKey.startsWith("user:")
       ? await this.resolveIdentity(actorKey, events)
       : { refusedLinks: [], merged: 0, emails: [] };
@@ -263,6 +270,15 @@ export class ProfileActor extends DurableObject<Env> {
     if (emailAfter && emailAfter !== emailBefore) repoint.add(emailAfter);
     await this.updateDirectory(actorKey, repoint);
     return { applied: fresh.length, duplicateIds, refusedLinks: identity.refusedLinks };
+  }
+
+  /** Takes `n` events from the flood bucket; returns how long to wait when it cannot. */
+  private admit(n: number): number | null {
+    const limits = { perSecond: this.settings.profileEventsPerSecond, burst: this.settings.profileEventBurst };
+    const now = Date.now();
+    const taken = take(this.floodBucket ?? fullBucket(limits, now), n, limits, now);
+    this.floodBucket = taken.bucket;
+    return taken.ok ? null : taken.retryAfterMs;
   }
 
   /**

@@ -25,6 +25,10 @@ export interface Settings {
   sinkFlushMs: number;
   /** How long a sent change record may wait for the consumer's confirmation before it is sent again. */
   sinkRedeliverMs: number;
+  /** Events one profile may take per second, sustained, before its ingestion is throttled. */
+  profileEventsPerSecond: number;
+  /** Events one profile may take in a burst above that rate. */
+  profileEventBurst: number;
 }
 
 export interface SettingsSource {
@@ -34,6 +38,8 @@ export interface SettingsSource {
   CATALOG_REFRESH_SECONDS?: string;
   SINK_FLUSH_MS?: string;
   SINK_REDELIVER_MS?: string;
+  PROFILE_EVENTS_PER_SECOND?: string;
+  PROFILE_EVENT_BURST?: string;
 }
 
 const MINUTE = 60_000;
@@ -77,6 +83,8 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
     sinkFlushMs: positive(env.SINK_FLUSH_MS, 500, "SINK_FLUSH_MS", warn),
     sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 300_000, "SINK_REDELIVER_MS", warn),
+    profileEventsPerSecond: positive(env.PROFILE_EVENTS_PER_SECOND, 100, "PROFILE_EVENTS_PER_SECOND", warn),
+    profileEventBurst: positive(env.PROFILE_EVENT_BURST, 3_000, "PROFILE_EVENT_BURST", warn),
   };
 }
 

@@ -5,8 +5,9 @@
  * keys are computed once per isolate.
  */
 import type { MiddlewareHandler } from "hono";
-import type { Env } from "../env";
+import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
+import { limitReads } from "./limits";
 
 const encoder = new TextEncoder();
 const digestCache = new Map<string, Promise<ArrayBuffer[]>>();
@@ -57,17 +58,18 @@ function bearerToken(header: string | undefined): string | null {
   return header?.startsWith("Bearer ") ? header.slice(7).trim() : null;
 }
 
-/** Requires `Authorization: Bearer <api key>`. */
-export function requireApiKey(): MiddlewareHandler<{ Bindings: Env }> {
+/** Requires `Authorization: Bearer <api key>`, and keeps each key within its read limit. */
+export function requireApiKey(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = bearerToken(c.req.header("authorization"));
-    if (!(await keyMatches(token, c.env.API_KEYS))) {
+    if (!token || !(await keyMatches(token, c.env.API_KEYS))) {
       throw new ApiError(
         401,
         "unauthorized",
         token ? "API key is not valid" : "missing API key; send Authorization: Bearer <api key>",
       );
     }
+    await limitReads(c, token);
     await next();
   };
 }
@@ -78,7 +80,7 @@ export function requireApiKey(): MiddlewareHandler<{ Bindings: Env }> {
  * of `MERGE_KEYS`. A key in a URL ends up in logs, so it reads only what the
  * e-mail itself shows: the HTML block (`format=html`), never traits as JSON.
  */
-export function requireMergeAccess(): MiddlewareHandler<{ Bindings: Env }> {
+export function requireMergeAccess(): MiddlewareHandler<AppEnv> {
   const apiKey = requireApiKey();
   return async (c, next) => {
     const queryKey = c.req.query("key");
@@ -97,6 +99,7 @@ export function requireMergeAccess(): MiddlewareHandler<{ Bindings: Env }> {
         "a merge key in the URL reads only the HTML block: add format=html, or send Authorization: Bearer <api key> for JSON",
       );
     }
+    await limitReads(c, queryKey);
     await next();
   };
 }

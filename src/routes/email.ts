@@ -14,6 +14,7 @@ import { type LinkClaims, signingSecrets, verifyToken } from "../model/signing";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
 import { ingestMessages } from "./ingest-pipeline";
+import { clientAddress, overLimit } from "./limits";
 
 export const emailRoutes = new Hono<AppEnv>();
 
@@ -21,6 +22,8 @@ export const emailRoutes = new Hono<AppEnv>();
 async function record(c: Context<AppEnv>, claims: LinkClaims, event: string) {
   const parsed = parseProfileId(claims.profile);
   if (!parsed.ok || parsed.ref.kind === "email") return;
+  // A flood from one address (a link scanner looping) still gets its image or redirect, unrecorded.
+  if (await overLimit(c.env.INGEST_LIMITER, `email:${clientAddress(c)}`)) return;
   const identity = parsed.ref.kind === "user" ? { userId: parsed.ref.value } : { anonymousId: parsed.ref.value };
   const properties: Record<string, unknown> = { campaign: claims.campaign, variant: claims.variant };
   if (claims.productId) properties.product_id = claims.productId;

@@ -13,6 +13,8 @@ export class ApiError extends HTTPException {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Response headers the answer must carry (`Retry-After` on a 429). */
+    readonly headers?: Record<string, string>,
   ) {
     super(status, { message });
   }
@@ -24,11 +26,7 @@ export function errorBody(code: string, message: string, details?: unknown) {
 
 export function onError(err: Error, c: Context) {
   if (err instanceof ApiError) {
-    return c.json(
-      errorBody(err.code, err.message, err.details),
-      err.status,
-      err.res?.headers ? Object.fromEntries(err.res.headers) : undefined,
-    );
+    return c.json(errorBody(err.code, err.message, err.details), err.status, err.headers);
   }
   if (err instanceof HTTPException) {
     return c.json(errorBody("http_error", err.message || "request failed"), err.status);

@@ -4,12 +4,14 @@
  * accepted events by profile actor and make one RPC per actor.
  */
 import { profileActor } from "../actors/client";
+import type { IngestResult } from "../actors/profile-actor";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { interactionsOf } from "../model/commerce";
 import type { ClientInfo } from "../model/enrich";
 import type { IngestResponse, MessageType, ProfileEvent } from "../model/messages";
+import { publicProfileId } from "../model/profile-id";
 import { settingsOf } from "../model/settings";
 import { actorKeyOf, validateMessage } from "../model/validate";
 import { quarantine, type Rejection } from "../sink/quarantine";
@@ -40,6 +42,23 @@ async function withRetry<T>(call: () => Promise<T>): Promise<T> {
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
     return call();
   }
+}
+
+/**
+ * Some profiles in the request are flooded: their events were not stored
+ * (everyone else's were), and the sender is told to slow down and resend.
+ */
+function profileFlood(actorKeys: string[], applied: readonly (IngestResult | null)[], perSecond: number): ApiError {
+  const waitMs = Math.max(...applied.map((r) => r?.throttledForMs ?? 0));
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  const who = actorKeys.length === 1 ? "one profile" : `${actorKeys.length} profiles`;
+  return new ApiError(
+    429,
+    "profile_rate_limited",
+    `${who} (${publicProfileId(actorKeys[0] ?? "")}${actorKeys.length > 1 ? ", …" : ""}) took events faster than ${perSecond} a second; their events were not stored, the rest were — resend after ${seconds} s (messageIds make the resend safe)`,
+    undefined,
+    { "retry-after": String(seconds) },
+  );
 }
 
 export async function ingestMessages(
@@ -94,10 +113,14 @@ export async function ingestMessages(
     );
   }
 
+  const applied = results.map((r) => (r.status === "fulfilled" ? r.value : null));
+  const throttled = [...byActor.keys()].filter((_, i) => applied[i]?.throttledForMs !== undefined);
+
   // Popularity counts applied events only: a retried request must not inflate it.
   [...byActor.values()].forEach((events, i) => {
-    const result = results[i];
-    const duplicates = new Set(result?.status === "fulfilled" ? result.value.duplicateIds : []);
+    const result = applied[i];
+    if (!result || result.throttledForMs !== undefined) return;
+    const duplicates = new Set(result.duplicateIds);
     for (const e of events) {
       if (!duplicates.has(e.messageId) && e.context.bot !== true) {
         popularityTally.add(interactionsOf(e), e.timestamp, settings);
@@ -106,10 +129,10 @@ export async function ingestMessages(
   });
   maybeFlushPopularity(db, waitUntil, receivedAt);
 
-  const warnings = results.flatMap((r) =>
-    r.status === "fulfilled"
-      ? r.value.refusedLinks.map((l) => ({ index: indexOf.get(l.messageId) ?? 0, reason: l.reason }))
-      : [],
+  if (throttled.length > 0) throw profileFlood(throttled, applied, settings.profileEventsPerSecond);
+
+  const warnings = applied.flatMap((r) =>
+    (r?.refusedLinks ?? []).map((l) => ({ index: indexOf.get(l.messageId) ?? 0, reason: l.reason })),
   );
   return {
     success: true,

@@ -4,7 +4,7 @@
  * and the `GET /v1/pixel/*` beacon. CORS is open on these routes only.
  */
 
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { warehouseDb } from "../catalog/store";
@@ -18,6 +18,7 @@ import { basicUser, keyMatches } from "./auth";
 import { parseJson, readLimitedText } from "./body";
 import { ApiError } from "./errors";
 import { clientOf, ingestMessages } from "./ingest-pipeline";
+import { clientAddress, enforceLimit, fingerprint, overLimit } from "./limits";
 
 export const ingestRoutes = new Hono<AppEnv>();
 
@@ -27,6 +28,18 @@ const openCors = cors({
   allowHeaders: ["Authorization", "Content-Type"],
   maxAge: 86_400,
 });
+
+/**
+ * Ingestion is counted per write key (the Basic-auth user when the client
+ * sends one: a key inside the body is only known after parsing) and client
+ * address, before the body is read.
+ */
+const limitIngestion: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const writeKey = basicUser(c.req.header("authorization"));
+  const key = `ingest:${writeKey ? await fingerprint(writeKey) : "-"}:${clientAddress(c)}`;
+  await enforceLimit(c.env.INGEST_LIMITER, key, "write key and client address");
+  await next();
+};
 
 const JSON_MEDIA_TYPES = new Set(["application/json", "text/plain", ""]);
 /**
@@ -97,7 +110,7 @@ for (const [type, path] of SINGLE_TYPES.flatMap((t): [MessageType, string][] => 
   [t, `/v1/${t.charAt(0)}`],
 ])) {
   ingestRoutes.use(path, openCors);
-  ingestRoutes.post(path, async (c) => {
+  ingestRoutes.post(path, limitIngestion, async (c) => {
     const { writeKey: _key, ...message } = await readIngestBody(c);
     const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [message], {
       source: type,
@@ -110,7 +123,7 @@ for (const [type, path] of SINGLE_TYPES.flatMap((t): [MessageType, string][] => 
 
 for (const path of ["/v1/batch", "/v1/import", "/v1/b"]) {
   ingestRoutes.use(path, openCors);
-  ingestRoutes.post(path, async (c) => {
+  ingestRoutes.post(path, limitIngestion, async (c) => {
     const body = await readIngestBody(c);
     const batch = body.batch;
     if (!Array.isArray(batch)) {
@@ -180,6 +193,9 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
   const reject = (reason: string, payload: unknown) =>
     quarantine(db, [{ source, reason, index: null, payload }], receivedAt);
   try {
+    // A flood of pixels from one address still gets GIFs; it is just not recorded.
+    if (await overLimit(c.env.INGEST_LIMITER, `pixel:${clientAddress(c)}`))
+      return c.body(TRANSPARENT_GIF, 200, GIF_HEADERS);
     const decoded = data.length <= MAX_PIXEL_DATA ? base64Decode(data) : null;
     const message = decoded ? parsePixelJson(decoded) : undefined;
     if (!PIXEL_TYPES.has(type)) {

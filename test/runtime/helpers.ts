@@ -10,8 +10,20 @@ export function basic(key: string): string {
   return `Basic ${btoa(`${key}:`)}`;
 }
 
+/**
+ * A request to the Worker, from an address of its own unless the test sets
+ * `cf-connecting-ip`: like visitors on the internet, so only a test that
+ * means to reach the per-address ingestion limit does.
+ */
 export function call(path: string, init?: RequestInit): Promise<Response> {
-  return exports.default.fetch(new Request(`${BASE}${path}`, init));
+  const request = new Request(`${BASE}${path}`, init);
+  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", randomAddress());
+  return exports.default.fetch(request);
+}
+
+function randomAddress(): string {
+  const [a = 0, b = 0] = crypto.getRandomValues(new Uint8Array(2));
+  return `10.${a}.${b}.${1 + (a % 250)}`;
 }
 
 /** POSTs JSON to an ingestion route with the write key in HTTP Basic auth. */

@@ -9,7 +9,7 @@ function readWithWarnings(env: Parameters<typeof readSettings>[0]) {
 }
 
 describe("settings", () => {
-  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush and a 5-minute redelivery", () => {
+  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery and a flood limit of 100 events a second with bursts of 3,000", () => {
     const { settings, warnings } = readWithWarnings({});
     expect(settings).toEqual({
       sessionTimeoutMs: 30 * MINUTE,
@@ -18,6 +18,8 @@ describe("settings", () => {
       catalogRefreshMs: 30_000,
       sinkFlushMs: 500,
       sinkRedeliverMs: 300_000,
+      profileEventsPerSecond: 100,
+      profileEventBurst: 3_000,
     });
     expect(warnings).toEqual([]);
   });
