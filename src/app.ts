@@ -13,6 +13,7 @@ import { ingestRoutes } from "./routes/ingest";
 import { mergeRoutes } from "./routes/merge";
 import { openApiDocument } from "./routes/openapi";
 import { profileRoutes } from "./routes/profiles";
+import { quarantineRoutes } from "./routes/quarantine";
 import { sinkRoutes } from "./routes/sink";
 
 export const app = new Hono<AppEnv>();
@@ -26,5 +27,6 @@ app.route("/", mergeRoutes);
 app.route("/", emailRoutes);
 app.route("/", catalogRoutes);
 app.route("/", sinkRoutes);
+app.route("/", quarantineRoutes);
 app.notFound(notFound);
 app.onError(onError);

@@ -122,7 +122,7 @@ export const batchRequest = z.object({
 export const ingestResponse = z.object({
   success: z.literal(true),
   accepted: z.number().int(),
-  rejected: z.array(z.object({ index: z.number().int(), reason: z.string() })),
+  rejected: z.array(z.object({ index: z.number().int(), code: z.string(), reason: z.string() })),
   /**
    * Accepted messages that asked for something not done, such as an identity
    * merge that was refused: the message was stored, the link was not made.

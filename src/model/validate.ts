@@ -9,7 +9,26 @@ import { LIMITS, MESSAGE_TYPES, type MessageType, type ProfileEvent, segmentMess
 const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const encoder = new TextEncoder();
 
-export type Validated = { ok: true; event: ProfileEvent } | { ok: false; reason: string };
+/**
+ * Why a message was quarantined, as a stable code an operator can count and
+ * filter by (`GET /v1/quarantine?reason=`); the reason text says the detail.
+ */
+export const REJECTION_CODES = [
+  "not_an_object",
+  "oversize",
+  "unsafe_key",
+  "type_mismatch",
+  "unknown_type",
+  "invalid_fields",
+  "missing_identity",
+  "invalid_timestamp",
+  "invalid_pixel_data",
+  "unknown_pixel_type",
+  "invalid_write_key",
+] as const;
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+export type Validated = { ok: true; event: ProfileEvent } | { ok: false; code: RejectionCode; reason: string };
 
 export interface ValidationContext {
   receivedAt: number;
@@ -91,40 +110,46 @@ function describeIssue(issue: { path: PropertyKey[]; message: string; code: stri
 /** Validates and normalizes one message of a request. */
 export function validateMessage(raw: unknown, ctx: ValidationContext): Validated {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    return { ok: false, reason: "message must be a JSON object" };
+    return { ok: false, code: "not_an_object", reason: "message must be a JSON object" };
   }
   const size = jsonByteLength(raw);
   if (size > LIMITS.messageBytes) {
     return {
       ok: false,
+      code: "oversize",
       reason: `message is ${size} bytes; the limit is ${LIMITS.messageBytes} (32 KB) — trim properties`,
     };
   }
   const unsafe = findUnsafeKey(raw);
-  if (unsafe) return { ok: false, reason: unsafe };
+  if (unsafe) return { ok: false, code: "unsafe_key", reason: unsafe };
 
   const input = raw as Record<string, unknown>;
   const declared = input.type;
   if (ctx.impliedType && declared !== undefined && declared !== ctx.impliedType) {
-    return { ok: false, reason: `type "${String(declared)}" does not match the route /v1/${ctx.impliedType}` };
+    return {
+      ok: false,
+      code: "type_mismatch",
+      reason: `type "${String(declared)}" does not match the route /v1/${ctx.impliedType}`,
+    };
   }
   const type = ctx.impliedType ?? declared;
   if (typeof type !== "string" || !(MESSAGE_TYPES as readonly string[]).includes(type)) {
     return {
       ok: false,
+      code: "unknown_type",
       reason: `unknown message type ${JSON.stringify(type ?? null)}; expected one of ${MESSAGE_TYPES.join(", ")}`,
     };
   }
 
   const parsed = segmentMessage.safeParse({ ...input, type });
   if (!parsed.success) {
-    return { ok: false, reason: parsed.error.issues.slice(0, 3).map(describeIssue).join("; ") };
+    return { ok: false, code: "invalid_fields", reason: parsed.error.issues.slice(0, 3).map(describeIssue).join("; ") };
   }
   const msg = parsed.data;
   const userId = msg.userId ?? null;
   const anonymousId = msg.anonymousId ?? null;
   if (!userId && !anonymousId) {
-    return { ok: false, reason: "message needs a userId or an anonymousId" };
+    return { ok: false, code: "missing_identity", reason: "message needs a userId or an anonymousId" };
   }
 
   const original = toEpoch(msg.timestamp ?? msg.originalTimestamp);
@@ -136,6 +161,7 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
   if (!Number.isFinite(timestamp) || timestamp < EARLIEST_TIMESTAMP) {
     return {
       ok: false,
+      code: "invalid_timestamp",
       reason:
         "timestamp is before 2000-01-01 (after correcting the client's clock with sentAt); send the time the event happened",
     };
@@ -162,6 +188,7 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
   if (stored > LIMITS.messageBytes) {
     return {
       ok: false,
+      code: "oversize",
       reason: `message with the batch context is ${stored} bytes; the limit is ${LIMITS.messageBytes} (32 KB) — trim properties or the batch context`,
     };
   }

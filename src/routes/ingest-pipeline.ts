@@ -25,6 +25,8 @@ export interface IngestOptions {
   receivedAt?: number;
   /** Who sent the request (address and user agent), for enrichment. */
   client?: ClientInfo;
+  /** False for a quarantine replay: what is rejected again stays in its existing row rather than a new one. */
+  quarantineRejections?: boolean;
 }
 
 /** The request's client as the platform reports it; the address is anonymized before anything keeps it. */
@@ -71,7 +73,8 @@ export async function ingestMessages(
   const byActor = new Map<string, ProfileEvent[]>();
   const rejections: Rejection[] = [];
   const indexOf = new Map<string, number>();
-  const batched = options.source === "batch";
+  // A message's position is kept wherever a request carries several (a batch, a replay).
+  const batched = options.source === "batch" || messages.length > 1;
 
   messages.forEach((raw, index) => {
     const result = validateMessage(raw, {
@@ -83,7 +86,13 @@ export async function ingestMessages(
       client: options.client,
     });
     if (!result.ok) {
-      rejections.push({ source: options.source, reason: result.reason, index: batched ? index : null, payload: raw });
+      rejections.push({
+        source: options.source,
+        code: result.code,
+        reason: result.reason,
+        index: batched ? index : null,
+        payload: raw,
+      });
       return;
     }
     indexOf.set(result.event.messageId, index);
@@ -95,7 +104,7 @@ export async function ingestMessages(
 
   const db = warehouseDb(env.WAREHOUSE);
   // Rejections first: once we answer 200 they must already be kept.
-  if (rejections.length > 0) await quarantine(db, rejections, receivedAt);
+  if (rejections.length > 0 && options.quarantineRejections !== false) await quarantine(db, rejections, receivedAt);
 
   const settings = settingsOf(env);
   const results = await Promise.allSettled(
@@ -137,7 +146,7 @@ export async function ingestMessages(
   return {
     success: true,
     accepted: messages.length - rejections.length,
-    rejected: rejections.map((r, i) => ({ index: r.index ?? i, reason: r.reason })),
+    rejected: rejections.map((r, i) => ({ index: r.index ?? i, code: r.code, reason: r.reason })),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -11,7 +11,7 @@ import { warehouseDb } from "../catalog/store";
 import { LIMITS, type MessageType } from "../model/messages";
 import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
 import { base64Decode } from "../model/signing";
-import { findUnsafeKey, jsonByteLength } from "../model/validate";
+import { findUnsafeKey, jsonByteLength, type RejectionCode } from "../model/validate";
 import { quarantine } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
 import { basicUser, keyMatches } from "./auth";
@@ -190,8 +190,8 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
   const receivedAt = Date.now();
   const db = warehouseDb(c.env.WAREHOUSE);
   const source = `pixel/${type}`;
-  const reject = (reason: string, payload: unknown) =>
-    quarantine(db, [{ source, reason, index: null, payload }], receivedAt);
+  const reject = (code: RejectionCode, reason: string, payload: unknown) =>
+    quarantine(db, [{ source, code, reason, index: null, payload }], receivedAt);
   try {
     // A flood of pixels from one address still gets GIFs; it is just not recorded.
     if (await overLimit(c.env.INGEST_LIMITER, `pixel:${clientAddress(c)}`))
@@ -199,9 +199,14 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
     const decoded = data.length <= MAX_PIXEL_DATA ? base64Decode(data) : null;
     const message = decoded ? parsePixelJson(decoded) : undefined;
     if (!PIXEL_TYPES.has(type)) {
-      await reject(`unknown pixel type "${type}"; use /v1/pixel/track, /v1/pixel/page or /v1/pixel/identify`, data);
+      await reject(
+        "unknown_pixel_type",
+        `unknown pixel type "${type}"; use /v1/pixel/track, /v1/pixel/page or /v1/pixel/identify`,
+        data,
+      );
     } else if (!isPlainObject(message)) {
       await reject(
+        data.length > MAX_PIXEL_DATA ? "oversize" : "invalid_pixel_data",
         data.length > MAX_PIXEL_DATA
           ? `data is ${data.length} characters; the limit is ${MAX_PIXEL_DATA}`
           : "data must be base64 or base64url of a JSON object",
@@ -210,7 +215,11 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
     } else {
       const { writeKey, ...rest } = message;
       if (!(await keyMatches(typeof writeKey === "string" ? writeKey : null, c.env.WRITE_KEYS))) {
-        await reject(writeKey ? "write key is not valid" : "pixel data needs a write key (writeKey)", rest);
+        await reject(
+          "invalid_write_key",
+          writeKey ? "write key is not valid" : "pixel data needs a write key (writeKey)",
+          rest,
+        );
       } else {
         await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [rest], {
           source,

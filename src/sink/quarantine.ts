@@ -5,11 +5,13 @@
  */
 
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
+import type { RejectionCode } from "../model/validate";
 import { badEvents } from "./warehouse-schema";
 
 export interface Rejection {
   /** Where it came from: `batch`, `track`, `pixel/page`, … */
   source: string;
+  code: RejectionCode;
   reason: string;
   /** Position in the request's batch, when it had one. */
   index: number | null;
@@ -38,6 +40,7 @@ export async function quarantine(db: WarehouseDb, rejections: readonly Rejection
       rows.map((r) => ({
         receivedAt,
         source: r.source,
+        code: r.code,
         reason: r.reason.slice(0, 1000),
         messageIndex: r.index,
         payload: payloadText(r.payload),

@@ -42,11 +42,17 @@ export const badEvents = sqliteTable(
     id: integer("id").primaryKey({ autoIncrement: true }),
     receivedAt: integer("received_at").notNull(),
     source: text("source").notNull(),
+    /** A `RejectionCode`, for counting and filtering; `reason` says the detail. */
+    code: text("code").notNull().default("invalid_fields"),
     reason: text("reason").notNull(),
     messageIndex: integer("message_index"),
     payload: text("payload").notNull(),
+    /** When a corrected (or unchanged) payload was replayed and accepted; null while it waits. */
+    replayedAt: integer("replayed_at"),
+    /** The messageId the replay was stored under. */
+    replayedMessageId: text("replayed_message_id"),
   },
-  (t) => [index("bad_events_received_at").on(t.receivedAt)],
+  (t) => [index("bad_events_received_at").on(t.receivedAt), index("bad_events_code").on(t.code, t.id)],
 );
 
 /** Profile dimension: the newest state each actor reported (version-guarded upserts). */
