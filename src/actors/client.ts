@@ -5,7 +5,9 @@
  * such as traits, although structured clone carries them fine.)
  */
 import type { Env } from "../env";
+import type { PersonalSignals } from "../model/ranking";
 import type { ProfileActor } from "./profile-actor";
+import type { Handover } from "./profile-store";
 
 export type ProfileActorApi = Pick<
   ProfileActor,
@@ -17,8 +19,56 @@ export type ProfileActorApi = Pick<
   | "confirmDelivered"
   | "pointTo"
   | "handOver"
+  | "identity"
+  | "wipe"
+  | "setSuppressed"
+  | "exportData"
 >;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {
   return env.PROFILES.get(env.PROFILES.idFromName(name)) as unknown as ProfileActorApi;
+}
+
+export interface IngestResult {
+  applied: number;
+  /** messageIds already applied before (or repeated within the batch): acknowledged, not re-applied. */
+  duplicateIds: string[];
+  /** Links this batch asked for and could not have (the message itself was applied). */
+  refusedLinks: RefusedLink[];
+  /** Set when this profile is taking events faster than its flood limit: nothing was applied; retry after this long. */
+  throttledForMs?: number;
+  /** Events dropped because a regulation suppressed this identity (counted, never stored). */
+  suppressed?: number;
+}
+
+/** Everything that identifies one person, gathered for an erasure (DESIGN §2.2, GDPR). */
+export interface PersonIdentity {
+  /** The person's actor (`user:42`, or `anon:abc` for a visitor never merged). */
+  actorKey: string;
+  userId: string | null;
+  anonymousIds: string[];
+  /** Ids merged into this person (their visitor actors forward here). */
+  mergedIds: string[];
+  emails: string[];
+  suppressed: boolean;
+}
+
+export interface RefusedLink {
+  messageId: string;
+  reason: string;
+}
+
+/** A visitor's answer when a person asks to take it over. */
+export type HandoverAnswer =
+  | { outcome: "merged"; handover: Handover }
+  | { outcome: "refused"; reason: string }
+  /** A user id never seen: nothing to take over, and nothing left behind. */
+  | { outcome: "none" };
+
+export interface PersonalizationInput {
+  known: boolean;
+  /** The person's public id (`user_id:42`), also when they were looked up by e-mail. */
+  profileId: string | null;
+  traits: Record<string, unknown>;
+  signals: PersonalSignals;
 }

@@ -11,75 +11,37 @@
  * outbox); and an identifier-directory entry (`email:<sha256>`) naming a person.
  */
 import { DurableObject } from "cloudflare:workers";
-import { desc, eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf, retryDelayMs } from "../model/changes";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
-import { type IdentityClaim, identityClaims, MAX_MERGES, mergePeople, type PersonState } from "../model/identity";
+import { type IdentityClaim, identityClaims, MAX_MERGES } from "../model/identity";
 import type { ProfileEvent } from "../model/messages";
 import { applyEvents, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
-import type { PersonalSignals } from "../model/ranking";
-import { isActive, type Session } from "../model/sessions";
 import { readSettings, type Settings } from "../model/settings";
-import type { EventView, ProfileView, SessionView } from "../model/views";
-import { type ProfileActorApi, profileActor } from "./client";
+import type { EventView, ProfileView } from "../model/views";
+import {
+  type HandoverAnswer,
+  type IngestResult,
+  type PersonalizationInput,
+  type PersonIdentity,
+  type ProfileActorApi,
+  profileActor,
+  type RefusedLink,
+} from "./client";
+import { BELONGS_ELSEWHERE, IdentityLinks, persistMerge } from "./identity-links";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
-import {
-  type Handover,
-  insertRecentEvents,
-  loadMemory,
-  persistBatch,
-  persistChanges,
-  prune,
-  readHandover,
-  seenAmong,
-  storedSessions,
-} from "./profile-store";
+import { emptyMemory, type Handover, loadMemory, persistBatch, prune, readHandover, seenAmong } from "./profile-store";
+import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
 import * as schema from "./schema";
-
-export interface IngestResult {
-  applied: number;
-  /** messageIds already applied before (or repeated within the batch): acknowledged, not re-applied. */
-  duplicateIds: string[];
-  /** Links this batch asked for and could not have (the message itself was applied). */
-  refusedLinks: RefusedLink[];
-  /** Set when this profile is taking events faster than its flood limit: nothing was applied; retry after this long. */
-  throttledForMs?: number;
-}
-
-export interface RefusedLink {
-  messageId: string;
-  reason: string;
-}
-
-/** A visitor's answer when a person asks to take it over. */
-export type HandoverAnswer =
-  | { outcome: "merged"; handover: Handover }
-  | { outcome: "refused"; reason: string }
-  /** A user id never seen: nothing to take over, and nothing left behind. */
-  | { outcome: "none" };
-
-export interface PersonalizationInput {
-  known: boolean;
-  /** The person's public id (`user_id:42`), also when they were looked up by e-mail. */
-  profileId: string | null;
-  traits: Record<string, unknown>;
-  signals: PersonalSignals;
-}
 
 /** The newest bundled migration, as drizzle records it in `__drizzle_migrations.created_at`. */
 const LATEST_MIGRATION = Math.max(...migrations.journal.entries.map((e) => e.when));
-
-/** Refusals remembered per person (so repeats cost no RPC); beyond this the oldest are asked again. */
-const REMEMBERED_REFUSALS = 500;
-
-const BELONGS_ELSEWHERE =
-  "already merged into another known user; an anonymous visitor joins one user only — call analytics.reset() when a different person signs in on the same browser";
 
 function duplicatesOf(all: readonly ProfileEvent[], fresh: readonly ProfileEvent[]): string[] {
   const kept = new Set(fresh);
@@ -95,21 +57,6 @@ const PRUNE_EVERY_EVENTS = 50;
 
 function crossesMultiple(before: number, after: number, step: number): boolean {
   return Math.floor(before / step) !== Math.floor(after / step);
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function sessionView(s: Session): SessionView {
-  return {
-    number: s.number,
-    startedAt: iso(s.startedAt),
-    endedAt: iso(s.endedAt),
-    durationSeconds: Math.round((s.endedAt - s.startedAt) / 1000),
-    events: s.events,
-    pages: s.pages,
-    revenue: s.revenue,
-    landingPage: s.landingPage,
-  };
 }
 
 function emailOf(traits: Record<string, unknown> | undefined): string | null {
@@ -128,12 +75,12 @@ export class ProfileActor extends DurableObject<Env> {
    * the actor key of the person, where reads and late events go.
    */
   private pointsTo: string | null = null;
-  /** Ids linked to this person and what came of each (mirrors `identity_links`). */
-  private links = new Map<string, { status: "merged" | "refused"; at: number }>();
-  /** Merges under way (asked, not yet answered), counted against the cap. */
-  private mergesInFlight = 0;
+  /** Ids linked to this person and what came of each. */
+  private readonly links = new IdentityLinks();
   /** Flood protection: the events this profile may still take right now (in memory; a flooded actor stays awake). */
   private floodBucket: TokenBucket | null = null;
+  /** When a regulation suppressed this identity (mirrors the `suppression` row). */
+  private suppressedAt: number | null = null;
   /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
   private alarmAt: number | null = null;
   /** Consecutive failed flushes, and the earliest time to try again: new events do not cut the backoff short. */
@@ -207,14 +154,9 @@ export class ProfileActor extends DurableObject<Env> {
 
   private loadMemory() {
     this.pointsTo = this.db.select().from(schema.pointer).where(eq(schema.pointer.id, 1)).get()?.target ?? null;
+    this.suppressedAt = this.db.select().from(schema.suppression).get()?.at ?? null;
     this.memory = loadMemory(this.db);
-    this.links = new Map(
-      this.db
-        .select()
-        .from(schema.identityLinks)
-        .all()
-        .map((l) => [l.id, { status: l.status, at: l.at }]),
-    );
+    this.links.load(this.db);
   }
 
   /** The first write creates the schema, behind the input gate like the constructor's migration. */
@@ -230,6 +172,7 @@ export class ProfileActor extends DurableObject<Env> {
   async ingest(actorKey: string, events: ProfileEvent[]): Promise<IngestResult> {
     await this.ready();
     await this.ensureSchema();
+    if (this.suppressedAt !== null) return this.dropSuppressed(events.length);
     if (this.pointsTo) return this.forwardIngest(this.pointsTo, events);
     const throttledForMs = this.admit(events.length);
     if (throttledForMs !== null) return { applied: 0, duplicateIds: [], refusedLinks: [], throttledForMs };
@@ -243,11 +186,9 @@ export class ProfileActor extends DurableObject<Env> {
     const emailBefore = emailOf(this.memory.profile?.traits);
     if (fresh.length > 0) {
       const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
-      if (this.links.size > 0) {
+      if (this.links.anyRefused) {
         // A visitor that belongs to someone else is not listed as this person's.
-        changes.profile.anonymousIds = changes.profile.anonymousIds.filter(
-          (id) => this.links.get(id)?.status !== "refused",
-        );
+        changes.profile.anonymousIds = changes.profile.anonymousIds.filter((id) => !this.links.isRefused(id));
       }
       const records = changeRecordsOf(publicProfileId(actorKey), fresh, changes, now);
       const pruneDue = crossesMultiple(
@@ -270,6 +211,15 @@ export class ProfileActor extends DurableObject<Env> {
     if (emailAfter && emailAfter !== emailBefore) repoint.add(emailAfter);
     await this.updateDirectory(actorKey, repoint);
     return { applied: fresh.length, duplicateIds, refusedLinks: identity.refusedLinks };
+  }
+
+  /** A suppressed identity's events are counted and dropped, never stored. */
+  private dropSuppressed(n: number): IngestResult {
+    this.db
+      .update(schema.suppression)
+      .set({ dropped: sql`${schema.suppression.dropped} + ${n}` })
+      .run();
+    return { applied: 0, duplicateIds: [], refusedLinks: [], suppressed: n };
   }
 
   /** Takes `n` events from the flood bucket; returns how long to wait when it cannot. */
@@ -318,8 +268,7 @@ export class ProfileActor extends DurableObject<Env> {
     let merged = 0;
     if (claims.length === 0) return { refusedLinks, merged, emails };
 
-    const mergedSoFar = [...this.links.values()].filter((l) => l.status === "merged").length;
-    const room = Math.max(0, MAX_MERGES - mergedSoFar - this.mergesInFlight);
+    const room = this.links.reserve(claims.length);
     for (const claim of claims.slice(room)) {
       refusedLinks.push({
         messageId: claim.messageId,
@@ -327,12 +276,11 @@ export class ProfileActor extends DurableObject<Env> {
       });
     }
     const asked = claims.slice(0, room);
-    this.mergesInFlight += asked.length;
     let answers: HandoverAnswer[];
     try {
       answers = await Promise.all(asked.map((claim) => this.askHandover(actorKey, claim)));
     } finally {
-      this.mergesInFlight -= asked.length;
+      this.links.release(room);
     }
 
     // From here on synchronous: no other call interleaves with these merges.
@@ -342,7 +290,7 @@ export class ProfileActor extends DurableObject<Env> {
       if (!answer || this.links.has(claim.id) || answer.outcome === "none") return;
       if (answer.outcome === "refused") {
         refusedLinks.push({ messageId: claim.messageId, reason: `${claim.id} was not merged: ${answer.reason}` });
-        this.rememberRefusal(claim.id, now);
+        this.links.recordRefused(this.db, claim.id, now);
         return;
       }
       if (this.mergeIn(actorKey, claim.id, answer.handover, now)) merged += 1;
@@ -363,58 +311,20 @@ export class ProfileActor extends DurableObject<Env> {
     return profileActor(this.env, visitor).handOver(visitor, actorKey);
   }
 
-  /**
-   * Joins a visitor's handed-over state into this person, with its change
-   * records, in one transaction. Returns whether anything was merged.
-   */
+  /** Joins a visitor's handed-over state into this person; returns whether there was any to join. */
   private mergeIn(actorKey: string, id: string, handover: Handover, now: number): boolean {
-    const link = { id, status: "merged" as const, reason: null, at: now };
-    if (!handover.profile) {
+    const { profile } = handover;
+    if (!profile) {
       // A visitor never seen before: it now forwards to this person, and there is nothing to take over.
-      this.db.insert(schema.identityLinks).values(link).run();
-      this.links.set(id, link);
+      this.links.recordMerged(this.db, id, now);
       return false;
     }
-    const into: PersonState = {
-      ...this.memory,
-      sessions: this.memory.profile ? storedSessions(this.db) : [],
-    };
-    const from: PersonState = {
-      profile: handover.profile,
-      affinities: new Map(handover.affinities),
-      products: new Map(handover.products.map((h) => [h.productId, h])),
-      sessions: handover.sessions,
-    };
-    const changes = mergePeople(actorKey, into, from, this.settings, now);
-    const records = changeRecordsOf(publicProfileId(actorKey), [], changes, now);
-    this.db.transaction((tx) => {
-      tx.delete(schema.sessions).run();
-      persistChanges(tx, changes);
-      insertRecentEvents(tx, handover.recentEvents);
-      tx.insert(schema.identityLinks).values(link).run();
-      prune(tx, now);
-      appendToOutbox(tx, records, now);
-    });
+    const changes = persistMerge(this.db, this.memory, actorKey, { ...handover, profile }, this.settings, now, (tx) =>
+      this.links.recordMerged(tx, id, now),
+    );
     commitToMemory(this.memory, changes);
     this.memory.sessions = changes.sessionList.slice(-CAPS.memorySessions);
-    this.links.set(id, link);
     return true;
-  }
-
-  private rememberRefusal(id: string, now: number) {
-    const reason = BELONGS_ELSEWHERE;
-    this.db.transaction((tx) => {
-      tx.insert(schema.identityLinks).values({ id, status: "refused", reason, at: now }).run();
-      const refused = [...this.links].filter(([, l]) => l.status === "refused");
-      if (refused.length >= REMEMBERED_REFUSALS) {
-        const oldest = refused.sort(([, a], [, b]) => a.at - b.at)[0];
-        if (oldest) {
-          tx.delete(schema.identityLinks).where(eq(schema.identityLinks.id, oldest[0])).run();
-          this.links.delete(oldest[0]);
-        }
-      }
-    });
-    this.links.set(id, { status: "refused", at: now });
   }
 
   /**
@@ -426,6 +336,7 @@ export class ProfileActor extends DurableObject<Env> {
    */
   async handOver(selfKey: string, target: string): Promise<HandoverAnswer> {
     await this.ready();
+    if (this.suppressedAt !== null) return { outcome: "refused", reason: "it is suppressed by a privacy regulation" };
     if (this.pointsTo && this.pointsTo !== target) return { outcome: "refused", reason: BELONGS_ELSEWHERE };
     if (selfKey.startsWith("user:")) {
       return this.memory.profile
@@ -449,29 +360,7 @@ export class ProfileActor extends DurableObject<Env> {
     await this.ready();
     const forward = this.forward();
     if (forward) return forward.readProfile(now);
-    const p = this.memory.profile;
-    if (!p) return null;
-    const sessions = this.memory.sessions;
-    const last = sessions.at(-1);
-    const current = last && isActive(last, now, this.settings.sessionTimeoutMs) ? last : null;
-    return {
-      id: publicProfileId(p.actorKey),
-      userId: p.userId,
-      anonymousIds: p.anonymousIds,
-      traits: p.traits,
-      firstSeen: iso(p.firstSeen),
-      lastSeen: iso(p.lastSeen),
-      counts: { events: p.eventCount, sessions: p.sessionCount },
-      affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
-      session: {
-        current: current ? sessionView(current) : null,
-        recent: sessions
-          .filter((s) => s !== current)
-          .reverse()
-          .map(sessionView),
-      },
-      version: p.version,
-    };
+    return profileViewOf(this.memory, this.settings, now);
   }
 
   /**
@@ -552,6 +441,75 @@ export class ProfileActor extends DurableObject<Env> {
     }
   }
 
+  /** Who this person is, following a visitor's or directory entry's pointer one hop; null when nobody is here. */
+  async identity(): Promise<PersonIdentity | null> {
+    await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.identity();
+    const p = this.memory.profile;
+    if (!p) return null;
+    const email = emailOf(p.traits);
+    return {
+      actorKey: p.actorKey,
+      userId: p.userId,
+      anonymousIds: p.anonymousIds,
+      mergedIds: this.links.mergedIds(),
+      emails: email ? [email] : [],
+      suppressed: this.suppressedAt !== null,
+    };
+  }
+
+  /**
+   * Erases everything this actor holds — tables, alarm, outbox, memory — in
+   * one step behind the input gate. With `suppress`, what remains is only
+   * the suppression marker, which names no one: the actor drops what is sent
+   * to it from then on.
+   */
+  async wipe(suppress: boolean): Promise<void> {
+    await this.ready();
+    await this.ctx.blockConcurrencyWhile(async () => {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.memory = emptyMemory();
+      this.pointsTo = null;
+      this.links.clear();
+      this.migrated = false;
+      this.alarmAt = null;
+      this.flushFailures = 0;
+      this.retryAt = 0;
+      this.floodBucket = null;
+      this.suppressedAt = null;
+      if (suppress) await this.markSuppressed(Date.now());
+    });
+  }
+
+  /** Suppresses (or stops suppressing) this identity without touching what it holds: SUPPRESS_ONLY, UNSUPPRESS. */
+  async setSuppressed(on: boolean): Promise<void> {
+    await this.ready();
+    if (on === (this.suppressedAt !== null)) return;
+    if (on) {
+      await this.ctx.blockConcurrencyWhile(() => this.markSuppressed(Date.now()));
+    } else {
+      this.db.delete(schema.suppression).run();
+      this.suppressedAt = null;
+    }
+  }
+
+  /** Called behind the input gate. */
+  private async markSuppressed(at: number) {
+    await this.migrateOnce();
+    this.db.insert(schema.suppression).values({ id: 1, at, dropped: 0 }).onConflictDoNothing().run();
+    this.suppressedAt = at;
+  }
+
+  /** Everything held about this person here, following a pointer one hop (GDPR access). */
+  async exportData(): Promise<ActorExport | null> {
+    await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.exportData();
+    return this.migrated ? exportOf(this.db, this.memory) : null;
+  }
+
   /** Pending change records, for operators and tests. */
   async outboxStatus(): Promise<OutboxDepth & { alarmAt: number | null }> {
     await this.ready();
@@ -566,21 +524,7 @@ export class ProfileActor extends DurableObject<Env> {
     await this.ready();
     const forward = this.forward();
     if (forward) return forward.readEvents(limit);
-    if (!this.memory.profile) return null;
-    return this.db
-      .select()
-      .from(schema.recentEvents)
-      .orderBy(desc(schema.recentEvents.timestamp), desc(schema.recentEvents.seq))
-      .limit(limit)
-      .all()
-      .map((e) => ({
-        messageId: e.messageId,
-        type: e.type,
-        name: e.name,
-        timestamp: iso(e.timestamp),
-        receivedAt: iso(e.receivedAt),
-        ...e.body,
-      }));
+    return this.memory.profile ? eventViewsOf(this.db, limit) : null;
   }
 
   /** What the recommender needs, in one call, from memory. */

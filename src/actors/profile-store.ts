@@ -42,9 +42,13 @@ export interface Handover {
   recentEvents: RecentEventRow[];
 }
 
+export function emptyMemory(): ProfileMemory {
+  return { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
+}
+
 /** The hot copy of a person (profile row, affinities, products, recent sessions). */
 export function loadMemory(db: ProfileDb): ProfileMemory {
-  const memory: ProfileMemory = { profile: null, affinities: new Map(), products: new Map(), sessions: [] };
+  const memory = emptyMemory();
   const row = db.select().from(schema.profile).get();
   if (!row) return memory;
   const { id: _id, ...profile } = row;

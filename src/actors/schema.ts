@@ -111,3 +111,15 @@ export const identityLinks = sqliteTable("identity_links", {
   reason: text("reason"),
   at: integer("at").notNull(),
 });
+
+/**
+ * Set when a regulation suppressed this identity (GDPR/CCPA): the actor
+ * drops and counts every event sent to it. After an erasure it is the only
+ * row left, and it holds nothing about the person.
+ */
+export const suppression = sqliteTable("suppression", {
+  id: integer("id").primaryKey(),
+  at: integer("at").notNull(),
+  /** Events dropped since the suppression began. */
+  dropped: integer("dropped").notNull(),
+});

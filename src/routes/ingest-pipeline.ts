@@ -3,8 +3,9 @@
  * validate and normalize each message, quarantine the rejects, group the
  * accepted events by profile actor and make one RPC per actor.
  */
+
+import type { IngestResult } from "../actors/client";
 import { profileActor } from "../actors/client";
-import type { IngestResult } from "../actors/profile-actor";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";

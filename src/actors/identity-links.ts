@@ -1,0 +1,133 @@
+/**
+ * Identity resolution on a person's actor: the ids linked to them and what
+ * came of each (`identity_links`, mirrored in memory so a repeated link costs
+ * nothing), and the storage side of merging a visitor in — one transaction
+ * with its change records. The merge rules themselves are in model/identity.
+ */
+import { eq } from "drizzle-orm";
+import { changeRecordsOf } from "../model/changes";
+import { MAX_MERGES, type MergeChanges, mergePeople, type PersonState } from "../model/identity";
+import type { ProfileMemory } from "../model/profile";
+import { publicProfileId } from "../model/profile-id";
+import type { Settings } from "../model/settings";
+import { appendToOutbox } from "./outbox";
+import {
+  type Handover,
+  insertRecentEvents,
+  type ProfileDb,
+  type ProfileTx,
+  persistChanges,
+  prune,
+  storedSessions,
+} from "./profile-store";
+import * as schema from "./schema";
+
+/** Refusals remembered per person (so repeats cost no RPC); beyond this the oldest are asked again. */
+const REMEMBERED_REFUSALS = 500;
+
+/** Why a visitor is not merged into a second user; it names nobody, since write keys are public. */
+export const BELONGS_ELSEWHERE =
+  "already merged into another known user; an anonymous visitor joins one user only — call analytics.reset() when a different person signs in on the same browser";
+
+type Link = { status: "merged" | "refused"; at: number };
+
+export class IdentityLinks {
+  private links = new Map<string, Link>();
+  /** Merges asked for and not yet answered, counted against the cap. */
+  private inFlight = 0;
+
+  load(db: ProfileDb) {
+    this.links = new Map(
+      db
+        .select()
+        .from(schema.identityLinks)
+        .all()
+        .map((l) => [l.id, { status: l.status, at: l.at }]),
+    );
+  }
+
+  clear() {
+    this.links = new Map();
+    this.inFlight = 0;
+  }
+
+  has(id: string): boolean {
+    return this.links.has(id);
+  }
+
+  get anyRefused(): boolean {
+    for (const l of this.links.values()) if (l.status === "refused") return true;
+    return false;
+  }
+
+  isRefused(id: string): boolean {
+    return this.links.get(id)?.status === "refused";
+  }
+
+  mergedIds(): string[] {
+    return [...this.links].filter(([, l]) => l.status === "merged").map(([id]) => id);
+  }
+
+  /** Reserves up to `n` merges within the cap; returns how many were granted. Release them when answered. */
+  reserve(n: number): number {
+    const granted = Math.max(0, Math.min(n, MAX_MERGES - this.mergedIds().length - this.inFlight));
+    this.inFlight += granted;
+    return granted;
+  }
+
+  release(n: number) {
+    this.inFlight -= n;
+  }
+
+  /** Records a merge, inside the caller's transaction when it has one. */
+  recordMerged(db: ProfileDb | ProfileTx, id: string, now: number) {
+    db.insert(schema.identityLinks).values({ id, status: "merged", reason: null, at: now }).run();
+    this.links.set(id, { status: "merged", at: now });
+  }
+
+  /** Records a refusal, forgetting the oldest beyond the cap. */
+  recordRefused(db: ProfileDb, id: string, now: number) {
+    const refused = [...this.links].filter(([, l]) => l.status === "refused");
+    const oldest = refused.length >= REMEMBERED_REFUSALS ? refused.sort(([, a], [, b]) => a.at - b.at)[0] : undefined;
+    db.transaction((tx) => {
+      tx.insert(schema.identityLinks).values({ id, status: "refused", reason: BELONGS_ELSEWHERE, at: now }).run();
+      if (oldest) tx.delete(schema.identityLinks).where(eq(schema.identityLinks.id, oldest[0])).run();
+    });
+    if (oldest) this.links.delete(oldest[0]);
+    this.links.set(id, { status: "refused", at: now });
+  }
+}
+
+/**
+ * Joins a visitor's handed-over state into the person (`actorKey`): merged
+ * rows, the visitor's recent events, the link and the change records, in one
+ * transaction. The caller commits the returned changes to memory.
+ */
+export function persistMerge(
+  db: ProfileDb,
+  memory: ProfileMemory,
+  actorKey: string,
+  handover: Handover & { profile: NonNullable<Handover["profile"]> },
+  settings: Settings,
+  now: number,
+  recordLink: (tx: ProfileTx) => void,
+): MergeChanges {
+  const into: PersonState = { ...memory, sessions: memory.profile ? storedSessions(db) : [] };
+  const from: PersonState = {
+    profile: handover.profile,
+    affinities: new Map(handover.affinities),
+    products: new Map(handover.products.map((h) => [h.productId, h])),
+    sessions: handover.sessions,
+  };
+  const changes = mergePeople(actorKey, into, from, settings, now);
+  const records = changeRecordsOf(publicProfileId(actorKey), [], changes, now);
+  db.transaction((tx) => {
+    tx.delete(schema.sessions).run();
+    persistChanges(tx, changes);
+    insertRecentEvents(tx, handover.recentEvents);
+    recordLink(tx);
+    prune(tx, now);
+    appendToOutbox(tx, records, now);
+  });
+  return changes;
+}
