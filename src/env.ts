@@ -7,6 +7,8 @@ export interface Env extends SettingsSource {
   WAREHOUSE: D1Database;
   /** Change records from the actors' outboxes to the sink consumer (text bodies: `ChangeMessage` JSON). */
   SINK_QUEUE: Queue<string>;
+  /** Regulation jobs (GDPR/CCPA erasure and suppression), carried out by their own consumer. */
+  REGULATION_QUEUE: Queue<string>;
   /** The raw event lake (NDJSON, Hive-style partitions). */
   LAKE: R2Bucket;
   /** Abuse limits (Workers Rate Limiting): ingestion per write key and address, reads per API key. */

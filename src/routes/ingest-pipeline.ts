@@ -16,6 +16,7 @@ import { publicProfileId } from "../model/profile-id";
 import { settingsOf } from "../model/settings";
 import { actorKeyOf, validateMessage } from "../model/validate";
 import { quarantine, type Rejection } from "../sink/quarantine";
+import { addToCounters, prepare } from "../sink/warehouse-writer";
 import { ApiError } from "./errors";
 
 export interface IngestOptions {
@@ -138,6 +139,9 @@ export async function ingestMessages(
     }
   });
   maybeFlushPopularity(db, waitUntil, receivedAt);
+  const suppressed = applied.reduce((n, r) => n + (r?.suppressed ?? 0), 0);
+  // Counted for operators (`/v1/sink/status`); the sender is not told which identities are suppressed.
+  if (suppressed > 0) waitUntil(prepare(env.WAREHOUSE, addToCounters({ suppressed_events: suppressed })).run());
 
   if (throttled.length > 0) throw profileFlood(throttled, applied, settings.profileEventsPerSecond);
 

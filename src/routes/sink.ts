@@ -58,6 +58,8 @@ sinkRoutes.get("/v1/sink/status", async (c) => {
       lastLagMs: stat.get("last_lag_ms") ?? null,
     },
     deadLetters: counts?.dead_letters ?? 0,
+    /** Events dropped because a regulation suppressed their identity. */
+    suppressedEvents: stat.get("suppressed_events") ?? 0,
     kafka: { enabled: kafkaConfig(c.env) !== null },
   });
 });

@@ -11,15 +11,18 @@
  * is retried straight towards the dead-letter queue.
  */
 
+import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
-import { type ChangeMessage, changeMessage, retryDelayMs } from "../model/changes";
+import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs } from "../model/changes";
+import { privacyHash } from "../model/regulations";
 import { warehouseRowsOf } from "../model/warehouse-rows";
+import { consumeRegulations, REGULATIONS_QUEUE } from "../privacy/regulations";
 import { kafkaConfig, produceToKafka } from "./kafka";
 import { deadLetters } from "./warehouse-schema";
-import { writeWarehouse } from "./warehouse-writer";
+import { prepare, writeWarehouse } from "./warehouse-writer";
 
 export const CHANGES_QUEUE = "edge-profiles-changes";
 export const DEAD_LETTER_QUEUE = "edge-profiles-dead-letters";
@@ -41,8 +44,31 @@ function parseBody(body: unknown): { ok: true; message: ChangeMessage } | { ok: 
   return { ok: true, message: parsed.data };
 }
 
+/**
+ * Records of a profile erased after they were made — in flight when the
+ * erasure ran — are dropped rather than bringing the person back.
+ */
+async function withoutErased(env: Env, records: ChangeRecord[]): Promise<ChangeRecord[]> {
+  const ids = [...new Set(records.map((r) => r.profileId))];
+  const hashes = await Promise.all(ids.map((id) => privacyHash("erased-profile", id)));
+  const { results } = await prepare(
+    env.WAREHOUSE,
+    sql`SELECT profile_hash, erased_at FROM erased_profiles WHERE profile_hash IN (SELECT value FROM json_each(${JSON.stringify(hashes)}))`,
+  ).all<{ profile_hash: string; erased_at: number }>();
+  if (results.length === 0) return records;
+  const erasedAt = new Map(results.map((r) => [r.profile_hash, r.erased_at]));
+  const byProfile = new Map(ids.map((id, i) => [id, erasedAt.get(hashes[i] ?? "")]));
+  return records.filter((r) => {
+    const at = byProfile.get(r.profileId);
+    return at === undefined || r.at > at;
+  });
+}
+
 async function apply(env: Env, messages: readonly ChangeMessage[], now: number): Promise<void> {
-  const records = messages.flatMap((m) => m.records);
+  const records = await withoutErased(
+    env,
+    messages.flatMap((m) => m.records),
+  );
   const rows = warehouseRowsOf(records);
   await writeWarehouse(env.WAREHOUSE, env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
   const kafka = kafkaConfig(env);
@@ -168,5 +194,6 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) return consumeDeadLetters(batch, env);
+  if (batch.queue === REGULATIONS_QUEUE) return consumeRegulations(batch, env);
   return consumeChanges(batch, env);
 }

@@ -80,11 +80,31 @@ export function splitJsonObjects(text: string): unknown[] {
 export class KafkaProduceError extends Error {}
 
 /** Produces `records` in one streaming request; throws unless every record was acknowledged. */
-export async function produceToKafka(c: KafkaConfig, records: readonly ChangeRecord[]): Promise<number> {
+export function produceToKafka(c: KafkaConfig, records: readonly ChangeRecord[]): Promise<number> {
+  return produceLines(
+    c,
+    records.map((r) =>
+      JSON.stringify({ key: { type: "STRING", data: r.profileId }, value: { type: "JSON", data: r } }),
+    ),
+  );
+}
+
+/**
+ * Produces a tombstone (a key with no value) per erased profile: on a
+ * compacted topic the broker then drops every earlier record under that key,
+ * and consumers holding copies see the deletion.
+ */
+export function produceTombstones(c: KafkaConfig, profileIds: readonly string[]): Promise<number> {
+  return produceLines(
+    c,
+    profileIds.map((id) => JSON.stringify({ key: { type: "STRING", data: id } })),
+  );
+}
+
+async function produceLines(c: KafkaConfig, lines: readonly string[]): Promise<number> {
+  const records = lines;
   if (records.length === 0) return 0;
-  const body = records
-    .map((r) => JSON.stringify({ key: { type: "STRING", data: r.profileId }, value: { type: "JSON", data: r } }))
-    .join("\n");
+  const body = records.join("\n");
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (c.authorization) headers.authorization = c.authorization;
   // Streaming mode wants a chunked body: a stream with no declared length is sent that way.

@@ -143,6 +143,42 @@ export const suppressions = sqliteTable(
   (t) => [primaryKey({ columns: [t.subjectType, t.subjectHash] })],
 );
 
+/**
+ * Profiles erased by a regulation, by a one-way hash of their public id:
+ * change records made before `erased_at` that are still in flight (sent by
+ * the actor, not yet applied) are dropped by the consumer instead of
+ * bringing the person back.
+ */
+export const erasedProfiles = sqliteTable("erased_profiles", {
+  profileHash: text("profile_hash").primaryKey(),
+  erasedAt: integer("erased_at").notNull(),
+});
+
+/** GDPR/CCPA regulations (Segment's Public API shape), processed through the regulations Queue. */
+export const regulations = sqliteTable("regulations", {
+  id: text("id").primaryKey(),
+  regulationType: text("regulation_type").notNull(),
+  subjectType: text("subject_type").notNull(),
+  createdAt: integer("created_at").notNull(),
+  finishedAt: integer("finished_at"),
+});
+
+/** One row per subject of a regulation; the subject itself is kept only as a one-way hash. */
+export const regulationSubjects = sqliteTable(
+  "regulation_subjects",
+  {
+    regulationId: text("regulation_id").notNull(),
+    position: integer("position").notNull(),
+    subjectHash: text("subject_hash").notNull(),
+    /** `INITIALIZED`, `RUNNING`, `FINISHED` or `FAILED`. */
+    status: text("status").notNull(),
+    /** What was removed, or why it failed. */
+    detail: text("detail"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.regulationId, t.position] })],
+);
+
 /** Queue messages that exhausted their retries, kept for an operator to inspect and replay. */
 export const deadLetters = sqliteTable(
   "dead_letters",

@@ -25,7 +25,7 @@ import { chunkByJsonSize, type WarehouseRows } from "../model/warehouse-rows";
  */
 const dialect = new SQLiteAsyncDialect();
 
-function prepare(d1: D1Database, statement: SQL): D1PreparedStatement {
+export function prepare(d1: D1Database, statement: SQL): D1PreparedStatement {
   const query = dialect.sqlToQuery(statement);
   return d1.prepare(query.sql).bind(...query.params);
 }
@@ -82,7 +82,7 @@ function countChanges(name: string): SQL {
     ON CONFLICT (name) DO UPDATE SET value = sink_stats.value + excluded.value`;
 }
 
-function addToCounters(values: Record<string, number>): SQL {
+export function addToCounters(values: Record<string, number>): SQL {
   return sql`INSERT INTO sink_stats (name, value)
     SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(${JSON.stringify(Object.entries(values))}) AS j WHERE true
     ON CONFLICT (name) DO UPDATE SET value = sink_stats.value + excluded.value`;

@@ -1,0 +1,242 @@
+/**
+ * Forgetting a person everywhere (GDPR/CCPA erasure), and gathering
+ * everything held about them (access). A subject — a user id, an anonymous
+ * id or an e-mail address — leads to the person's actor in at most one hop;
+ * the actor names every identifier the person has had here (user id,
+ * anonymous ids seen and merged, e-mail), and each store is cleaned of all of
+ * them: the raw lake's NDJSON objects are rewritten without their lines, the
+ * D1 rows go, Kafka gets a tombstone per profile, and last the actors are
+ * wiped — the person's, each merged visitor's and the e-mail directory
+ * entries — keeping only a suppression marker where one was asked for.
+ *
+ * Every step can run again: a retried subject finds what is left and
+ * removes it.
+ */
+import { type SQL, sql } from "drizzle-orm";
+import type { PersonIdentity } from "../actors/client";
+import { profileActor } from "../actors/client";
+import type { ActorExport } from "../actors/profile-views";
+import type { Env } from "../env";
+import { emailDirectoryName } from "../model/profile-id";
+import { privacyHash, type SubjectType } from "../model/regulations";
+import { kafkaConfig, produceTombstones } from "../sink/kafka";
+import { prepare } from "../sink/warehouse-writer";
+
+export interface Subject {
+  type: SubjectType;
+  /** Normalized (`normalizeSubject`). */
+  id: string;
+}
+
+/** Change records stamped up to this long after an erasure began are dropped too: what an actor records before it is wiped. */
+const ERASURE_GRACE_MS = 60_000;
+
+/** Where a subject's trail starts: the user's or visitor's actor, or the address's directory entry. */
+async function startActor(subject: Subject): Promise<string> {
+  if (subject.type === "USER_ID") return `user:${subject.id}`;
+  if (subject.type === "ANONYMOUS_ID") return `anon:${subject.id}`;
+  return emailDirectoryName(subject.id);
+}
+
+/** Every identifier the person has had here, and every actor that holds any of it. */
+export interface Footprint {
+  person: PersonIdentity | null;
+  userIds: string[];
+  anonymousIds: string[];
+  emails: string[];
+  /** `user_id:42`, `anonymous_id:abc`: the ids the warehouse keys rows by. */
+  profileIds: string[];
+  /** The person's actor and merged visitors (they take a suppression marker), then directory entries. */
+  personActors: string[];
+  directoryActors: string[];
+}
+
+export async function footprintOf(env: Env, subject: Subject): Promise<Footprint> {
+  const start = await startActor(subject);
+  const person = await profileActor(env, start).identity();
+  const userIds = new Set<string>();
+  const anonymousIds = new Set<string>();
+  const emails = new Set<string>();
+  if (subject.type === "USER_ID") userIds.add(subject.id);
+  if (subject.type === "ANONYMOUS_ID") anonymousIds.add(subject.id);
+  if (subject.type === "EMAIL") emails.add(subject.id);
+  const personActors = new Set<string>();
+  if (person) {
+    if (person.userId) userIds.add(person.userId);
+    for (const id of [...person.anonymousIds, ...person.mergedIds]) anonymousIds.add(id);
+    for (const e of person.emails) emails.add(e.trim().toLowerCase());
+    personActors.add(person.actorKey);
+    for (const id of person.mergedIds) personActors.add(`anon:${id}`);
+  }
+  // The actor the subject names is wiped too: a visitor's pointer, or a user id that holds only a marker.
+  if (subject.type !== "EMAIL") personActors.add(start);
+  const directoryActors = new Set<string>(await Promise.all([...emails].map((e) => emailDirectoryName(e))));
+  if (subject.type === "EMAIL") directoryActors.add(start);
+  return {
+    person,
+    userIds: [...userIds],
+    anonymousIds: [...anonymousIds],
+    emails: [...emails],
+    profileIds: [...[...userIds].map((id) => `user_id:${id}`), ...[...anonymousIds].map((id) => `anonymous_id:${id}`)],
+    personActors: [...personActors],
+    directoryActors: [...directoryActors],
+  };
+}
+
+/** The strings whose JSON-quoted form marks a lake line, a quarantined payload or a dead letter as the person's. */
+function needlesOf(f: Footprint): string[] {
+  const values = [
+    ...f.userIds,
+    ...f.anonymousIds,
+    ...f.emails,
+    ...f.profileIds,
+    ...f.personActors,
+    ...f.userIds.map((id) => `user:${id}`),
+  ];
+  return [...new Set(values)].map((v) => JSON.stringify(v));
+}
+
+const json = (values: readonly string[]) => JSON.stringify(values);
+
+/** The person's event rows: by profile, user or anonymous id, or an identify carrying the address. */
+function eventsOf(f: Footprint): SQL {
+  return sql`(profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))
+    OR user_id IN (SELECT value FROM json_each(${json(f.userIds)}))
+    OR anonymous_id IN (SELECT value FROM json_each(${json(f.anonymousIds)}))
+    OR EXISTS (SELECT 1 FROM json_each(${json(f.emails.map((e) => JSON.stringify(e)))}) n WHERE instr(lower(traits), n.value) > 0))`;
+}
+
+export interface ErasureReport {
+  profiles: number;
+  warehouseRows: number;
+  lakeObjectsRewritten: number;
+  lakeLinesRemoved: number;
+  kafkaTombstones: number;
+  actorsWiped: number;
+}
+
+/** Removes the person's lines from every lake object that holds any. */
+async function eraseFromLake(env: Env, f: Footprint, needles: readonly string[]) {
+  const { results } = await prepare(
+    env.WAREHOUSE,
+    sql`SELECT DISTINCT lake_key FROM events WHERE lake_key IS NOT NULL AND ${eventsOf(f)}`,
+  ).all<{ lake_key: string }>();
+  let rewritten = 0;
+  let removed = 0;
+  for (const { lake_key: key } of results) {
+    const object = await env.LAKE.get(key);
+    if (!object) continue;
+    const lines = (await object.text()).split("\n").filter(Boolean);
+    const kept = lines.filter((line) => !needles.some((n) => line.includes(n)));
+    if (kept.length === lines.length) continue;
+    removed += lines.length - kept.length;
+    rewritten += 1;
+    if (kept.length === 0) await env.LAKE.delete(key);
+    else {
+      await env.LAKE.put(key, `${kept.join("\n")}\n`, {
+        httpMetadata: { contentType: "application/x-ndjson" },
+        customMetadata: { lines: String(kept.length) },
+      });
+    }
+  }
+  return { rewritten, removed };
+}
+
+/** Deletes the person's warehouse rows, and notes the erasure so records still in flight are dropped. */
+async function eraseFromWarehouse(env: Env, f: Footprint, needles: readonly string[], now: number) {
+  const hashes = await Promise.all(f.profileIds.map((id) => privacyHash("erased-profile", id)));
+  const erasedAt = now + ERASURE_GRACE_MS;
+  const n = json(needles);
+  const statements: SQL[] = [
+    sql`INSERT INTO erased_profiles (profile_hash, erased_at) SELECT value, ${erasedAt} FROM json_each(${json(hashes)})
+      WHERE true ON CONFLICT (profile_hash) DO UPDATE SET erased_at = excluded.erased_at`,
+    sql`DELETE FROM events WHERE ${eventsOf(f)}`,
+    sql`DELETE FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))
+      OR EXISTS (SELECT 1 FROM json_each(${json(f.emails.map((e) => JSON.stringify(e)))}) e WHERE instr(lower(traits), e.value) > 0)`,
+    sql`DELETE FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
+    sql`DELETE FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
+    sql`DELETE FROM bad_events WHERE EXISTS (SELECT 1 FROM json_each(${n}) n WHERE instr(lower(payload), lower(n.value)) > 0)`,
+    sql`DELETE FROM dead_letters WHERE EXISTS (SELECT 1 FROM json_each(${n}) n WHERE instr(body, n.value) > 0)`,
+  ];
+  const results = await env.WAREHOUSE.batch(statements.map((s) => prepare(env.WAREHOUSE, s)));
+  return results.slice(1).reduce((total, r) => total + (r.meta.changes ?? 0), 0);
+}
+
+/**
+ * Erases the person a subject leads to. `suppress` leaves suppression
+ * markers on their actors, so what they send from now on is dropped.
+ */
+export async function eraseSubject(
+  env: Env,
+  subject: Subject,
+  options: { suppress: boolean },
+  now = Date.now(),
+): Promise<ErasureReport> {
+  const f = await footprintOf(env, subject);
+  const needles = needlesOf(f);
+  const lake = await eraseFromLake(env, f, needles);
+  const warehouseRows = await eraseFromWarehouse(env, f, needles, now);
+  const kafka = kafkaConfig(env);
+  const kafkaTombstones = kafka && f.profileIds.length > 0 ? await produceTombstones(kafka, f.profileIds) : 0;
+  await Promise.all([
+    ...f.personActors.map((key) => profileActor(env, key).wipe(options.suppress)),
+    ...f.directoryActors.map((key) => profileActor(env, key).wipe(false)),
+  ]);
+  return {
+    profiles: f.person ? 1 : 0,
+    warehouseRows,
+    lakeObjectsRewritten: lake.rewritten,
+    lakeLinesRemoved: lake.removed,
+    kafkaTombstones,
+    actorsWiped: f.personActors.length + f.directoryActors.length,
+  };
+}
+
+/** Suppresses (or stops suppressing) the subject's person without erasing anything: SUPPRESS_ONLY, UNSUPPRESS. */
+export async function setSubjectSuppressed(env: Env, subject: Subject, on: boolean): Promise<{ actors: number }> {
+  const f = await footprintOf(env, subject);
+  await Promise.all(f.personActors.map((key) => profileActor(env, key).setSuppressed(on)));
+  return { actors: f.personActors.length };
+}
+
+/** The warehouse's rows about a person, for the export (events newest first, at most `eventLimit`). */
+export interface WarehouseExport {
+  profiles: unknown[];
+  sessions: unknown[];
+  affinities: unknown[];
+  events: unknown[];
+  eventsTotal: number;
+  lakeObjects: string[];
+}
+
+export async function exportSubject(
+  env: Env,
+  subject: Subject,
+  eventLimit = 10_000,
+): Promise<{ footprint: Footprint; actor: ActorExport | null; warehouse: WarehouseExport }> {
+  const f = await footprintOf(env, subject);
+  const actor = await profileActor(env, await startActor(subject)).exportData();
+  const ids = json(f.profileIds);
+  const [profiles, sessions, affinities, events, total, lake] = await env.WAREHOUSE.batch(
+    [
+      sql`SELECT * FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
+      sql`SELECT * FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY started_at`,
+      sql`SELECT * FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
+      sql`SELECT * FROM events WHERE ${eventsOf(f)} ORDER BY timestamp DESC LIMIT ${eventLimit}`,
+      sql`SELECT COUNT(*) AS n FROM events WHERE ${eventsOf(f)}`,
+      sql`SELECT DISTINCT lake_key FROM events WHERE lake_key IS NOT NULL AND ${eventsOf(f)}`,
+    ].map((s) => prepare(env.WAREHOUSE, s)),
+  );
+  return {
+    footprint: f,
+    actor,
+    warehouse: {
+      profiles: profiles?.results ?? [],
+      sessions: sessions?.results ?? [],
+      affinities: affinities?.results ?? [],
+      events: events?.results ?? [],
+      eventsTotal: Number((total?.results?.[0] as { n?: number } | undefined)?.n ?? 0),
+      lakeObjects: ((lake?.results ?? []) as { lake_key: string }[]).map((r) => r.lake_key),
+    },
+  };
+}

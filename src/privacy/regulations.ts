@@ -1,0 +1,202 @@
+/**
+ * Regulations (Segment's Public API shape): `POST /v1/regulations` records
+ * one with its subjects — each kept only as a one-way hash — and queues the
+ * work in small jobs; the regulations Queue's consumer carries them out
+ * subject by subject (erase, suppress, unsuppress), recording each
+ * subject's status, so `GET /v1/regulations/:id` can say how far it got.
+ * A job that fails is retried by the Queue; on its last attempt the
+ * subjects it could not finish are marked FAILED.
+ */
+import { and, asc, eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import { chunk, warehouseDb } from "../catalog/store";
+import type { Env } from "../env";
+import {
+  effectsOf,
+  normalizeSubject,
+  overallStatus,
+  privacyHash,
+  REGULATION_TYPES,
+  type RegulationRequest,
+  SUBJECT_TYPES,
+  type SubjectStatus,
+} from "../model/regulations";
+import { regulationSubjects, regulations } from "../sink/warehouse-schema";
+import { eraseSubject, type Subject, setSubjectSuppressed } from "./erasure";
+
+export const REGULATIONS_QUEUE = "edge-profiles-regulations";
+/** Subjects per Queue message: small enough that one message's work ends well within a consumer invocation. */
+const SUBJECTS_PER_JOB = 10;
+/** The last delivery of a job: the regulations consumer's `max_retries` (4, wrangler.toml) plus the first. */
+const MAX_ATTEMPTS = 5;
+
+const job = z.object({
+  v: z.literal(1),
+  regulationId: z.string(),
+  regulationType: z.enum(REGULATION_TYPES),
+  subjectType: z.enum(SUBJECT_TYPES),
+  subjects: z.array(z.object({ position: z.number().int(), id: z.string() })),
+});
+type RegulationJob = z.infer<typeof job>;
+
+/** Records a regulation and its subjects; returns its id and the jobs that carry it out. */
+export async function createRegulation(env: Env, request: RegulationRequest, now = Date.now()) {
+  const id = `reg_${crypto.randomUUID().replaceAll("-", "")}`;
+  const subjects = request.subjectIds.map((raw, position) => ({
+    position,
+    id: normalizeSubject(request.subjectType, raw),
+  }));
+  const hashes = await Promise.all(subjects.map((s) => privacyHash(`subject:${request.subjectType}`, s.id)));
+  const db = warehouseDb(env.WAREHOUSE);
+  const rows = subjects.map((s, i) => ({
+    regulationId: id,
+    position: s.position,
+    subjectHash: hashes[i] ?? "",
+    status: "INITIALIZED",
+    updatedAt: now,
+  }));
+  await db.batch([
+    db.insert(regulations).values({
+      id,
+      regulationType: request.regulationType,
+      subjectType: request.subjectType,
+      createdAt: now,
+    }),
+    ...chunk(rows, 16).map((part) => db.insert(regulationSubjects).values(part)),
+  ]);
+  const jobs: RegulationJob[] = chunk(subjects, SUBJECTS_PER_JOB).map((part) => ({
+    v: 1,
+    regulationId: id,
+    regulationType: request.regulationType,
+    subjectType: request.subjectType,
+    subjects: part,
+  }));
+  return { id, jobs };
+}
+
+/** Hands a regulation's jobs to the regulations Queue, 100 messages per call (the Queue's limit). */
+export async function enqueueJobs(env: Env, jobs: readonly RegulationJob[]) {
+  for (const part of chunk(jobs, 100)) {
+    await env.REGULATION_QUEUE.sendBatch(part.map((j) => ({ body: JSON.stringify(j) })));
+  }
+}
+
+async function setSubjectStatus(
+  env: Env,
+  regulationId: string,
+  position: number,
+  status: SubjectStatus,
+  detail: string | null,
+) {
+  const db = warehouseDb(env.WAREHOUSE);
+  await db
+    .update(regulationSubjects)
+    .set({ status, detail, updatedAt: Date.now() })
+    .where(and(eq(regulationSubjects.regulationId, regulationId), eq(regulationSubjects.position, position)));
+}
+
+/** Carries out one job; `finalAttempt` turns a failure into FAILED subjects instead of a retry. */
+export async function runJob(env: Env, j: RegulationJob, finalAttempt: boolean): Promise<void> {
+  const effects = effectsOf(j.regulationType);
+  for (const s of j.subjects) {
+    const subject: Subject = { type: j.subjectType, id: s.id };
+    await setSubjectStatus(env, j.regulationId, s.position, "RUNNING", null);
+    try {
+      const report = effects.erase
+        ? await eraseSubject(env, subject, { suppress: effects.suppress === true })
+        : await setSubjectSuppressed(env, subject, effects.suppress === true);
+      await setSubjectStatus(env, j.regulationId, s.position, "FINISHED", JSON.stringify(report));
+    } catch (err) {
+      if (!finalAttempt) throw err;
+      await setSubjectStatus(env, j.regulationId, s.position, "FAILED", String(err).slice(0, 500));
+    }
+  }
+  await finishIfDone(env, j.regulationId);
+}
+
+async function finishIfDone(env: Env, regulationId: string) {
+  const db = warehouseDb(env.WAREHOUSE);
+  await db
+    .update(regulations)
+    .set({ finishedAt: Date.now() })
+    .where(
+      and(
+        eq(regulations.id, regulationId),
+        sql`${regulations.finishedAt} IS NULL`,
+        sql`NOT EXISTS (SELECT 1 FROM regulation_subjects WHERE regulation_id = ${regulationId}
+          AND status NOT IN ('FINISHED', 'FAILED'))`,
+      ),
+    );
+}
+
+/** The regulations Queue's consumer: one job per message. */
+export async function consumeRegulations(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  for (const msg of batch.messages) {
+    let parsed: RegulationJob;
+    try {
+      parsed = job.parse(typeof msg.body === "string" ? JSON.parse(msg.body) : msg.body);
+    } catch {
+      // Nothing can ever carry it out; its regulation's subjects stay visible as not finished.
+      console.error(JSON.stringify({ msg: "unreadable regulation job", id: msg.id }));
+      msg.ack();
+      continue;
+    }
+    try {
+      await runJob(env, parsed, msg.attempts >= MAX_ATTEMPTS);
+      msg.ack();
+    } catch (err) {
+      console.error(
+        JSON.stringify({
+          msg: "regulation job failed",
+          regulation: parsed.regulationId,
+          attempts: msg.attempts,
+          error: String(err),
+        }),
+      );
+      msg.retry({ delaySeconds: Math.min(60, 2 ** msg.attempts) });
+    }
+  }
+}
+
+export interface RegulationView {
+  id: string;
+  regulationType: string;
+  subjectType: string;
+  overallStatus: SubjectStatus;
+  createdAt: string;
+  finishedAt: string | null;
+  counts: Record<SubjectStatus, number>;
+  subjects: { position: number; subjectHash: string; status: SubjectStatus; detail: unknown }[];
+}
+
+export async function regulationView(env: Env, id: string): Promise<RegulationView | null> {
+  const db = warehouseDb(env.WAREHOUSE);
+  const [found, subjects] = await db.batch([
+    db.select().from(regulations).where(eq(regulations.id, id)),
+    db
+      .select()
+      .from(regulationSubjects)
+      .where(eq(regulationSubjects.regulationId, id))
+      .orderBy(asc(regulationSubjects.position)),
+  ]);
+  const r = found[0];
+  if (!r) return null;
+  const statuses = subjects.map((s) => s.status as SubjectStatus);
+  const counts = { INITIALIZED: 0, RUNNING: 0, FINISHED: 0, FAILED: 0 };
+  for (const s of statuses) counts[s] += 1;
+  return {
+    id: r.id,
+    regulationType: r.regulationType,
+    subjectType: r.subjectType,
+    overallStatus: overallStatus(statuses),
+    createdAt: new Date(r.createdAt).toISOString(),
+    finishedAt: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(),
+    counts,
+    subjects: subjects.map((s) => ({
+      position: s.position,
+      subjectHash: s.subjectHash,
+      status: s.status as SubjectStatus,
+      detail: s.detail && s.status === "FINISHED" ? JSON.parse(s.detail) : s.detail,
+    })),
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Privacy requests (secret API key): Segment-compatible regulations
+ * (`POST /v1/regulations`, `GET /v1/regulations/:id`), and the one-person
+ * shortcuts on a profile: `DELETE /v1/profiles/:id` (erase everywhere and
+ * suppress, carried out before it answers) and `GET /v1/profiles/:id/export`
+ * (everything still held, as one JSON document).
+ */
+import { Hono } from "hono";
+import { parseProfileId } from "../model/profile-id";
+import { normalizeSubject, regulationRequest, type SubjectType } from "../model/regulations";
+import { exportSubject } from "../privacy/erasure";
+import { createRegulation, enqueueJobs, regulationView, runJob } from "../privacy/regulations";
+import type { AppEnv } from "./app-env";
+import { requireApiKey } from "./auth";
+import { ApiError } from "./errors";
+
+export const privacyRoutes = new Hono<AppEnv>();
+privacyRoutes.use("/v1/regulations", requireApiKey());
+privacyRoutes.use("/v1/regulations/*", requireApiKey());
+// DELETE and export share /v1/profiles/*, whose key check the profile routes already make.
+
+privacyRoutes.post("/v1/regulations", async (c) => {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new ApiError(400, "invalid_json", "body must be JSON: { regulationType, subjectType, subjectIds }");
+  }
+  const parsed = regulationRequest.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ApiError(400, "invalid_regulation", issue?.message ?? "invalid regulation", {
+      path: issue?.path.join("."),
+    });
+  }
+  const { id, jobs } = await createRegulation(c.env, parsed.data);
+  await enqueueJobs(c.env, jobs);
+  return c.json({ data: { regulateId: id } }, 200);
+});
+
+privacyRoutes.get("/v1/regulations/:id", async (c) => {
+  const view = await regulationView(c.env, c.req.param("id"));
+  if (!view) throw new ApiError(404, "regulation_not_found", "no regulation has this id");
+  return c.json({ data: { regulation: view } });
+});
+
+const SUBJECT_OF: Record<string, SubjectType> = { user: "USER_ID", anonymous: "ANONYMOUS_ID", email: "EMAIL" };
+
+function subjectOf(rawId: string): { type: SubjectType; id: string } {
+  const parsed = parseProfileId(rawId);
+  if (!parsed.ok) throw new ApiError(400, "invalid_profile_id", parsed.reason);
+  const type = SUBJECT_OF[parsed.ref.kind] ?? "USER_ID";
+  return { type, id: normalizeSubject(type, parsed.ref.value) };
+}
+
+/** Erases one person everywhere and suppresses them, as a one-subject SUPPRESS_WITH_DELETE regulation run here and now. */
+privacyRoutes.delete("/v1/profiles/:id", async (c) => {
+  const subject = subjectOf(c.req.param("id"));
+  const { id, jobs } = await createRegulation(c.env, {
+    regulationType: "SUPPRESS_WITH_DELETE",
+    subjectType: subject.type,
+    subjectIds: [subject.id],
+  });
+  for (const j of jobs) await runJob(c.env, j, true);
+  const view = await regulationView(c.env, id);
+  if (view?.overallStatus !== "FINISHED") {
+    throw new ApiError(
+      503,
+      "erasure_incomplete",
+      "the erasure did not finish; send the DELETE again (it is safe to repeat)",
+      {
+        regulateId: id,
+      },
+    );
+  }
+  return c.json({ regulateId: id, status: view.overallStatus, removed: view.subjects[0]?.detail ?? null });
+});
+
+privacyRoutes.get("/v1/profiles/:id/export", async (c) => {
+  const subject = subjectOf(c.req.param("id"));
+  const { footprint, actor, warehouse } = await exportSubject(c.env, subject);
+  if (!actor && warehouse.profiles.length === 0 && warehouse.events.length === 0) {
+    throw new ApiError(404, "profile_not_found", "nothing is held about this profile");
+  }
+  c.header("cache-control", "private, no-store");
+  c.header("content-disposition", 'attachment; filename="profile-export.json"');
+  return c.json({
+    exportedAt: new Date().toISOString(),
+    subject: { type: subject.type, id: subject.id },
+    identifiers: {
+      userIds: footprint.userIds,
+      anonymousIds: footprint.anonymousIds,
+      emails: footprint.emails,
+    },
+    profile: actor,
+    warehouse,
+  });
+});
