@@ -70,5 +70,6 @@ export interface PersonalizationInput {
   /** The person's public id (`user_id:42`), also when they were looked up by e-mail. */
   profileId: string | null;
   traits: Record<string, unknown>;
-  signals: PersonalSignals;
+  /** Null when the person refused personalization (consent): they get what everyone gets. */
+  signals: PersonalSignals | null;
 }

@@ -532,14 +532,18 @@ export class ProfileActor extends DurableObject<Env> {
     await this.ready();
     const forward = this.forward();
     if (forward) return forward.personalization(now);
+    const p = this.memory.profile;
     return {
-      known: this.memory.profile !== null,
-      profileId: this.memory.profile ? publicProfileId(this.memory.profile.actorKey) : null,
-      traits: this.memory.profile?.traits ?? {},
-      signals: {
-        affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
-        products: [...this.memory.products.values()],
-      },
+      known: p !== null,
+      profileId: p ? publicProfileId(p.actorKey) : null,
+      traits: p?.traits ?? {},
+      signals:
+        p && p.personalization !== false
+          ? {
+              affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
+              products: [...this.memory.products.values()],
+            }
+          : null,
     };
   }
 }

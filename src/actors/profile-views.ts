@@ -53,6 +53,7 @@ export function profileViewOf(memory: ProfileMemory, settings: Settings, now: nu
         .reverse()
         .map(sessionView),
     },
+    consent: { personalization: p.personalization },
     version: p.version,
   };
 }

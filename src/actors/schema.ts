@@ -20,6 +20,10 @@ export const profile = sqliteTable("profile", {
   eventCount: integer("event_count").notNull(),
   sessionCount: integer("session_count").notNull(),
   version: integer("version").notNull(),
+  /** The newest consent to personalization the person gave or refused (null: never said). */
+  personalization: integer("personalization", { mode: "boolean" }),
+  /** When that consent was given or refused (event time). */
+  consentAt: integer("consent_at"),
 });
 
 /** Ring buffer of the most recent events (newest = highest seq). */

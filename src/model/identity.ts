@@ -90,6 +90,10 @@ export function mergePeople(
     p.firstSeen = Math.min(p.firstSeen, visitor.firstSeen);
     p.lastSeen = Math.max(p.lastSeen, visitor.lastSeen);
     p.eventCount += visitor.eventCount;
+    if (visitor.consentAt !== null && (p.consentAt === null || visitor.consentAt > p.consentAt)) {
+      p.personalization = visitor.personalization;
+      p.consentAt = visitor.consentAt;
+    }
   }
 
   const { sessions: joined, coalesced } = coalesceSessions(

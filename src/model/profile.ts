@@ -5,6 +5,7 @@
  * same rules are unit-tested without a runtime.
  */
 import { addContribution, type DecayingScore, weakestBeyondCap } from "./affinity";
+import { personalizationConsent } from "./consent";
 import { dimensionsOf, interactionsOf, revenueOf } from "./commerce";
 import type { ProfileEvent } from "./messages";
 import type { ProductHistory } from "./ranking";
@@ -40,6 +41,9 @@ export interface ProfileState {
   eventCount: number;
   sessionCount: number;
   version: number;
+  /** The newest consent to personalization given or refused (null: never said), and when. */
+  personalization: boolean | null;
+  consentAt: number | null;
 }
 
 export interface ProfileMemory {
@@ -83,6 +87,8 @@ export function emptyProfile(actorKey: string, at: number): ProfileState {
     eventCount: 0,
     sessionCount: 0,
     version: 0,
+    personalization: null,
+    consentAt: null,
   };
 }
 
@@ -123,6 +129,12 @@ export function applyEvents(
     p.anonymousIds = addBounded(p.anonymousIds, e.anonymousId, CAPS.anonymousIds);
     if (e.type === "group") p.groupIds = addBounded(p.groupIds, e.groupId, CAPS.groups);
     if (e.type === "identify") mergeTraits(p, e.traits, e.timestamp);
+    const said = personalizationConsent(e.context, settings.personalizationCategories);
+    if (said !== null && (p.consentAt === null || e.timestamp >= p.consentAt)) {
+      p.personalization = said;
+      p.consentAt = e.timestamp;
+    }
+    const personalize = (said ?? p.personalization) !== false;
 
     const revenue = revenueOf(e);
     const interactions = interactionsOf(e);
@@ -142,8 +154,8 @@ export function applyEvents(
       revenue,
     });
 
-    // Known bots count as traffic but never move what a person is said to like.
-    for (const i of e.context.bot === true ? [] : interactions) {
+    // Known bots, and people who refused personalization, count as traffic but never move what they are said to like.
+    for (const i of e.context.bot === true || !personalize ? [] : interactions) {
       const weight = settings.weights[i.kind];
       for (const d of weight > 0 ? dimensionsOf(i) : []) {
         const before = affinities.get(d) ?? memory.affinities.get(d);

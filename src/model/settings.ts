@@ -29,6 +29,8 @@ export interface Settings {
   profileEventsPerSecond: number;
   /** Events one profile may take in a burst above that rate. */
   profileEventBurst: number;
+  /** Consent categories that cover personalization (empty: any whose name says personalization). */
+  personalizationCategories: string[];
 }
 
 export interface SettingsSource {
@@ -40,6 +42,7 @@ export interface SettingsSource {
   SINK_REDELIVER_MS?: string;
   PROFILE_EVENTS_PER_SECOND?: string;
   PROFILE_EVENT_BURST?: string;
+  CONSENT_PERSONALIZATION_CATEGORIES?: string;
 }
 
 const MINUTE = 60_000;
@@ -85,6 +88,10 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 300_000, "SINK_REDELIVER_MS", warn),
     profileEventsPerSecond: positive(env.PROFILE_EVENTS_PER_SECOND, 100, "PROFILE_EVENTS_PER_SECOND", warn),
     profileEventBurst: positive(env.PROFILE_EVENT_BURST, 3_000, "PROFILE_EVENT_BURST", warn),
+    personalizationCategories: (env.CONSENT_PERSONALIZATION_CATEGORIES ?? "")
+      .split(",")
+      .map((c) => c.trim())
+      .filter(Boolean),
   };
 }
 

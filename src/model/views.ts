@@ -32,6 +32,9 @@ export const profileView = z.object({
   counts: z.object({ events: z.number().int(), sessions: z.number().int() }),
   affinities: z.array(affinityView).describe("strongest first, decayed to now"),
   session: z.object({ current: sessionView.nullable(), recent: z.array(sessionView) }),
+  consent: z
+    .object({ personalization: z.boolean().nullable() })
+    .describe("the newest consent to personalization given or refused; null when never said"),
   version: z.number().int(),
 });
 export type ProfileView = z.infer<typeof profileView>;

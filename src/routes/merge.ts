@@ -60,7 +60,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   ]);
   const known = input?.known ?? false;
   const traits = known && input ? input.traits : {};
-  const result = recommend(index, known && input ? input.signals : null, limit);
+  const result = recommend(index, input?.signals ?? null, limit);
 
   const base = publicOrigin(c.env, c.req.url);
   const [secret] = signingSecrets(c.env.LINK_SIGNING_SECRET);

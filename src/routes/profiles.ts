@@ -100,7 +100,7 @@ profileRoutes.get("/v1/profiles/:id/events", async (c) => {
 profileRoutes.get("/v1/profiles/:id/recommendations", async (c) => {
   const limit = limitParam(c.req.query("limit"), 6, 24);
   const [input, index] = await Promise.all([(await profileOr400(c)).stub.personalization(), catalogFor(c)]);
-  const result = recommend(index, input.known ? input.signals : null, limit);
+  const result = recommend(index, input.signals, limit);
   return c.json({
     items: result.items.map(recommendationItem),
     strategy: result.strategy,

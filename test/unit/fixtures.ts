@@ -137,6 +137,8 @@ export function storedProfile(fields: Partial<ProfileState> = {}): ProfileState 
     eventCount: 1,
     sessionCount: 1,
     version: 1,
+    personalization: null,
+    consentAt: null,
     ...fields,
   };
 }

@@ -20,6 +20,7 @@ describe("settings", () => {
       sinkRedeliverMs: 300_000,
       profileEventsPerSecond: 100,
       profileEventBurst: 3_000,
+      personalizationCategories: [],
     });
     expect(warnings).toEqual([]);
   });
