@@ -35,7 +35,8 @@ export function onError(err: Error, c: Context) {
     JSON.stringify({
       msg: "unhandled error",
       method: c.req.method,
-      path: c.req.path,
+      // The route's pattern, not the path: paths carry link tokens, profile ids and e-mail addresses.
+      route: c.req.routePath,
       error: String(err),
       stack: err.stack,
     }),

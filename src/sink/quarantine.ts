@@ -5,6 +5,7 @@
  */
 
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
+import { anonymizeIp } from "../model/enrich";
 import type { RejectionCode } from "../model/validate";
 import { badEvents } from "./warehouse-schema";
 
@@ -16,6 +17,21 @@ export interface Rejection {
   /** Position in the request's batch, when it had one. */
   index: number | null;
   payload: unknown;
+}
+
+/**
+ * What the quarantine keeps of a payload: as sent, except a write key in it
+ * (kept nowhere) and a client IP address, anonymized like every stored one.
+ */
+export function quarantinable(payload: unknown): unknown {
+  if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return payload;
+  const { writeKey: _key, ...rest } = payload as Record<string, unknown>;
+  const context = rest.context;
+  if (context && typeof context === "object" && !Array.isArray(context)) {
+    const ip = (context as Record<string, unknown>).ip;
+    if (typeof ip === "string") rest.context = { ...context, ip: anonymizeIp(ip) };
+  }
+  return rest;
 }
 
 /** Payloads are kept up to this size; a larger one keeps its head and says so. */
@@ -43,7 +59,7 @@ export async function quarantine(db: WarehouseDb, rejections: readonly Rejection
         code: r.code,
         reason: r.reason.slice(0, 1000),
         messageIndex: r.index,
-        payload: payloadText(r.payload),
+        payload: payloadText(quarantinable(r.payload)),
       })),
     ),
   );
