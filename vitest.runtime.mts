@@ -13,6 +13,7 @@ export function runtimeConfig(options: {
   include: string[];
   exclude?: string[];
   ratelimits: { ingest: number; read: number };
+  bindings?: Record<string, string>;
 }) {
   return defineConfig(async () => {
     const migrations = await readD1Migrations("./migrations");
@@ -30,6 +31,7 @@ export function runtimeConfig(options: {
               LINK_SIGNING_SECRET: "test-link-secret",
               // Outbox alarms never fire on their own in tests: they run through runDurableObjectAlarm.
               SINK_FLUSH_MS: "3600000",
+              ...options.bindings,
             },
             ratelimits: {
               INGEST_LIMITER: { simple: { limit: options.ratelimits.ingest, period: 10 } },

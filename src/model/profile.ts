@@ -5,8 +5,8 @@
  * same rules are unit-tested without a runtime.
  */
 import { addContribution, type DecayingScore, weakestBeyondCap } from "./affinity";
-import { personalizationConsent } from "./consent";
 import { dimensionsOf, interactionsOf, revenueOf } from "./commerce";
+import { personalizationConsent } from "./consent";
 import type { ProfileEvent } from "./messages";
 import type { ProductHistory } from "./ranking";
 import { applyActivity, type Session } from "./sessions";

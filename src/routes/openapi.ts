@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { product } from "../model/catalog";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
+import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
@@ -119,7 +120,15 @@ export function openApiDocument(): unknown {
           responses: { "200": { description: "1×1 GIF, always", content: { "image/gif": {} } } },
         },
       },
-      "/v1/profiles/{id}": read("The profile document", "Profile"),
+      "/v1/profiles/{id}": {
+        ...read("The profile document", "Profile"),
+        delete: {
+          summary: "Erase the person everywhere and suppress their future events (GDPR erasure)",
+          security: [{ apiKey: [] }],
+          parameters: [idParam],
+          responses: { "200": { description: "Erased" }, ...errors },
+        },
+      },
       "/v1/profiles/{id}/events": read("Recent events, newest first", "Events"),
       "/v1/profiles/{id}/recommendations": read("Ranked product recommendations", "Recommendations"),
       "/v1/merge/{id}": {
@@ -192,6 +201,41 @@ export function openApiDocument(): unknown {
           responses: {
             "302": { description: "Redirect to the sealed URL" },
             "400": { description: "Invalid token; never redirects" },
+          },
+        },
+      },
+      "/v1/quarantine": operator(
+        "Rejected messages, newest first, with counts by reason (reason, status, limit, before)",
+      ),
+      "/v1/quarantine/replay": {
+        post: {
+          summary: "Re-submit quarantined messages, as stored or corrected: { items: [{ id, payload? }] }",
+          security: [{ apiKey: [] }],
+          responses: { "200": { description: "Per-item outcome" }, ...errors },
+        },
+      },
+      "/v1/regulations": {
+        post: {
+          summary: "Create a GDPR/CCPA regulation (Segment Public API shape); answers { data: { regulateId } }",
+          security: [{ apiKey: [] }],
+          requestBody: { content: { "application/json": { schema: schema(regulationRequest) } } },
+          responses: { "200": { description: "Created" }, ...errors },
+        },
+      },
+      "/v1/regulations/{id}": operator("A regulation's overall and per-subject status"),
+      "/v1/profiles/{id}/export": operator("Everything held about a person, as one JSON document"),
+      "/t.js": {
+        get: {
+          summary: "The first-party browser tracker; no auth",
+          responses: { "200": { description: "JavaScript" } },
+        },
+      },
+      "/v1/projects/{writeKey}/settings": {
+        get: {
+          summary: "Settings for @segment/analytics-next pointed here with cdnURL",
+          responses: {
+            "200": { description: "Settings" },
+            "404": { description: "Unknown write key", ...json("Error") },
           },
         },
       },
