@@ -94,3 +94,13 @@ export async function quarantineRows(reasonLike = "%"): Promise<{ source: string
     .all<{ source: string; reason: string; payload: string }>();
   return results;
 }
+
+/** Waits for something asynchronous (a Queue delivery) to show; fails after a bounded time. */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -10,18 +10,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { emailDirectoryName } from "../../src/model/profile-id";
-import { call, productFixture, putCatalog, read, readJson, sendBatch, uid } from "./helpers";
+import { call, eventually, productFixture, putCatalog, read, readJson, sendBatch, uid } from "./helpers";
 
 const auth = { authorization: "Bearer test-api-key", "content-type": "application/json" };
-
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const actor = (name: string) => env.PROFILES.get(env.PROFILES.idFromName(name));
 

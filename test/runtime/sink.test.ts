@@ -15,7 +15,7 @@ import worker from "../../src/index";
 import type { ChangeMessage, ChangeRecord } from "../../src/model/changes";
 import type { ProfileEvent } from "../../src/model/messages";
 import { CHANGES_QUEUE, consumeChanges, DEAD_LETTER_QUEUE } from "../../src/sink/consumer";
-import { readJson, sendBatch, uid } from "./helpers";
+import { eventually, readJson, sendBatch, uid } from "./helpers";
 
 const actorOf = (userId: string) => env.PROFILES.get(env.PROFILES.idFromName(`user:${userId}`));
 
@@ -40,16 +40,6 @@ async function d1Count(sql: string, ...binds: unknown[]): Promise<number> {
     .bind(...binds)
     .first<{ n: number }>();
   return row?.n ?? 0;
-}
-
-/** Waits for an asynchronous Queue delivery to show in D1; fails after a bounded time. */
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const views = (userId: string, n: number) =>
