@@ -66,3 +66,8 @@ export function parseJson(text: string): unknown {
     throw new ApiError(400, "malformed_json", `request body is not valid JSON (${(err as Error).message})`);
   }
 }
+
+/** A JSON body read within `limit` bytes (refused while it streams in), then parsed. */
+export async function readJsonBody(req: Request, limit: number, what: string): Promise<unknown> {
+  return parseJson(await readLimitedText(req, limit, what));
+}

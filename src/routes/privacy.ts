@@ -12,6 +12,7 @@ import { exportSubject } from "../privacy/erasure";
 import { createRegulation, enqueueJobs, regulationView, runJob } from "../privacy/regulations";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
+import { readJsonBody } from "./body";
 import { ApiError } from "./errors";
 
 export const privacyRoutes = new Hono<AppEnv>();
@@ -20,12 +21,8 @@ privacyRoutes.use("/v1/regulations/*", requireApiKey());
 // DELETE and export share /v1/profiles/*, whose key check the profile routes already make.
 
 privacyRoutes.post("/v1/regulations", async (c) => {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ApiError(400, "invalid_json", "body must be JSON: { regulationType, subjectType, subjectIds }");
-  }
+  // 5,000 subject ids of at most 256 characters each, with room for the envelope.
+  const body = await readJsonBody(c.req.raw, 2 * 1024 * 1024, "regulation");
   const parsed = regulationRequest.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

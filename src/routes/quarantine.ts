@@ -14,6 +14,7 @@ import { REJECTION_CODES, type RejectionCode } from "../model/validate";
 import { badEvents } from "../sink/warehouse-schema";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
+import { readJsonBody } from "./body";
 import { ApiError } from "./errors";
 import { ingestMessages } from "./ingest-pipeline";
 import { limitParam } from "./profiles";
@@ -124,12 +125,8 @@ interface ReplayOutcome {
 }
 
 quarantineRoutes.post("/v1/quarantine/replay", async (c) => {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ApiError(400, "invalid_json", "body must be JSON: { items: [{ id, payload? }] }");
-  }
+  // Up to 100 messages of at most 32 KB each, with room for the envelope.
+  const body = await readJsonBody(c.req.raw, 4 * 1024 * 1024, "replay request");
   const parsed = replayRequest.safeParse(body);
   if (!parsed.success) {
     throw new ApiError(
