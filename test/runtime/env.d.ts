@@ -9,8 +9,6 @@ declare global {
     }
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];
-      /** Multiplies the fuzz tests' case counts (`npm run fuzz`); absent in `npm test`. */
-      FUZZ_RUNS?: string;
     }
   }
 }
