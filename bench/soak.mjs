@@ -5,10 +5,10 @@
  * about half the benchmarked mixed capacity), with a sprinkling of bad input.
  * At the end it waits for the sink to drain and checks that every accepted
  * event is in the D1 warehouse exactly once and in the raw lake exactly once,
- * counts 5xx answers, and reports the resident memory of the workerd
- * processes at the start and the end. Results go to bench/results/soak-*.json.
+ * counts 5xx answers, and samples the resident memory of the workerd
+ * processes every minute. Results go to bench/results/soak-*.json.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { E2E_KEYS, startLocalServer } from "../scripts/local-server.mjs";
@@ -24,18 +24,97 @@ const apiAuth = `Bearer ${E2E_KEYS.apiKey}`;
 const catalog = JSON.parse(readFileSync(join(root, "scripts", "demo-catalog.json"), "utf8")).products;
 const run = Date.now().toString(36);
 
-function workerdRss(groupId) {
+/**
+ * Resident memory (MiB) of the workerd processes wrangler started: `proxy`
+ * (wrangler's dev proxy on the public port, which does not exist on
+ * Cloudflare) and `worker` (the Worker, its actors, and the local D1, R2 and
+ * Queue simulators). `anon` is heap; `file` is file pages mapped in (SQLite
+ * databases read through mmap), which the kernel can drop under pressure.
+ */
+function workerdMemory(groupId, publicPort) {
   const out = {};
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       if (!stat.includes("(workerd)") || Number(fields[2]) !== groupId) continue;
-      const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-      out[pid] = Math.round(Number(rss ?? 0) / 1024);
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const role = cmdline.includes(`entry=127.0.0.1:${publicPort}`) ? "proxy" : "worker";
+      const statusText = readFileSync(`/proc/${pid}/status`, "utf8");
+      const mib = (field) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(statusText)?.[1] ?? 0) / 1024);
+      out[role] = { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
     } catch {}
   }
   return out;
+}
+
+/** The Worker process's own inspector (wrangler gives workerd a free port for it). */
+function inspectorAddress(groupId, publicPort) {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const group = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+      if (group !== groupId || cmdline.includes(`entry=127.0.0.1:${publicPort}`)) continue;
+      const address = /--inspector-addr=(\S+)/.exec(cmdline)?.[1];
+      if (address) return address;
+    } catch {}
+  }
+  return null;
+}
+
+/** V8's `Runtime.getHeapUsage` over the inspector: the JS heap in use, MiB. */
+function heapUsed(webSocketUrl) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(webSocketUrl);
+    const timer = setTimeout(() => {
+      ws.close();
+      resolve(null);
+    }, 5_000);
+    ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: "Runtime.getHeapUsage" }));
+    ws.onmessage = (event) => {
+      const reply = JSON.parse(event.data);
+      if (reply.id !== 1) return;
+      clearTimeout(timer);
+      ws.close();
+      resolve(reply.result ? Math.round(reply.result.usedSize / 1048576) : null);
+    };
+    ws.onerror = () => {
+      clearTimeout(timer);
+      resolve(null);
+    };
+  });
+}
+
+/**
+ * The JS heaps inside the Worker process: the Worker and its actors
+ * (`worker`), and Miniflare's local D1, Queue and R2 simulators.
+ */
+async function isolateHeaps(address) {
+  if (!address) return null;
+  const isolates = { worker: "core:user:edge-profiles", d1: "d1:db", queues: "queues:queue", r2: "r2:bucket" };
+  try {
+    const targets = await (await fetch(`http://${address}/json`)).json();
+    const out = {};
+    for (const [name, id] of Object.entries(isolates)) {
+      const target = targets.find((t) => t.id === id);
+      out[name] = target ? await heapUsed(target.webSocketDebuggerUrl) : null;
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes on disk of the local D1 warehouse, which grows with every event. */
+function d1MiB(persistDir) {
+  const dir = join(persistDir, "v3", "d1", "miniflare-D1DatabaseObject");
+  try {
+    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    return Math.round(bytes / 1048576);
+  } catch {
+    return null;
+  }
 }
 
 const server = await startLocalServer();
@@ -51,18 +130,24 @@ try {
     body: JSON.stringify({ products: catalog }),
   });
   if (!put.ok) throw new Error(`catalog load failed: ${put.status}`);
-  const rssStart = workerdRss(server.pid);
-  console.log(`soak: ${SECONDS}s at ${RATE} req/s on ${base}; workerd RSS MiB at start ${JSON.stringify(rssStart)}`);
-
+  const started = Date.now();
+  const memory = [];
+  const inspector = inspectorAddress(server.pid, server.port);
+  const sample = async () => {
+    const m = {
+      second: Math.round((Date.now() - started) / 1000),
+      ...workerdMemory(server.pid, server.port),
+      jsHeap: await isolateHeaps(inspector),
+      d1File: d1MiB(server.persistDir),
+    };
+    memory.push(m);
+    console.log(`soak: ${JSON.stringify(m)} requests ${JSON.stringify(status)}`);
+  };
+  console.log(`soak: ${SECONDS}s at ${RATE} req/s on ${base}`);
+  await sample();
+  // A sample every SOAK_SAMPLE_SECONDS shows a plateau apart from steady growth.
+  const sampler = setInterval(sample, Number(process.env.SOAK_SAMPLE_SECONDS ?? 60) * 1000);
   const deadline = Date.now() + SECONDS * 1000;
-  // Memory once the run's actors exist (a minute in), so growth after warm-up shows apart from warm-up itself.
-  let rssWarm = null;
-  const warmTimer = setTimeout(
-    () => {
-      rssWarm = workerdRss(server.pid);
-    },
-    Math.min(60, SECONDS / 2) * 1000,
-  );
   const interval = (1000 * WORKERS) / RATE;
   const one = async () => {
     const kind = Math.random();
@@ -123,8 +208,8 @@ try {
       }
     }),
   );
-  clearTimeout(warmTimer);
-  const rssEnd = workerdRss(server.pid);
+  clearInterval(sampler);
+  await sample();
   const drainSeconds = await waitForDrain(base, E2E_KEYS.apiKey, 300_000);
 
   // Every accepted event: once in D1 (the events table holds only this run's), once in the lake.
@@ -166,7 +251,8 @@ try {
     lakeDuplicated: duplicated,
     quarantined: sink.tables.bad_events,
     drainSeconds,
-    rssMiB: { start: rssStart, warm: rssWarm, end: rssEnd },
+    achievedRate: Math.round((status.ok + status.client + status.server) / SECONDS),
+    memoryMiB: memory,
   };
   console.log(JSON.stringify(result, null, 2));
   writeFileSync(

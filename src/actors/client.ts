@@ -29,6 +29,16 @@ export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileA
   return env.PROFILES.get(env.PROFILES.idFromName(name)) as unknown as ProfileActorApi;
 }
 
+/** An actor's id as text: a one-way hash of its name, which names no one by itself. */
+export function actorIdOf(env: Pick<Env, "PROFILES">, name: string): string {
+  return env.PROFILES.idFromName(name).toString();
+}
+
+/** The actor with this id (`actorIdOf`), for what only knows the id. */
+export function profileActorById(env: Pick<Env, "PROFILES">, id: string): ProfileActorApi {
+  return env.PROFILES.get(env.PROFILES.idFromString(id)) as unknown as ProfileActorApi;
+}
+
 export interface IngestResult {
   applied: number;
   /** messageIds already applied before (or repeated within the batch): acknowledged, not re-applied. */

@@ -462,10 +462,11 @@ export class ProfileActor extends DurableObject<Env> {
   /**
    * Erases everything this actor holds — tables, alarm, outbox, memory — in
    * one step behind the input gate. With `suppress`, what remains is only
-   * the suppression marker, which names no one: the actor drops what is sent
-   * to it from then on.
+   * the suppression marker, which names no one (`linked` holds the ids of
+   * the actors suppressed with it): the actor drops what is sent to it from
+   * then on.
    */
-  async wipe(suppress: boolean): Promise<void> {
+  async wipe(suppress: boolean, linked: string[] = []): Promise<void> {
     await this.ready();
     await this.ctx.blockConcurrencyWhile(async () => {
       await this.ctx.storage.deleteAlarm();
@@ -479,26 +480,34 @@ export class ProfileActor extends DurableObject<Env> {
       this.retryAt = 0;
       this.floodBucket = null;
       this.suppressedAt = null;
-      if (suppress) await this.markSuppressed(Date.now());
+      if (suppress) await this.markSuppressed(Date.now(), linked);
     });
   }
 
-  /** Suppresses (or stops suppressing) this identity without touching what it holds: SUPPRESS_ONLY, UNSUPPRESS. */
-  async setSuppressed(on: boolean): Promise<void> {
+  /**
+   * Suppresses (or stops suppressing) this identity without touching what it
+   * holds: SUPPRESS_ONLY, UNSUPPRESS. Lifting answers the ids of the actors
+   * that were suppressed with this one, so the caller lifts theirs too.
+   */
+  async setSuppressed(on: boolean, linked: string[] = []): Promise<string[]> {
     await this.ready();
-    if (on === (this.suppressedAt !== null)) return;
+    if (on === (this.suppressedAt !== null)) return [];
     if (on) {
-      await this.ctx.blockConcurrencyWhile(() => this.markSuppressed(Date.now()));
-    } else {
-      this.db.delete(schema.suppression).run();
-      this.suppressedAt = null;
+      await this.ctx.blockConcurrencyWhile(() => this.markSuppressed(Date.now(), linked));
+      return [];
     }
+    const marker = this.db.select().from(schema.suppression).get();
+    this.db.delete(schema.suppression).run();
+    this.suppressedAt = null;
+    return marker?.linked ?? [];
   }
 
   /** Called behind the input gate. */
-  private async markSuppressed(at: number) {
+  private async markSuppressed(at: number, linked: string[]) {
     await this.migrateOnce();
-    this.db.insert(schema.suppression).values({ id: 1, at, dropped: 0 }).onConflictDoNothing().run();
+    const self = this.ctx.id.toString();
+    const others = linked.filter((id) => id !== self);
+    this.db.insert(schema.suppression).values({ id: 1, at, dropped: 0, linked: others }).onConflictDoNothing().run();
     this.suppressedAt = at;
   }
 

@@ -126,4 +126,10 @@ export const suppression = sqliteTable("suppression", {
   at: integer("at").notNull(),
   /** Events dropped since the suppression began. */
   dropped: integer("dropped").notNull(),
+  /**
+   * The other actors suppressed with this one (the person's and their merged
+   * visitors'), as Durable Object ids: one-way hashes of the names, so the
+   * marker still names no one, yet lifting any one of them lifts them all.
+   */
+  linked: text("linked", { mode: "json" }).$type<string[]>().notNull().default([]),
 });

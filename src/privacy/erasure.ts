@@ -14,7 +14,7 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import type { PersonIdentity } from "../actors/client";
-import { profileActor } from "../actors/client";
+import { actorIdOf, profileActor, profileActorById } from "../actors/client";
 import type { ActorExport } from "../actors/profile-views";
 import type { Env } from "../env";
 import { emailDirectoryName } from "../model/profile-id";
@@ -178,8 +178,9 @@ export async function eraseSubject(
   const warehouseRows = await eraseFromWarehouse(env, f, needles, now);
   const kafka = kafkaConfig(env);
   const kafkaTombstones = kafka && f.profileIds.length > 0 ? await produceTombstones(kafka, f.profileIds) : 0;
+  const linked = f.personActors.map((key) => actorIdOf(env, key));
   await Promise.all([
-    ...f.personActors.map((key) => profileActor(env, key).wipe(options.suppress)),
+    ...f.personActors.map((key) => profileActor(env, key).wipe(options.suppress, linked)),
     ...f.directoryActors.map((key) => profileActor(env, key).wipe(false)),
   ]);
   return {
@@ -192,11 +193,19 @@ export async function eraseSubject(
   };
 }
 
-/** Suppresses (or stops suppressing) the subject's person without erasing anything: SUPPRESS_ONLY, UNSUPPRESS. */
+/**
+ * Suppresses (or stops suppressing) the subject's person without erasing
+ * anything: SUPPRESS_ONLY, UNSUPPRESS. Each marker records the actors
+ * suppressed with it, so lifting one lifts them all, also after an erasure
+ * has left nothing that names the person's other ids.
+ */
 export async function setSubjectSuppressed(env: Env, subject: Subject, on: boolean): Promise<{ actors: number }> {
   const f = await footprintOf(env, subject);
-  await Promise.all(f.personActors.map((key) => profileActor(env, key).setSuppressed(on)));
-  return { actors: f.personActors.length };
+  const ids = f.personActors.map((key) => actorIdOf(env, key));
+  const linked = await Promise.all(f.personActors.map((key) => profileActor(env, key).setSuppressed(on, ids)));
+  const more = [...new Set(linked.flat())].filter((id) => !ids.includes(id));
+  await Promise.all(more.map((id) => profileActorById(env, id).setSuppressed(false)));
+  return { actors: ids.length + more.length };
 }
 
 /** The warehouse's rows about a person, for the export (events newest first, at most `eventLimit`). */

@@ -259,6 +259,28 @@ describe("regulations", () => {
     expect((await readJson<{ counts: { events: number } }>(`/v1/profiles/user_id:${userId}`)).counts.events).toBe(2);
   });
 
+  it("unsuppressing an erased person's user id lets their merged anonymous id back in too", async () => {
+    const anonymousId = uid("anon");
+    const userId = uid("user");
+    await sendBatch([{ type: "page", anonymousId, properties: { url: "https://shop.example/" } }]);
+    await sendBatch([{ type: "identify", userId, anonymousId, traits: { plan: "pro" } }]);
+    expect((await call(`/v1/profiles/user_id:${userId}`, { method: "DELETE", headers: auth })).status).toBe(200);
+    await sendBatch([{ type: "page", anonymousId }]);
+    expect((await read(`/v1/profiles/anonymous_id:${anonymousId}`)).status).toBe(404);
+
+    const lift = (await (
+      await regulate({ regulationType: "UNSUPPRESS", subjectType: "USER_ID", subjectIds: [userId] })
+    ).json()) as { data: { regulateId: string } };
+    expect((await finished(lift.data.regulateId)).overallStatus).toBe("FINISHED");
+    await sendBatch([
+      { type: "page", anonymousId },
+      { type: "track", userId, event: "Came Back" },
+    ]);
+    const visitor = await readJson<{ counts: { events: number } }>(`/v1/profiles/anonymous_id:${anonymousId}`);
+    expect(visitor.counts.events).toBe(1);
+    expect((await readJson<{ counts: { events: number } }>(`/v1/profiles/user_id:${userId}`)).counts.events).toBe(1);
+  });
+
   it("refuses a malformed regulation with 400 saying what is wrong", async () => {
     const cases: [unknown, RegExp][] = [
       [{ regulationType: "FORGET", subjectType: "USER_ID", subjectIds: ["a"] }, /regulationType must be one of/],

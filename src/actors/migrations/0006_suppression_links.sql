@@ -1,0 +1,1 @@
+ALTER TABLE `suppression` ADD `linked` text DEFAULT '[]' NOT NULL;
