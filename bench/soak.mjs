@@ -6,7 +6,9 @@
  * At the end it waits for the sink to drain and checks that every accepted
  * event is in the D1 warehouse exactly once and in the raw lake exactly once,
  * counts 5xx answers, and samples the resident memory of the workerd
- * processes every minute. Results go to bench/results/soak-*.json.
+ * processes every minute. Run it from a checkout nobody is editing: wrangler
+ * dev reloads the Worker when a source file changes (the result counts
+ * `workerRestarts`). Results go to bench/results/soak-*.json.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -17,7 +19,7 @@ import { waitForDrain } from "./freshness.mjs";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const RATE = Number(process.env.SOAK_RATE ?? 300);
-const PEOPLE = 500;
+const PEOPLE = Number(process.env.SOAK_PEOPLE ?? 500);
 const WORKERS = 16;
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiAuth = `Bearer ${E2E_KEYS.apiKey}`;
@@ -42,7 +44,7 @@ function workerdMemory(groupId, publicPort) {
       const role = cmdline.includes(`entry=127.0.0.1:${publicPort}`) ? "proxy" : "worker";
       const statusText = readFileSync(`/proc/${pid}/status`, "utf8");
       const mib = (field) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(statusText)?.[1] ?? 0) / 1024);
-      out[role] = { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
+      out[role] = { pid: Number(pid), rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
     } catch {}
   }
   return out;
@@ -142,6 +144,11 @@ try {
     };
     memory.push(m);
     console.log(`soak: ${JSON.stringify(m)} requests ${JSON.stringify(status)}`);
+    // wrangler dev reloads the Worker when a source file changes, which resets its memory: the run says so.
+    const first = memory[0]?.worker?.pid;
+    if (first !== undefined && m.worker?.pid !== undefined && m.worker.pid !== first) {
+      console.warn("soak: the Worker process was restarted (a source file changed?); memory figures are not comparable");
+    }
   };
   console.log(`soak: ${SECONDS}s at ${RATE} req/s on ${base}`);
   await sample();
@@ -252,6 +259,8 @@ try {
     quarantined: sink.tables.bad_events,
     drainSeconds,
     achievedRate: Math.round((status.ok + status.client + status.server) / SECONDS),
+    people: PEOPLE,
+    workerRestarts: new Set(memory.map((m) => m.worker?.pid).filter(Boolean)).size - 1,
     memoryMiB: memory,
   };
   console.log(JSON.stringify(result, null, 2));
