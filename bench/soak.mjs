@@ -10,7 +10,7 @@
  * dev reloads the Worker when a source file changes (the result counts
  * `workerRestarts`). Results go to bench/results/soak-*.json.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { E2E_KEYS, startLocalServer } from "../scripts/local-server.mjs";
@@ -20,6 +20,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const RATE = Number(process.env.SOAK_RATE ?? 300);
 const PEOPLE = Number(process.env.SOAK_PEOPLE ?? 500);
+/**
+ * SOAK_REPEAT=1: each person's events reuse 20 messageIds, so after the
+ * first few the actors acknowledge duplicates and nothing new reaches the
+ * sink, D1 or the lake — the control for telling memory that grows with
+ * stored data from memory that grows with traffic.
+ */
+const REPEAT = process.env.SOAK_REPEAT === "1";
 const WORKERS = 16;
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiAuth = `Bearer ${E2E_KEYS.apiKey}`;
@@ -50,36 +57,59 @@ function workerdMemory(groupId, publicPort) {
   return out;
 }
 
-/** The Worker process's own inspector (wrangler gives workerd a free port for it). */
-function inspectorAddress(groupId, publicPort) {
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+/** TCP ports a process listens on: its socket inodes matched against the kernel's LISTEN table. */
+function listeningPorts(pid) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const group = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (group !== groupId || cmdline.includes(`entry=127.0.0.1:${publicPort}`)) continue;
-      const address = /--inspector-addr=(\S+)/.exec(cmdline)?.[1];
-      if (address) return address;
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode) inodes.add(inode);
+    } catch {}
+  }
+  const ports = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // f[1] is address:port in hex, f[3] the state (0A = LISTEN), f[9] the inode.
+      if (f[3] === "0A" && inodes.has(f[9])) ports.push(Number.parseInt(f[1].split(":")[1], 16));
+    }
+  }
+  return ports;
+}
+
+/**
+ * The Worker process's own inspector: wrangler starts workerd with
+ * `--inspector-addr=localhost:0`, so the port is found among those it
+ * listens on, as the one that lists the Worker's isolate.
+ */
+async function inspectorAddress(workerPid) {
+  for (const port of listeningPorts(workerPid)) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(2_000) });
+      const targets = await res.json();
+      if (Array.isArray(targets) && targets.some((t) => t.id === "core:user:edge-profiles")) return `127.0.0.1:${port}`;
     } catch {}
   }
   return null;
 }
 
-/** V8's `Runtime.getHeapUsage` over the inspector: the JS heap in use, MiB. */
+/** V8's `Runtime.getHeapUsage` over the inspector: the JS heap in use and reserved, MiB. */
 function heapUsed(webSocketUrl) {
   return new Promise((resolve) => {
     const ws = new WebSocket(webSocketUrl);
     const timer = setTimeout(() => {
       ws.close();
       resolve(null);
-    }, 5_000);
+    }, 20_000);
     ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: "Runtime.getHeapUsage" }));
     ws.onmessage = (event) => {
       const reply = JSON.parse(event.data);
       if (reply.id !== 1) return;
       clearTimeout(timer);
       ws.close();
-      resolve(reply.result ? Math.round(reply.result.usedSize / 1048576) : null);
+      const mib = (bytes) => Math.round(bytes / 1048576);
+      resolve(reply.result ? { used: mib(reply.result.usedSize), total: mib(reply.result.totalSize) } : null);
     };
     ws.onerror = () => {
       clearTimeout(timer);
@@ -100,7 +130,7 @@ async function isolateHeaps(address) {
     const out = {};
     for (const [name, id] of Object.entries(isolates)) {
       const target = targets.find((t) => t.id === id);
-      out[name] = target ? await heapUsed(target.webSocketDebuggerUrl) : null;
+      out[name] = target ? await heapUsed(target.webSocketDebuggerUrl.replace("localhost", "127.0.0.1")) : null;
     }
     return out;
   } catch {
@@ -134,8 +164,8 @@ try {
   if (!put.ok) throw new Error(`catalog load failed: ${put.status}`);
   const started = Date.now();
   const memory = [];
-  const inspector = inspectorAddress(server.pid, server.port);
-  const sample = async () => {
+  const inspector = await inspectorAddress(workerdMemory(server.pid, server.port).worker?.pid);
+  const takeSample = async () => {
     const m = {
       second: Math.round((Date.now() - started) / 1000),
       ...workerdMemory(server.pid, server.port),
@@ -147,8 +177,18 @@ try {
     // wrangler dev reloads the Worker when a source file changes, which resets its memory: the run says so.
     const first = memory[0]?.worker?.pid;
     if (first !== undefined && m.worker?.pid !== undefined && m.worker.pid !== first) {
-      console.warn("soak: the Worker process was restarted (a source file changed?); memory figures are not comparable");
+      console.warn(
+        "soak: the Worker process was restarted (a source file changed?); memory figures are not comparable",
+      );
     }
+  };
+  // One sample at a time: a slow inspector answer must not make two overlap.
+  let inFlight = null;
+  const sample = () => {
+    inFlight ??= takeSample().finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
   };
   console.log(`soak: ${SECONDS}s at ${RATE} req/s on ${base}`);
   await sample();
@@ -166,7 +206,7 @@ try {
     } else if (kind < 0.97) {
       const batch = Array.from({ length: 5 }, () => {
         const p = catalog[seq % catalog.length];
-        const messageId = `soak-${run}-${seq++}`;
+        const messageId = REPEAT ? `soak-${run}-${person}-${seq++ % 20}` : `soak-${run}-${seq++}`;
         ids.push(messageId);
         return {
           type: "track",
@@ -216,7 +256,7 @@ try {
     }),
   );
   clearInterval(sampler);
-  await sample();
+  await (inFlight ?? sample());
   const drainSeconds = await waitForDrain(base, E2E_KEYS.apiKey, 300_000);
 
   // Every accepted event: once in D1 (the events table holds only this run's), once in the lake.
@@ -260,6 +300,7 @@ try {
     drainSeconds,
     achievedRate: Math.round((status.ok + status.client + status.server) / SECONDS),
     people: PEOPLE,
+    repeatedIds: REPEAT,
     workerRestarts: new Set(memory.map((m) => m.worker?.pid).filter(Boolean)).size - 1,
     memoryMiB: memory,
   };

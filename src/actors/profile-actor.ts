@@ -16,7 +16,7 @@ import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlit
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
-import { changeRecordsOf, retryDelayMs } from "../model/changes";
+import { changeRecordsOf } from "../model/changes";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
 import { type IdentityClaim, identityClaims, MAX_MERGES } from "../model/identity";
 import type { ProfileEvent } from "../model/messages";
@@ -33,9 +33,10 @@ import {
   profileActor,
   type RefusedLink,
 } from "./client";
+import { FlushSchedule } from "./flush-schedule";
 import { BELONGS_ELSEWHERE, IdentityLinks, persistMerge } from "./identity-links";
 import migrations from "./migrations/migrations.js";
-import { appendToOutbox, confirmOutbox, type FlushResult, flushOutbox, type OutboxDepth, outboxDepth } from "./outbox";
+import { appendToOutbox, confirmOutbox, type OutboxDepth, outboxDepth } from "./outbox";
 import { emptyMemory, type Handover, loadMemory, persistBatch, prune, readHandover, seenAmong } from "./profile-store";
 import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
 import * as schema from "./schema";
@@ -81,15 +82,13 @@ export class ProfileActor extends DurableObject<Env> {
   private floodBucket: TokenBucket | null = null;
   /** When a regulation suppressed this identity (mirrors the `suppression` row). */
   private suppressedAt: number | null = null;
-  /** When the outbox alarm is set for (mirrors storage, so ingest need not read it). */
-  private alarmAt: number | null = null;
-  /** Consecutive failed flushes, and the earliest time to try again: new events do not cut the backoff short. */
-  private flushFailures = 0;
-  private retryAt = 0;
+  /** The outbox alarm. */
+  private readonly flush: FlushSchedule;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.settings = readSettings(env);
+    this.flush = new FlushSchedule(ctx.storage);
     // No relational-query schema: it would be rebuilt in every actor and is not used.
     this.db = drizzle(ctx.storage);
     ctx.blockConcurrencyWhile(async () => {
@@ -115,16 +114,7 @@ export class ProfileActor extends DurableObject<Env> {
     if (this.appliedMigration() === LATEST_MIGRATION) this.migrated = true;
     else await this.migrateOnce();
     this.loadMemory();
-    this.alarmAt = await this.ctx.storage.getAlarm();
-    // Records left without an alarm (a crash between commit and setAlarm) are picked up on wake.
-    if (this.alarmAt === null && outboxDepth(this.db).pending > 0) await this.armFlush(Date.now());
-  }
-
-  /** Sets the flush alarm unless one is already due sooner. */
-  private async armFlush(at: number) {
-    if (this.alarmAt !== null && this.alarmAt <= at) return;
-    this.alarmAt = at;
-    await this.ctx.storage.setAlarm(at);
+    await this.flush.load(this.db);
   }
 
   /** The `when` of the newest migration applied here (drizzle's own bookkeeping). */
@@ -203,9 +193,7 @@ export class ProfileActor extends DurableObject<Env> {
       });
       commitToMemory(this.memory, changes);
     }
-    if (fresh.length > 0 || identity.merged > 0) {
-      await this.armFlush(Math.max(now + this.settings.sinkFlushMs, this.retryAt));
-    }
+    if (fresh.length > 0 || identity.merged > 0) await this.flush.recordsAdded(now, this.settings.sinkFlushMs);
     const emailAfter = emailOf(this.memory.profile?.traits);
     const repoint = new Set(identity.emails);
     if (emailAfter && emailAfter !== emailBefore) repoint.add(emailAfter);
@@ -363,39 +351,15 @@ export class ProfileActor extends DurableObject<Env> {
     return profileViewOf(this.memory, this.settings, now);
   }
 
-  /**
-   * The outbox alarm: sends due change records through the Queue. Alarms
-   * are at-least-once, so a run with nothing due does nothing; a failed send
-   * keeps the records and retries with jittered backoff; the alarm is
-   * re-armed only while records remain (unsent, or sent and unconfirmed).
-   */
+  /** The outbox alarm (FlushSchedule): sends due change records through the Queue. */
   override async alarm(): Promise<void> {
     await this.ready();
-    this.alarmAt = null;
-    const actor = this.memory.profile?.actorKey;
-    if (!actor) return;
-    let result: FlushResult;
-    try {
-      result = await flushOutbox(this.db, this.env.SINK_QUEUE, actor, this.settings.sinkRedeliverMs);
-      this.flushFailures = 0;
-      this.retryAt = 0;
-    } catch (err) {
-      this.flushFailures += 1;
-      const delay = retryDelayMs(this.flushFailures);
-      console.error(
-        JSON.stringify({
-          msg: "outbox flush failed",
-          actor,
-          failures: this.flushFailures,
-          retryInMs: delay,
-          error: String(err),
-        }),
-      );
-      this.retryAt = Date.now() + delay;
-      await this.armFlush(this.retryAt);
-      return;
-    }
-    if (result.nextAt !== null) await this.armFlush(result.nextAt);
+    await this.flush.run(
+      this.db,
+      this.env.SINK_QUEUE,
+      this.memory.profile?.actorKey ?? null,
+      this.settings.sinkRedeliverMs,
+    );
   }
 
   /** The consumer applied these outbox runs (`[firstSeq, lastSeq]` each): their rows can go. */
@@ -403,11 +367,7 @@ export class ProfileActor extends DurableObject<Env> {
     await this.ready();
     if (!this.migrated) return 0;
     const deleted = confirmOutbox(this.db, ranges);
-    // Nothing left to send or resend: the redelivery alarm would only wake this actor for nothing.
-    if (this.alarmAt !== null && outboxDepth(this.db).pending === 0) {
-      this.alarmAt = null;
-      await this.ctx.storage.deleteAlarm();
-    }
+    await this.flush.confirmed(this.db);
     return deleted;
   }
 
@@ -469,15 +429,12 @@ export class ProfileActor extends DurableObject<Env> {
   async wipe(suppress: boolean, linked: string[] = []): Promise<void> {
     await this.ready();
     await this.ctx.blockConcurrencyWhile(async () => {
-      await this.ctx.storage.deleteAlarm();
+      await this.flush.clear();
       await this.ctx.storage.deleteAll();
       this.memory = emptyMemory();
       this.pointsTo = null;
       this.links.clear();
       this.migrated = false;
-      this.alarmAt = null;
-      this.flushFailures = 0;
-      this.retryAt = 0;
       this.floodBucket = null;
       this.suppressedAt = null;
       if (suppress) await this.markSuppressed(Date.now(), linked);
@@ -525,7 +482,7 @@ export class ProfileActor extends DurableObject<Env> {
     const forward = this.forward();
     if (forward) return forward.outboxStatus();
     if (!this.migrated) return { pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null };
-    return { ...outboxDepth(this.db), alarmAt: this.alarmAt };
+    return { ...outboxDepth(this.db), alarmAt: this.flush.at };
   }
 
   /** The newest `limit` events, newest first. */

@@ -1,0 +1,87 @@
+/**
+ * When a profile actor's outbox is flushed: the actor's one alarm, kept in
+ * step with what the outbox holds. New records arm it within the flush
+ * interval; a failed send backs off with jitter, and new records do not cut
+ * the backoff short; it is re-armed only while records remain (unsent, or
+ * sent and unconfirmed) and dropped once the consumer has confirmed them
+ * all, so an idle actor is never woken for nothing. Alarms are
+ * at-least-once: a run with nothing due does nothing.
+ */
+import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { retryDelayMs } from "../model/changes";
+import { type FlushResult, flushOutbox, outboxDepth } from "./outbox";
+
+export class FlushSchedule {
+  /** When the alarm is set for (mirrors storage, so ingest need not read it). */
+  private alarmAt: number | null = null;
+  /** Consecutive failed flushes, and the earliest time to try again. */
+  private failures = 0;
+  private retryAt = 0;
+
+  constructor(private readonly storage: DurableObjectStorage) {}
+
+  /** On wake: reads the alarm, and arms one for records left without it (a crash between commit and setAlarm). */
+  async load(db: DrizzleSqliteDODatabase): Promise<void> {
+    this.alarmAt = await this.storage.getAlarm();
+    if (this.alarmAt === null && outboxDepth(db).pending > 0) await this.arm(Date.now());
+  }
+
+  get at(): number | null {
+    return this.alarmAt;
+  }
+
+  /** Sets the alarm unless one is already due sooner. */
+  private async arm(at: number): Promise<void> {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.storage.setAlarm(at);
+  }
+
+  /** New records were committed: flush within `flushMs`, or when a backoff ends. */
+  async recordsAdded(now: number, flushMs: number): Promise<void> {
+    await this.arm(Math.max(now + flushMs, this.retryAt));
+  }
+
+  /** The alarm fired: sends what is due and arms the next run, if any. */
+  async run(db: DrizzleSqliteDODatabase, queue: Queue, actor: string | null, redeliverMs: number): Promise<void> {
+    this.alarmAt = null;
+    if (!actor) return;
+    let result: FlushResult;
+    try {
+      result = await flushOutbox(db, queue, actor, redeliverMs);
+      this.failures = 0;
+      this.retryAt = 0;
+    } catch (err) {
+      this.failures += 1;
+      const delay = retryDelayMs(this.failures);
+      console.error(
+        JSON.stringify({
+          msg: "outbox flush failed",
+          actor,
+          failures: this.failures,
+          retryInMs: delay,
+          error: String(err),
+        }),
+      );
+      this.retryAt = Date.now() + delay;
+      await this.arm(this.retryAt);
+      return;
+    }
+    if (result.nextAt !== null) await this.arm(result.nextAt);
+  }
+
+  /** After a confirmation: with nothing left to send or resend, the alarm would only wake the actor for nothing. */
+  async confirmed(db: DrizzleSqliteDODatabase): Promise<void> {
+    if (this.alarmAt === null || outboxDepth(db).pending > 0) return;
+    this.alarmAt = null;
+    await this.storage.deleteAlarm();
+  }
+
+  /** Drops the alarm and forgets any backoff (the actor's storage is being wiped). */
+  async clear(): Promise<void> {
+    await this.storage.deleteAlarm();
+    this.alarmAt = null;
+    this.failures = 0;
+    this.retryAt = 0;
+  }
+}
