@@ -18,9 +18,7 @@ export function basic(key: string): string {
  * means to reach the per-address ingestion limit does.
  */
 export function call(path: string, init?: RequestInit): Promise<Response> {
-  const request = new Request(`${BASE}${path}`, init);
-  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", randomAddress());
-  return exports.default.fetch(request);
+  return exports.default.fetch(visitorRequest(path, init));
 }
 
 /**
@@ -32,12 +30,17 @@ export function call(path: string, init?: RequestInit): Promise<Response> {
  * workers-sdk#15446), so 1,500 requests cost minutes; this path stays flat.
  */
 export async function handle(path: string, init?: RequestInit): Promise<Response> {
-  const request = new Request(`${BASE}${path}`, init);
-  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", randomAddress());
+  const request = visitorRequest(path, init) as Parameters<typeof worker.fetch>[0];
   const ctx = createExecutionContext();
-  const response = await worker.fetch(request as Parameters<typeof worker.fetch>[0], env, ctx);
+  const response = await worker.fetch(request, env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
+}
+
+function visitorRequest(path: string, init?: RequestInit): Request {
+  const request = new Request(`${BASE}${path}`, init);
+  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", randomAddress());
+  return request;
 }
 
 function randomAddress(): string {

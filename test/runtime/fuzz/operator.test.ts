@@ -3,6 +3,17 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { apiKey, call, idLike, jsonValue, runs, TIMEOUT } from "./arbitraries";
 
+/** Sends `body` as JSON with the API key and expects anything but a 5xx. */
+async function answersWithout5xx(method: string, path: string, body: unknown) {
+  const res = await call(path, {
+    method,
+    headers: { ...apiKey, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBeLessThan(500);
+  await res.arrayBuffer();
+}
+
 describe("fuzzing operator payloads", () => {
   it(
     "answers any catalog payload with 200 or a 4xx",
@@ -22,17 +33,8 @@ describe("fuzzing operator payloads", () => {
         { requiredKeys: [] },
       );
       await fc.assert(
-        fc.asyncProperty(
-          fc.oneof(fc.record({ products: fc.array(productish, { maxLength: 4 }) }), jsonValue),
-          async (body) => {
-            const res = await call("/v1/catalog/products", {
-              method: "PUT",
-              headers: { ...apiKey, "content-type": "application/json" },
-              body: JSON.stringify(body),
-            });
-            expect(res.status).toBeLessThan(500);
-            await res.arrayBuffer();
-          },
+        fc.asyncProperty(fc.oneof(fc.record({ products: fc.array(productish, { maxLength: 4 }) }), jsonValue), (body) =>
+          answersWithout5xx("PUT", "/v1/catalog/products", body),
         ),
         runs(300),
       );
@@ -72,15 +74,7 @@ describe("fuzzing operator payloads", () => {
             regulation.map((b) => ["/v1/regulations", b] as const),
             replay.map((b) => ["/v1/quarantine/replay", b] as const),
           ),
-          async ([path, body]) => {
-            const res = await call(path, {
-              method: "POST",
-              headers: { ...apiKey, "content-type": "application/json" },
-              body: JSON.stringify(body),
-            });
-            expect(res.status).toBeLessThan(500);
-            await res.arrayBuffer();
-          },
+          ([path, body]) => answersWithout5xx("POST", path, body),
         ),
         runs(200),
       );
