@@ -3,10 +3,12 @@
  * `npm run soak`: mixed ingest and merge-tag load against `wrangler dev` for
  * SOAK_SECONDS (default 600) at SOAK_RATE requests a second (default 300,
  * about half the benchmarked mixed capacity), with a sprinkling of bad input.
- * At the end it waits for the sink to drain and checks that every accepted
- * event is in the D1 warehouse exactly once and in the raw lake exactly once,
- * counts 5xx answers, and samples the resident memory of the workerd
- * processes every minute. Run it from a checkout nobody is editing: wrangler
+ * After the load it waits for the sink to drain, samples on through
+ * SOAK_IDLE_SECONDS without traffic (SOAK_ROUNDS repeats load, drain and
+ * idle), then checks that every accepted event is in the D1 warehouse exactly
+ * once and in the raw lake exactly once and counts 5xx answers. It samples
+ * the resident memory of the workerd processes every minute (SOAK_NATIVE=1
+ * adds native heap figures). Run it from a checkout nobody is editing: wrangler
  * dev reloads the Worker when a source file changes (the result counts
  * `workerRestarts`). Results go to bench/results/soak-*.json.
  */
@@ -15,6 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { E2E_KEYS, startLocalServer } from "../scripts/local-server.mjs";
 import { waitForDrain } from "./freshness.mjs";
+import { gdbAvailable, nativeMemory } from "./workerd-native.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
@@ -27,6 +30,19 @@ const PEOPLE = Number(process.env.SOAK_PEOPLE ?? 500);
  * stored data from memory that grows with traffic.
  */
 const REPEAT = process.env.SOAK_REPEAT === "1";
+/**
+ * SOAK_NATIVE=1: each sample also reads the Worker process's native memory
+ * through gdb (SQLite's and tcmalloc's own counters); a sampled heap profile
+ * grouped by owner is taken once warm-up is over and at the end of every load
+ * and idle phase; and at the very end tcmalloc is asked to give its free
+ * pages back, to show how much of the resident memory was only kept for
+ * reuse. Each reading stops the process for a few seconds.
+ */
+const NATIVE = process.env.SOAK_NATIVE === "1";
+/** Seconds of sampling with no load after the sink has drained: is memory given back, or does it keep growing? */
+const IDLE_SECONDS = Number(process.env.SOAK_IDLE_SECONDS ?? 120);
+/** SOAK_ROUNDS: load, drain and idle this many times over; memory that comes back to the same level each round is bounded. */
+const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 1);
 const WORKERS = 16;
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiAuth = `Bearer ${E2E_KEYS.apiKey}`;
@@ -164,14 +180,27 @@ try {
   if (!put.ok) throw new Error(`catalog load failed: ${put.status}`);
   const started = Date.now();
   const memory = [];
-  const inspector = await inspectorAddress(workerdMemory(server.pid, server.port).worker?.pid);
-  const takeSample = async () => {
+  const workerPid = workerdMemory(server.pid, server.port).worker?.pid;
+  const inspector = await inspectorAddress(workerPid);
+  if (NATIVE && !gdbAvailable()) throw new Error("SOAK_NATIVE=1 needs gdb (apt-get install gdb)");
+  // A quarter-MiB sampling interval: a profile fine enough to name owners of a few MiB.
+  if (NATIVE) nativeMemory(workerPid, { samplingInterval: 262144 });
+  const profiles = [];
+  const takeSample = async (phase = "load") => {
+    const second = Math.round((Date.now() - started) / 1000);
     const m = {
-      second: Math.round((Date.now() - started) / 1000),
+      second,
+      phase,
       ...workerdMemory(server.pid, server.port),
       jsHeap: await isolateHeaps(inspector),
       d1File: d1MiB(server.persistDir),
     };
+    if (NATIVE) {
+      const profile = (phase === "load" && second >= 150 && profiles.length === 0) || phase.startsWith("end of");
+      const { owners, topStacks, ...counters } = nativeMemory(m.worker?.pid ?? workerPid, { profile }) ?? {};
+      m.native = counters;
+      if (owners) profiles.push({ second, phase, owners, topStacks });
+    }
     memory.push(m);
     console.log(`soak: ${JSON.stringify(m)} requests ${JSON.stringify(status)}`);
     // wrangler dev reloads the Worker when a source file changes, which resets its memory: the run says so.
@@ -184,17 +213,16 @@ try {
   };
   // One sample at a time: a slow inspector answer must not make two overlap.
   let inFlight = null;
-  const sample = () => {
-    inFlight ??= takeSample().finally(() => {
+  const sample = (phase) => {
+    inFlight ??= takeSample(phase).finally(() => {
       inFlight = null;
     });
     return inFlight;
   };
-  console.log(`soak: ${SECONDS}s at ${RATE} req/s on ${base}`);
+  console.log(`soak: ${ROUNDS} × ${SECONDS}s at ${RATE} req/s on ${base}, ${IDLE_SECONDS}s idle after each`);
   await sample();
   // A sample every SOAK_SAMPLE_SECONDS shows a plateau apart from steady growth.
-  const sampler = setInterval(sample, Number(process.env.SOAK_SAMPLE_SECONDS ?? 60) * 1000);
-  const deadline = Date.now() + SECONDS * 1000;
+  const sampleEvery = Number(process.env.SOAK_SAMPLE_SECONDS ?? 60) * 1000;
   const interval = (1000 * WORKERS) / RATE;
   const one = async () => {
     const kind = Math.random();
@@ -241,23 +269,39 @@ try {
     else if (res.status >= 400) status.client += 1;
     else status.ok += 1;
   };
-  await Promise.all(
-    Array.from({ length: WORKERS }, async () => {
-      while (Date.now() < deadline) {
-        const started = Date.now();
-        try {
-          await one();
-        } catch {
-          status.failed += 1;
+  const drainSeconds = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const sampler = setInterval(sample, sampleEvery);
+    const deadline = Date.now() + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: WORKERS }, async () => {
+        while (Date.now() < deadline) {
+          const started = Date.now();
+          try {
+            await one();
+          } catch {
+            status.failed += 1;
+          }
+          const wait = interval - (Date.now() - started);
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
-        const wait = interval - (Date.now() - started);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    }),
-  );
-  clearInterval(sampler);
-  await (inFlight ?? sample());
-  const drainSeconds = await waitForDrain(base, E2E_KEYS.apiKey, 300_000);
+      }),
+    );
+    clearInterval(sampler);
+    await inFlight;
+    await sample("end of load");
+    drainSeconds.push(await waitForDrain(base, E2E_KEYS.apiKey, 300_000));
+    for (let left = IDLE_SECONDS * 1000; left > 0; ) {
+      const wait = Math.min(sampleEvery, left);
+      await new Promise((r) => setTimeout(r, wait));
+      left -= wait;
+      await sample(left > 0 ? "idle" : "end of idle");
+    }
+  }
+  // How much of the Worker process's memory is free memory its allocator
+  // keeps for reuse: ask tcmalloc to hand it back to the system, then measure.
+  const released = NATIVE ? nativeMemory(workerPid, { release: true }) : null;
+  const afterRelease = released ? workerdMemory(server.pid, server.port).worker : null;
 
   // Every accepted event: once in D1 (the events table holds only this run's), once in the lake.
   const ids = [...accepted];
@@ -298,11 +342,15 @@ try {
     lakeDuplicated: duplicated,
     quarantined: sink.tables.bad_events,
     drainSeconds,
-    achievedRate: Math.round((status.ok + status.client + status.server) / SECONDS),
+    achievedRate: Math.round((status.ok + status.client + status.server) / (SECONDS * ROUNDS)),
     people: PEOPLE,
     repeatedIds: REPEAT,
     workerRestarts: new Set(memory.map((m) => m.worker?.pid).filter(Boolean)).size - 1,
+    rounds: ROUNDS,
+    idleSeconds: IDLE_SECONDS,
+    workerAfterRelease: afterRelease && { ...afterRelease, native: released },
     memoryMiB: memory,
+    nativeProfiles: profiles,
   };
   console.log(JSON.stringify(result, null, 2));
   writeFileSync(

@@ -21,10 +21,30 @@ export interface BlockOptions {
   openPixelUrl: string | null;
 }
 
+/**
+ * One formatter per currency, made once: constructing an `Intl.NumberFormat`
+ * builds an ICU formatter in native memory that lives until the garbage
+ * collector reaches its wrapper, and costs more than formatting itself. A merge
+ * call renders several prices, so a formatter per price piled up native memory
+ * under load. Currencies come from the catalog; the cache stops growing at
+ * MAX_FORMATTERS distinct codes (later ones are formatted without caching).
+ */
+const formatters = new Map<string, Intl.NumberFormat>();
+const MAX_FORMATTERS = 64;
+
+function currencyFormatter(currency: string): Intl.NumberFormat {
+  let formatter = formatters.get(currency);
+  if (!formatter) {
+    formatter = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    if (formatters.size < MAX_FORMATTERS) formatters.set(currency, formatter);
+  }
+  return formatter;
+}
+
 export function formatPrice(price: number | null, currency: string): string {
   if (price === null) return "";
   try {
-    return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(price);
+    return currencyFormatter(currency).format(price);
   } catch {
     return `${price.toFixed(2)} ${currency}`;
   }

@@ -139,4 +139,15 @@ describe("formatPrice", () => {
   it("is empty when the price is unknown", () => {
     expect(formatPrice(null, "USD")).toBe("");
   });
+
+  it("formats every currency right, however many a catalog mixes and in whatever order", () => {
+    const currencies = Intl.supportedValuesOf("currency").slice(0, 100);
+    const expected = (c: string, n: number) =>
+      new Intl.NumberFormat("en-US", { style: "currency", currency: c }).format(n);
+    for (const round of [1, 2]) {
+      for (const c of currencies) expect(formatPrice(round * 7.5, c)).toBe(expected(c, round * 7.5));
+    }
+    expect(formatPrice(3, "US")).toBe("3.00 US");
+    expect(formatPrice(1234.5, "USD")).toBe("$1,234.50");
+  });
 });
