@@ -34,9 +34,10 @@ def offset_of(name):
 
 
 def value(expr):
-    # Functions without debug information take their arguments as written:
-    # cast every argument to its full width, or gdb passes 32 bits (a bare
-    # -1 arrives as 4294967295).
+    """Evaluates `expr` in the process. Its functions carry no debug
+    information, so gdb passes each argument at the width it is written in:
+    every argument below is cast to its full width (a bare -1 would arrive as
+    4294967295)."""
     return int(gdb.parse_and_eval(expr))
 
 

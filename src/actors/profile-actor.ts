@@ -18,9 +18,8 @@ import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf } from "../model/changes";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
-import { type IdentityClaim, identityClaims, MAX_MERGES } from "../model/identity";
 import type { ProfileEvent } from "../model/messages";
-import { applyEvents, CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
+import { applyEvents, commitToMemory, type ProfileMemory } from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView } from "../model/views";
@@ -31,13 +30,13 @@ import {
   type PersonIdentity,
   type ProfileActorApi,
   profileActor,
-  type RefusedLink,
 } from "./client";
 import { FlushSchedule } from "./flush-schedule";
-import { BELONGS_ELSEWHERE, IdentityLinks, persistMerge } from "./identity-links";
+import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
+import { askForHandovers, mergeVisitor } from "./identity-resolution";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type OutboxDepth, outboxDepth } from "./outbox";
-import { emptyMemory, type Handover, loadMemory, persistBatch, prune, readHandover, seenAmong } from "./profile-store";
+import { emptyMemory, loadMemory, persistBatch, prune, readHandover, seenAmong } from "./profile-store";
 import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
 import * as schema from "./schema";
 
@@ -245,74 +244,29 @@ export class ProfileActor extends DurableObject<Env> {
   }
 
   /**
-   * Asks each visitor this batch newly links to the user (`actorKey`) to hand
-   * itself over, then merges what they hand over, one transaction each. A
-   * link is decided once: later events repeating it cost nothing.
+   * Merges in the visitors this batch newly links to the user (`actorKey`),
+   * one transaction each, once they have answered.
    */
   private async resolveIdentity(actorKey: string, events: readonly ProfileEvent[]) {
-    const claims = identityClaims(events, actorKey.slice(5)).filter((c) => !this.links.has(c.id));
-    const refusedLinks: RefusedLink[] = [];
+    const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
     const emails: string[] = [];
     let merged = 0;
-    if (claims.length === 0) return { refusedLinks, merged, emails };
-
-    const room = this.links.reserve(claims.length);
-    for (const claim of claims.slice(room)) {
-      refusedLinks.push({
-        messageId: claim.messageId,
-        reason: `${claim.id} was not merged: this profile already joined ${MAX_MERGES} anonymous ids, the most one profile takes`,
-      });
-    }
-    const asked = claims.slice(0, room);
-    let answers: HandoverAnswer[];
-    try {
-      answers = await Promise.all(asked.map((claim) => this.askHandover(actorKey, claim)));
-    } finally {
-      this.links.release(room);
-    }
-
     // From here on synchronous: no other call interleaves with these merges.
     const now = Date.now();
-    asked.forEach((claim, i) => {
-      const answer = answers[i];
-      if (!answer || this.links.has(claim.id) || answer.outcome === "none") return;
+    for (const [claim, answer] of answered) {
+      if (this.links.has(claim.id) || answer.outcome === "none") continue;
       if (answer.outcome === "refused") {
         refusedLinks.push({ messageId: claim.messageId, reason: `${claim.id} was not merged: ${answer.reason}` });
         this.links.recordRefused(this.db, claim.id, now);
-        return;
+        continue;
       }
-      if (this.mergeIn(actorKey, claim.id, answer.handover, now)) merged += 1;
-      const email = emailOf(answer.handover.profile?.traits);
+      const { handover } = answer;
+      const merge = { actorKey, id: claim.id, handover, settings: this.settings, now };
+      if (mergeVisitor(this.db, this.memory, this.links, merge)) merged += 1;
+      const email = emailOf(handover.profile?.traits);
       if (email) emails.push(email);
-    });
+    }
     return { refusedLinks, merged, emails };
-  }
-
-  /** An alias's previousId may name a known user (never merged) or a visitor; an event's anonymousId is a visitor. */
-  private async askHandover(actorKey: string, claim: IdentityClaim): Promise<HandoverAnswer> {
-    if (claim.via === "alias") {
-      const asUser = `user:${claim.id}`;
-      const answer = await profileActor(this.env, asUser).handOver(asUser, actorKey);
-      if (answer.outcome !== "none") return answer;
-    }
-    const visitor = `anon:${claim.id}`;
-    return profileActor(this.env, visitor).handOver(visitor, actorKey);
-  }
-
-  /** Joins a visitor's handed-over state into this person; returns whether there was any to join. */
-  private mergeIn(actorKey: string, id: string, handover: Handover, now: number): boolean {
-    const { profile } = handover;
-    if (!profile) {
-      // A visitor never seen before: it now forwards to this person, and there is nothing to take over.
-      this.links.recordMerged(this.db, id, now);
-      return false;
-    }
-    const changes = persistMerge(this.db, this.memory, actorKey, { ...handover, profile }, this.settings, now, (tx) =>
-      this.links.recordMerged(tx, id, now),
-    );
-    commitToMemory(this.memory, changes);
-    this.memory.sessions = changes.sessionList.slice(-CAPS.memorySessions);
-    return true;
   }
 
   /**

@@ -1,0 +1,88 @@
+/**
+ * Identity resolution as a person's actor runs it for one ingested batch:
+ * ask each visitor the batch newly links to this user to hand itself over
+ * (an RPC to the visitor's actor), then join what they hand over, one
+ * transaction each. The actor holds the state; the links and the storage side
+ * of a merge are in identity-links.ts, the merge rules in model/identity.
+ */
+import type { Env } from "../env";
+import { type IdentityClaim, identityClaims, MAX_MERGES } from "../model/identity";
+import type { ProfileEvent } from "../model/messages";
+import { CAPS, commitToMemory, type ProfileMemory } from "../model/profile";
+import type { Settings } from "../model/settings";
+import { type HandoverAnswer, profileActor, type RefusedLink } from "./client";
+import { type IdentityLinks, persistMerge } from "./identity-links";
+import type { Handover, ProfileDb } from "./profile-store";
+
+/** The visitors asked, each with its answer, and the links refused without asking. */
+export interface HandoverRound {
+  answered: (readonly [IdentityClaim, HandoverAnswer])[];
+  refusedLinks: RefusedLink[];
+}
+
+/**
+ * Asks each visitor this batch newly links to the user (`actorKey`) to hand
+ * itself over. A link is decided once: later events repeating it cost
+ * nothing. Links past the merge cap are refused without asking.
+ */
+export async function askForHandovers(
+  env: Env,
+  links: IdentityLinks,
+  actorKey: string,
+  events: readonly ProfileEvent[],
+): Promise<HandoverRound> {
+  const claims = identityClaims(events, actorKey.slice(5)).filter((c) => !links.has(c.id));
+  if (claims.length === 0) return { answered: [], refusedLinks: [] };
+
+  const room = links.reserve(claims.length);
+  const refusedLinks = claims.slice(room).map((claim) => ({
+    messageId: claim.messageId,
+    reason: `${claim.id} was not merged: this profile already joined ${MAX_MERGES} anonymous ids, the most one profile takes`,
+  }));
+  const asked = claims.slice(0, room);
+  try {
+    const answered = await Promise.all(
+      asked.map(async (claim) => [claim, await askHandover(env, actorKey, claim)] as const),
+    );
+    return { answered, refusedLinks };
+  } finally {
+    links.release(room);
+  }
+}
+
+/** An alias's previousId may name a known user (never merged) or a visitor; an event's anonymousId is a visitor. */
+async function askHandover(env: Env, actorKey: string, claim: IdentityClaim): Promise<HandoverAnswer> {
+  if (claim.via === "alias") {
+    const asUser = `user:${claim.id}`;
+    const answer = await profileActor(env, asUser).handOver(asUser, actorKey);
+    if (answer.outcome !== "none") return answer;
+  }
+  const visitor = `anon:${claim.id}`;
+  return profileActor(env, visitor).handOver(visitor, actorKey);
+}
+
+/**
+ * Joins a visitor's handed-over state into the person and their `memory`;
+ * returns whether there was any to join. Synchronous, so no other call
+ * interleaves with the merge.
+ */
+export function mergeVisitor(
+  db: ProfileDb,
+  memory: ProfileMemory,
+  links: IdentityLinks,
+  merge: { actorKey: string; id: string; handover: Handover; settings: Settings; now: number },
+): boolean {
+  const { actorKey, id, handover, settings, now } = merge;
+  const { profile } = handover;
+  if (!profile) {
+    // A visitor never seen before: it now forwards to this person, and there is nothing to take over.
+    links.recordMerged(db, id, now);
+    return false;
+  }
+  const changes = persistMerge(db, memory, actorKey, { ...handover, profile }, settings, now, (tx) =>
+    links.recordMerged(tx, id, now),
+  );
+  commitToMemory(memory, changes);
+  memory.sessions = changes.sessionList.slice(-CAPS.memorySessions);
+  return true;
+}
