@@ -10,6 +10,7 @@ import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoShop } from "../../scripts/demo-shop.mjs";
 import { E2E_KEYS, startLocalServer } from "../../scripts/local-server.mjs";
+import type { ProfileView as Profile } from "../../src/model/views";
 import { waitFor } from "./sink-client";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -17,15 +18,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let server: Awaited<ReturnType<typeof startLocalServer>>;
 let shop: Awaited<ReturnType<typeof startDemoShop>>;
 let browser: Browser;
-
-interface Profile {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  counts: { events: number; sessions: number };
-  affinities: { dimension: string; score: number }[];
-}
 
 async function api<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   const res = await fetch(`${server.url}${path}`, {

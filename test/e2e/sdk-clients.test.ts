@@ -8,6 +8,7 @@ import RudderAnalytics from "@rudderstack/rudder-sdk-node";
 import { Analytics as SegmentAnalytics } from "@segment/analytics-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_KEYS, startLocalServer } from "../../scripts/local-server.mjs";
+import type { ProfileView as Profile } from "../../src/model/views";
 
 let server: Awaited<ReturnType<typeof startLocalServer>>;
 
@@ -20,14 +21,6 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   return (await res.json()) as T;
 }
 
-interface Profile {
-  userId: string;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  counts: { events: number; sessions: number };
-  affinities: { dimension: string; score: number }[];
-  session: { current: { events: number; pages: number; revenue: number; landingPage: string | null } | null };
-}
 interface Recs {
   items: { productId: string; reason: string }[];
   strategy: string;

@@ -4,16 +4,11 @@
  * recommendations answer them with what everyone gets.
  */
 import { describe, expect, it } from "vitest";
+import type { ProfileView as Profile } from "../../src/model/views";
 import { productFixture, putCatalog, readJson, sendBatch, uid } from "./helpers";
 
 const refused = { consent: { categoryPreferences: { Analytics: true, Personalization: false } } };
 const granted = { consent: { categoryPreferences: { Analytics: true, Personalization: true } } };
-
-interface Profile {
-  counts: { events: number };
-  affinities: { dimension: string }[];
-  consent: { personalization: boolean | null };
-}
 
 describe("consent to personalization", () => {
   it("refused: counted, not learned from, and given the trending block", async () => {

@@ -5,13 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { emailDirectoryName } from "../../src/model/profile-id";
+import type { ProfileView as Profile } from "../../src/model/views";
 import { call, productFixture, putCatalog, read, readJson, sendBatch, uid } from "./helpers";
-
-interface Profile {
-  id: string;
-  traits: Record<string, unknown>;
-  counts: { events: number };
-}
 
 describe("e-mail lookups", () => {
   it("find the person by any spelling of their address, on every read route", async () => {

@@ -7,17 +7,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { emailDirectoryName } from "../../src/model/profile-id";
+import type { ProfileView as Profile } from "../../src/model/views";
 import { productFixture, putCatalog, read, readJson, sendBatch, uid } from "./helpers";
-
-interface Profile {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  counts: { events: number; sessions: number };
-  affinities: { dimension: string; score: number }[];
-  session: { current: { events: number; pages: number; landingPage: string | null } | null };
-}
 
 interface Recommendations {
   items: { productId: string; reason: string }[];

@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { ProfileView as Profile } from "../../src/model/views";
 import { basic, call, ingest, quarantineRows, read, readJson, sendBatch, uid, WRITE_KEY } from "./helpers";
-
-interface Profile {
-  userId: string | null;
-  traits: Record<string, unknown>;
-  counts: { events: number; sessions: number };
-  affinities: { dimension: string; score: number }[];
-}
 
 describe("authentication of ingestion", () => {
   it("refuses a request without a write key with 401 and says how to send one", async () => {

@@ -2,28 +2,8 @@ import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CAPS } from "../../src/model/profile";
+import type { ProfileView as Profile } from "../../src/model/views";
 import { read, readJson, sendBatch, uid } from "./helpers";
-
-interface SessionView {
-  number: number;
-  events: number;
-  pages: number;
-  revenue: number;
-  landingPage: string | null;
-  durationSeconds: number;
-}
-interface Profile {
-  id: string;
-  userId: string | null;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  firstSeen: string;
-  lastSeen: string;
-  counts: { events: number; sessions: number };
-  affinities: { dimension: string; score: number }[];
-  session: { current: SessionView | null; recent: SessionView[] };
-  version: number;
-}
 
 const minutes = (n: number) => n * 60_000;
 
