@@ -43,13 +43,18 @@ function ownerOf(stack) {
 
 let symbolsFile = null;
 
-/** `nm` of the workerd binary, written once per run: the gdb script looks functions up in it. */
+/**
+ * `nm` of the workerd binary, written once per run (about 60 MB, removed when
+ * the process exits): the gdb script looks functions up in it.
+ */
 function symbolsOf(pid) {
   if (symbolsFile) return symbolsFile;
   const binary = readlinkSync(`/proc/${pid}/exe`);
   const nm = spawnSync("nm", ["-C", "--defined-only", binary], { encoding: "utf8", maxBuffer: 256 * MiB });
   if (nm.status !== 0) throw new Error(`nm failed on ${binary}: ${nm.stderr}`);
-  symbolsFile = join(mkdtempSync(join(tmpdir(), "workerd-native-")), "symbols.txt");
+  const dir = mkdtempSync(join(tmpdir(), "workerd-native-"));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  symbolsFile = join(dir, "symbols.txt");
   writeFileSync(symbolsFile, nm.stdout);
   return symbolsFile;
 }
@@ -65,7 +70,8 @@ export function gdbAvailable() {
  *   smaller is finer, the default 2 MiB gives a coarse profile. `release` first has tcmalloc
  *   return the free pages it keeps for reuse to the system.
  * @returns {{ sqliteMiB: number, sqliteSoftLimitMiB: number, mallocInUseMiB: number, mallocPhysicalMiB: number,
- *   mallocFreeMiB: number, owners?: Record<string, number>, topStacks?: { MiB: number, frames: string[] }[] } | null}
+ *   mallocFreeMiB: number, samplingInterval: number, owners?: Record<string, number>,
+ *   topStacks?: { MiB: number, frames: string[] }[] } | null}
  */
 export function nativeMemory(pid, options = {}) {
   const out = join(mkdtempSync(join(tmpdir(), "workerd-native-")), "answer.json");
