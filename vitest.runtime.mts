@@ -26,6 +26,8 @@ export function runtimeConfig(options: {
             bindings: {
               TEST_MIGRATIONS: migrations,
               WRITE_KEYS: "test-write-key,test-write-key-2",
+              BROWSER_WRITE_KEYS: "test-browser-key",
+              IDENTITY_VERIFICATION_SECRET: "test-identity-secret",
               API_KEYS: "test-api-key,test-api-key-old,test-api-key-limits",
               MERGE_KEYS: "test-merge-key",
               LINK_SIGNING_SECRET: "test-link-secret",

@@ -1,4 +1,5 @@
 /** Bindings and variables the Worker and its actors receive (wrangler.toml, .dev.vars). */
+import type { EmailDirectory } from "./actors/email-directory";
 import type { ProfileActor } from "./actors/profile-actor";
 import type { SettingsSource } from "./model/settings";
 
@@ -14,8 +15,14 @@ export interface Env extends SettingsSource {
   /** Abuse limits (Workers Rate Limiting): ingestion per write key and address, reads per API key. */
   INGEST_LIMITER?: RateLimit;
   READ_LIMITER?: RateLimit;
-  /** Comma-separated write keys (public, used by pixels and SDKs). */
+  /** The e-mail identifier directory: one small actor per address hash (`email:<sha256>`). */
+  DIRECTORY: DurableObjectNamespace<EmailDirectory>;
+  /** Comma-separated server write keys (trusted sources: the shop's servers, server SDKs). */
   WRITE_KEYS?: string;
+  /** Comma-separated browser write keys (public: web pages, pixels, `/t.js`); their identity claims are checked. */
+  BROWSER_WRITE_KEYS?: string;
+  /** Comma-separated secrets for identity verification (HMAC-SHA256 of a user id); the first is current, all verify. */
+  IDENTITY_VERIFICATION_SECRET?: string;
   /** Comma-separated secret API keys for reads and the catalog. */
   API_KEYS?: string;
   /** Comma-separated keys an ESP may put in the merge URL (`?key=`, HTML block only) when it cannot send headers. */

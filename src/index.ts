@@ -4,6 +4,7 @@ import type { Env } from "./env";
 
 import { handleQueue } from "./sink/consumer";
 
+export { EmailDirectory } from "./actors/email-directory";
 export { ProfileActor } from "./actors/profile-actor";
 
 export default {

@@ -5,7 +5,9 @@
  * such as traits, although structured clone carries them fine.)
  */
 import type { Env } from "../env";
+import type { IdentityConflict } from "../model/identity-claims";
 import type { PersonalSignals } from "../model/ranking";
+import type { EmailDirectory } from "./email-directory";
 import type { ProfileActor } from "./profile-actor";
 import type { Handover } from "./profile-store";
 
@@ -17,7 +19,7 @@ export type ProfileActorApi = Pick<
   | "personalization"
   | "outboxStatus"
   | "confirmDelivered"
-  | "pointTo"
+  | "directoryTarget"
   | "handOver"
   | "identity"
   | "wipe"
@@ -27,6 +29,17 @@ export type ProfileActorApi = Pick<
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {
   return env.PROFILES.get(env.PROFILES.idFromName(name)) as unknown as ProfileActorApi;
+}
+
+/** The e-mail directory entry `name` (`email:<sha256 hex>`). */
+export function emailDirectory(env: Pick<Env, "DIRECTORY">, name: string): DurableObjectStub<EmailDirectory> {
+  return env.DIRECTORY.get(env.DIRECTORY.idFromName(name));
+}
+
+/** What the edge tells an actor about the trust of a batch's messages. */
+export interface IngestTrust {
+  /** messageIds sent with a browser key and no valid identity verification. */
+  untrusted?: string[];
 }
 
 /** An actor's id as text: a one-way hash of its name, which names no one by itself. */
@@ -49,6 +62,8 @@ export interface IngestResult {
   throttledForMs?: number;
   /** Events dropped because a regulation suppressed this identity (counted, never stored). */
   suppressed?: number;
+  /** Identity claims from browser sources that were not applied, for the operator's record. */
+  conflicts?: IdentityConflict[];
 }
 
 /** Everything that identifies one person, gathered for an erasure (DESIGN §2.2, GDPR). */

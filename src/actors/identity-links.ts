@@ -108,10 +108,10 @@ export function persistMerge(
   memory: ProfileMemory,
   actorKey: string,
   handover: Handover & { profile: NonNullable<Handover["profile"]> },
-  settings: Settings,
-  now: number,
+  options: { settings: Settings; now: number; withTraits: boolean },
   recordLink: (tx: ProfileTx) => void,
 ): MergeChanges {
+  const { settings, now, withTraits } = options;
   const into: PersonState = { ...memory, sessions: memory.profile ? storedSessions(db) : [] };
   const from: PersonState = {
     profile: handover.profile,
@@ -119,7 +119,7 @@ export function persistMerge(
     products: new Map(handover.products.map((h) => [h.productId, h])),
     sessions: handover.sessions,
   };
-  const changes = mergePeople(actorKey, into, from, settings, now);
+  const changes = mergePeople(actorKey, into, from, settings, now, { withTraits });
   const records = changeRecordsOf(publicProfileId(actorKey), [], changes, now);
   db.transaction((tx) => {
     tx.delete(schema.sessions).run();

@@ -70,16 +70,16 @@ export function mergeVisitor(
   db: ProfileDb,
   memory: ProfileMemory,
   links: IdentityLinks,
-  merge: { actorKey: string; id: string; handover: Handover; settings: Settings; now: number },
+  merge: { actorKey: string; id: string; handover: Handover; settings: Settings; now: number; withTraits: boolean },
 ): boolean {
-  const { actorKey, id, handover, settings, now } = merge;
+  const { actorKey, id, handover, settings, now, withTraits } = merge;
   const { profile } = handover;
   if (!profile) {
     // A visitor never seen before: it now forwards to this person, and there is nothing to take over.
     links.recordMerged(db, id, now);
     return false;
   }
-  const changes = persistMerge(db, memory, actorKey, { ...handover, profile }, settings, now, (tx) =>
+  const changes = persistMerge(db, memory, actorKey, { ...handover, profile }, { settings, now, withTraits }, (tx) =>
     links.recordMerged(tx, id, now),
   );
   commitToMemory(memory, changes);

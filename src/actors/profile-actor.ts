@@ -6,9 +6,11 @@
  * from storage after eviction. Each ingested batch is one synchronous storage
  * transaction. The edge talks to it through a few coarse RPC methods.
  *
- * The same class serves three roles by what its storage holds: a person; a
+ * The same class serves two roles by what its storage holds: a person, and a
  * visitor merged into a person (a forward pointer that still flushes its own
- * outbox); and an identifier-directory entry (`email:<sha256>`) naming a person.
+ * outbox). E-mail lookups have their own class (EmailDirectory); actors named
+ * `email:<sha256>` here are that directory's entries from before it had one,
+ * read once by it and otherwise left alone.
  */
 import { DurableObject } from "cloudflare:workers";
 import { eq, sql } from "drizzle-orm";
@@ -18,14 +20,17 @@ import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf } from "../model/changes";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
+import { type IdentityConflict, withoutUnverifiedTraits } from "../model/identity-claims";
 import type { ProfileEvent } from "../model/messages";
 import { applyEvents, commitToMemory, type ProfileMemory } from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView } from "../model/views";
 import {
+  emailDirectory,
   type HandoverAnswer,
   type IngestResult,
+  type IngestTrust,
   type PersonalizationInput,
   type PersonIdentity,
   type ProfileActorApi,
@@ -71,8 +76,9 @@ export class ProfileActor extends DurableObject<Env> {
   private initError: unknown = null;
   private migrated = false;
   /**
-   * For an identifier-directory entry, or a visitor merged into a person:
-   * the actor key of the person, where reads and late events go.
+   * For a visitor merged into a person (or an e-mail directory entry from
+   * before the directory had its own class): the actor key of the person,
+   * where reads and late events go.
    */
   private pointsTo: string | null = null;
   /** Ids linked to this person and what came of each. */
@@ -156,22 +162,30 @@ export class ProfileActor extends DurableObject<Env> {
   /**
    * Applies a batch of this person's events in one storage transaction.
    * Events whose messageId was already applied are counted, not re-applied.
-   * Visitors the batch links to this user are merged in first.
+   * Visitors the batch links to this user are merged in first. Messages the
+   * edge marks untrusted (a browser key without identity verification) do
+   * not change an existing user's traits: what they claimed is answered as
+   * conflicts.
    */
-  async ingest(actorKey: string, events: ProfileEvent[]): Promise<IngestResult> {
+  async ingest(actorKey: string, events: ProfileEvent[], trust: IngestTrust = {}): Promise<IngestResult> {
     await this.ready();
     await this.ensureSchema();
     if (this.suppressedAt !== null) return this.dropSuppressed(events.length);
-    if (this.pointsTo) return this.forwardIngest(this.pointsTo, events);
+    if (this.pointsTo) return this.forwardIngest(this.pointsTo, events, trust);
     const throttledForMs = this.admit(events.length);
     if (throttledForMs !== null) return { applied: 0, duplicateIds: [], refusedLinks: [], throttledForMs };
+    const untrusted = new Set(trust.untrusted ?? []);
+    // A user who exists is only changed by trusted claims; the first claim of a new user id makes it.
+    const guarded = untrusted.size > 0 && actorKey.startsWith("user:") && this.memory.profile !== null;
     const identity = actorKey.startsWith("user:")
-      ? await this.resolveIdentity(actorKey, events)
-      : { refusedLinks: [], merged: 0, emails: [] };
+      ? await this.resolveIdentity(actorKey, events, guarded ? untrusted : null)
+      : { refusedLinks: [], merged: 0, emails: [], untrustedEmails: [] };
 
     const now = Date.now();
-    const fresh = this.dropDuplicates(events);
-    const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
+    const deduped = this.dropDuplicates(events);
+    const duplicateIds = deduped.length === events.length ? [] : duplicatesOf(events, deduped);
+    const conflicts: IdentityConflict[] = [];
+    const fresh = guarded ? withoutUnverifiedTraits(deduped, untrusted, actorKey, conflicts) : deduped;
     const emailBefore = emailOf(this.memory.profile?.traits);
     if (fresh.length > 0) {
       const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
@@ -194,10 +208,22 @@ export class ProfileActor extends DurableObject<Env> {
     }
     if (fresh.length > 0 || identity.merged > 0) await this.flush.recordsAdded(now, this.settings.sinkFlushMs);
     const emailAfter = emailOf(this.memory.profile?.traits);
-    const repoint = new Set(identity.emails);
-    if (emailAfter && emailAfter !== emailBefore) repoint.add(emailAfter);
-    await this.updateDirectory(actorKey, repoint);
-    return { applied: fresh.length, duplicateIds, refusedLinks: identity.refusedLinks };
+    const claims = new Map<string, { trusted: boolean; messageId: string }>();
+    for (const { email, trusted, messageId } of identity.emails) claims.set(email, { trusted, messageId });
+    if (emailAfter && emailAfter !== emailBefore) {
+      const setBy = fresh.findLast((e) => e.type === "identify" && emailOf(e.traits) === emailAfter);
+      claims.set(emailAfter, {
+        trusted: setBy ? !untrusted.has(setBy.messageId) : true,
+        messageId: setBy?.messageId ?? "",
+      });
+    }
+    conflicts.push(...(await this.updateDirectory(actorKey, claims)));
+    return {
+      applied: fresh.length,
+      duplicateIds,
+      refusedLinks: identity.refusedLinks,
+      ...(conflicts.length > 0 ? { conflicts } : {}),
+    };
   }
 
   /** A suppressed identity's events are counted and dropped, never stored. */
@@ -222,11 +248,11 @@ export class ProfileActor extends DurableObject<Env> {
    * A merged visitor's late events: those this actor already applied (before
    * the merge) are dropped here, the rest go to the person, one hop.
    */
-  private async forwardIngest(target: string, events: ProfileEvent[]): Promise<IngestResult> {
+  private async forwardIngest(target: string, events: ProfileEvent[], trust: IngestTrust): Promise<IngestResult> {
     const fresh = this.dropDuplicates(events);
     const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
     if (fresh.length === 0) return { applied: 0, duplicateIds, refusedLinks: [] };
-    const result = await profileActor(this.env, target).ingest(target, fresh);
+    const result = await profileActor(this.env, target).ingest(target, fresh, trust);
     return { ...result, duplicateIds: [...duplicateIds, ...result.duplicateIds] };
   }
 
@@ -247,9 +273,13 @@ export class ProfileActor extends DurableObject<Env> {
    * Merges in the visitors this batch newly links to the user (`actorKey`),
    * one transaction each, once they have answered.
    */
-  private async resolveIdentity(actorKey: string, events: readonly ProfileEvent[]) {
+  private async resolveIdentity(
+    actorKey: string,
+    events: readonly ProfileEvent[],
+    untrusted: ReadonlySet<string> | null,
+  ) {
     const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
-    const emails: string[] = [];
+    const emails: { email: string; trusted: boolean; messageId: string }[] = [];
     let merged = 0;
     // From here on synchronous: no other call interleaves with these merges.
     const now = Date.now();
@@ -261,10 +291,12 @@ export class ProfileActor extends DurableObject<Env> {
         continue;
       }
       const { handover } = answer;
-      const merge = { actorKey, id: claim.id, handover, settings: this.settings, now };
+      // A visitor joined to an existing user by an unverified browser claim brings its events, not its traits.
+      const withTraits = !untrusted?.has(claim.messageId);
+      const merge = { actorKey, id: claim.id, handover, settings: this.settings, now, withTraits };
       if (mergeVisitor(this.db, this.memory, this.links, merge)) merged += 1;
       const email = emailOf(handover.profile?.traits);
-      if (email) emails.push(email);
+      if (email && withTraits) emails.push({ email, trusted: true, messageId: claim.messageId });
     }
     return { refusedLinks, merged, emails };
   }
@@ -330,29 +362,41 @@ export class ProfileActor extends DurableObject<Env> {
     return this.pointsTo ? profileActor(this.env, this.pointsTo) : null;
   }
 
-  /** Makes this actor a directory entry for `target` (the newest claim of an identifier wins). */
-  async pointTo(target: string): Promise<void> {
+  /** For an e-mail directory entry written before EmailDirectory existed: the person it names. */
+  async directoryTarget(): Promise<string | null> {
     await this.ready();
-    if (!this.migrated) await this.ctx.blockConcurrencyWhile(() => this.migrateOnce());
-    if (this.pointsTo === target) return;
-    this.db
-      .insert(schema.pointer)
-      .values({ id: 1, target, at: Date.now() })
-      .onConflictDoUpdate({ target: schema.pointer.id, set: { target, at: Date.now() } })
-      .run();
-    this.pointsTo = target;
+    return this.memory.profile ? null : this.pointsTo;
   }
 
-  /** Points the e-mail directory entries of these addresses at this person. */
-  private async updateDirectory(actorKey: string, emails: ReadonlySet<string>) {
-    for (const email of emails) {
+  /**
+   * Claims these addresses in the e-mail directory for this person; answers
+   * the claims the directory refused (the address names another known
+   * person and the claim was not trusted).
+   */
+  private async updateDirectory(
+    actorKey: string,
+    emails: ReadonlyMap<string, { trusted: boolean; messageId: string }>,
+  ): Promise<IdentityConflict[]> {
+    const conflicts: IdentityConflict[] = [];
+    for (const [email, { trusted, messageId }] of emails) {
       try {
-        await profileActor(this.env, await emailDirectoryName(email)).pointTo(actorKey);
+        const name = await emailDirectoryName(email);
+        const answer = await emailDirectory(this.env, name).claim(name, actorKey, trusted);
+        if (answer.outcome === "refused") {
+          conflicts.push({
+            messageId,
+            kind: "email_claimed",
+            profileId: publicProfileId(actorKey),
+            holderProfileId: publicProfileId(answer.holder),
+            emailSha256: name.slice("email:".length),
+          });
+        }
       } catch (err) {
         // Tried again on the next identify that carries the address.
         console.error(JSON.stringify({ msg: "e-mail directory update failed", actor: actorKey, error: String(err) }));
       }
     }
+    return conflicts;
   }
 
   /** Who this person is, following a visitor's or directory entry's pointer one hop; null when nobody is here. */

@@ -76,6 +76,8 @@ export function mergePeople(
   from: PersonState,
   settings: Pick<Settings, "halfLifeMs" | "sessionTimeoutMs">,
   now: number,
+  /** `withTraits: false` joins the visitor's activity but keeps the person's traits as they are. */
+  options: { withTraits: boolean } = { withTraits: true },
 ): MergeChanges {
   const visitor = from.profile;
   const base = into.profile ?? {
@@ -84,7 +86,7 @@ export function mergePeople(
   };
   const p: ProfileState = structuredClone(base);
   if (visitor) {
-    mergeTraits(p, visitor.traits, visitor.traitTimes);
+    if (options.withTraits) mergeTraits(p, visitor.traits, visitor.traitTimes);
     for (const id of visitor.anonymousIds) p.anonymousIds = addBounded(p.anonymousIds, id, CAPS.anonymousIds);
     for (const id of visitor.groupIds) p.groupIds = addBounded(p.groupIds, id, CAPS.groups);
     p.firstSeen = Math.min(p.firstSeen, visitor.firstSeen);

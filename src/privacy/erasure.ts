@@ -14,7 +14,7 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import type { PersonIdentity } from "../actors/client";
-import { actorIdOf, profileActor, profileActorById } from "../actors/client";
+import { actorIdOf, emailDirectory, profileActor, profileActorById } from "../actors/client";
 import type { ActorExport } from "../actors/profile-views";
 import type { Env } from "../env";
 import { emailDirectoryName } from "../model/profile-id";
@@ -31,11 +31,12 @@ export interface Subject {
 /** Change records stamped up to this long after an erasure began are dropped too: what an actor records before it is wiped. */
 const ERASURE_GRACE_MS = 60_000;
 
-/** Where a subject's trail starts: the user's or visitor's actor, or the address's directory entry. */
-async function startActor(subject: Subject): Promise<string> {
+/** Where a subject's trail starts: the user's or visitor's actor, or the person the address's directory entry names. */
+async function startActor(env: Env, subject: Subject): Promise<string | null> {
   if (subject.type === "USER_ID") return `user:${subject.id}`;
   if (subject.type === "ANONYMOUS_ID") return `anon:${subject.id}`;
-  return emailDirectoryName(subject.id);
+  const entry = await emailDirectoryName(subject.id);
+  return emailDirectory(env, entry).lookup(entry);
 }
 
 /** Every identifier the person has had here, and every actor that holds any of it. */
@@ -52,8 +53,8 @@ export interface Footprint {
 }
 
 export async function footprintOf(env: Env, subject: Subject): Promise<Footprint> {
-  const start = await startActor(subject);
-  const person = await profileActor(env, start).identity();
+  const start = await startActor(env, subject);
+  const person = start ? await profileActor(env, start).identity() : null;
   const userIds = new Set<string>();
   const anonymousIds = new Set<string>();
   const emails = new Set<string>();
@@ -69,9 +70,8 @@ export async function footprintOf(env: Env, subject: Subject): Promise<Footprint
     for (const id of person.mergedIds) personActors.add(`anon:${id}`);
   }
   // The actor the subject names is wiped too: a visitor's pointer, or a user id that holds only a marker.
-  if (subject.type !== "EMAIL") personActors.add(start);
+  if (start && subject.type !== "EMAIL") personActors.add(start);
   const directoryActors = new Set<string>(await Promise.all([...emails].map((e) => emailDirectoryName(e))));
-  if (subject.type === "EMAIL") directoryActors.add(start);
   return {
     person,
     userIds: [...userIds],
@@ -181,7 +181,11 @@ export async function eraseSubject(
   const linked = f.personActors.map((key) => actorIdOf(env, key));
   await Promise.all([
     ...f.personActors.map((key) => profileActor(env, key).wipe(options.suppress, linked)),
-    ...f.directoryActors.map((key) => profileActor(env, key).wipe(false)),
+    // The person leaves each address's claimants; an entry from before the directory had its own class is wiped.
+    ...f.directoryActors.flatMap((key) => [
+      emailDirectory(env, key).release(f.personActors),
+      profileActor(env, key).wipe(false),
+    ]),
   ]);
   return {
     profiles: f.person ? 1 : 0,
@@ -224,7 +228,8 @@ export async function exportSubject(
   eventLimit = 10_000,
 ): Promise<{ footprint: Footprint; actor: ActorExport | null; warehouse: WarehouseExport }> {
   const f = await footprintOf(env, subject);
-  const actor = await profileActor(env, await startActor(subject)).exportData();
+  const start = await startActor(env, subject);
+  const actor = start ? await profileActor(env, start).exportData() : null;
   const ids = json(f.profileIds);
   const [profiles, sessions, affinities, events, total, lake] = await env.WAREHOUSE.batch(
     [

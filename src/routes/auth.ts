@@ -1,6 +1,9 @@
 /**
- * Write keys (public: pixels, SDKs) and secret API keys (reads, catalog) from
- * configuration, several of each for rotation. Keys are compared as SHA-256
+ * Write keys and secret API keys (reads, catalog) from configuration, several
+ * of each for rotation. Write keys come in two classes, as Segment's sources
+ * do: server keys (`WRITE_KEYS`, held by the shop's servers and SDKs, trusted
+ * with identity claims) and browser keys (`BROWSER_WRITE_KEYS`, public in
+ * every web page, pixel and `/t.js`). Keys are compared as SHA-256
  * digests with a constant-time comparison; the digests of the configured
  * keys are computed once per isolate.
  */
@@ -40,6 +43,18 @@ export async function keyMatches(candidate: string | null | undefined, list: str
   // Compare against every key so the time taken does not reveal which one matched.
   for (const d of digests) match = crypto.subtle.timingSafeEqual(d, given) || match;
   return match;
+}
+
+/** Which class of source a write key belongs to, or null for no key of this service. */
+export type WriteKeyClass = "server" | "browser";
+
+export async function writeKeyClass(
+  candidate: string | null | undefined,
+  env: { WRITE_KEYS?: string; BROWSER_WRITE_KEYS?: string },
+): Promise<WriteKeyClass | null> {
+  if (await keyMatches(candidate, env.WRITE_KEYS)) return "server";
+  if (await keyMatches(candidate, env.BROWSER_WRITE_KEYS)) return "browser";
+  return null;
 }
 
 /** The user name of an HTTP Basic header (Segment sends the write key there, password empty). */

@@ -8,10 +8,22 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import trackerSource from "../browser/tracker.js";
 import { type AppEnv, publicOrigin } from "./app-env";
-import { keyMatches } from "./auth";
+import { writeKeyClass } from "./auth";
 import { ApiError } from "./errors";
 
 export const browserRoutes = new Hono<AppEnv>();
+
+/**
+ * A server write key in a web page is a leak: anyone reading the page could
+ * make trusted identity claims with it. Pages get a browser key.
+ */
+function serverKeyInPage(): never {
+  throw new ApiError(
+    400,
+    "server_key_in_browser",
+    "this is a server write key (WRITE_KEYS), which must never appear in a web page: anyone could read it there — use a browser write key (BROWSER_WRITE_KEYS) in pages, pixels and /t.js, and rotate this server key if the page was published",
+  );
+}
 
 const publicAsset = cors({ origin: "*", allowMethods: ["GET"], maxAge: 86_400 });
 /** Pages pick up a new tracker within five minutes; browsers revalidate with the ETag. */
@@ -42,6 +54,9 @@ function tracker(): Promise<{ body: string; etag: string }> {
 }
 
 browserRoutes.get("/t.js", publicAsset, async (c) => {
+  // The loader names its key in the script URL (`/t.js?writeKey=`); a server key there is refused.
+  const named = c.req.query("writeKey");
+  if (named && (await writeKeyClass(named, c.env)) === "server") serverKeyInPage();
   const { body, etag } = await tracker();
   const headers = { "content-type": "text/javascript; charset=utf-8", "cache-control": CACHE_CONTROL, etag };
   if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);
@@ -79,8 +94,14 @@ function analyticsSettings(writeKey: string, origin: URL) {
 
 browserRoutes.get("/v1/projects/:writeKey/settings", publicAsset, async (c) => {
   const writeKey = c.req.param("writeKey");
-  if (!(await keyMatches(writeKey, c.env.WRITE_KEYS))) {
-    throw new ApiError(404, "unknown_write_key", "no source has this write key; use the write key from WRITE_KEYS");
+  const keyClass = await writeKeyClass(writeKey, c.env);
+  if (keyClass === "server") serverKeyInPage();
+  if (!keyClass) {
+    throw new ApiError(
+      404,
+      "unknown_write_key",
+      "no source has this write key; use a browser write key from BROWSER_WRITE_KEYS",
+    );
   }
   c.header("cache-control", CACHE_CONTROL);
   return c.json(analyticsSettings(writeKey, new URL(publicOrigin(c.env, c.req.url))));

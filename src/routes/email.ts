@@ -21,7 +21,7 @@ export const emailRoutes = new Hono<AppEnv>();
 /** Records an open or click as a track event; unresolvable recipients are skipped, not errors. */
 async function record(c: Context<AppEnv>, claims: LinkClaims, event: string) {
   const parsed = parseProfileId(claims.profile);
-  if (!parsed.ok || parsed.ref.kind === "email") return;
+  if (!parsed.ok || parsed.ref.kind === "email" || parsed.ref.kind === "email_hash") return;
   // A flood from one address (a link scanner looping) still gets its image or redirect, unrecorded.
   if (await overLimit(c.env.INGEST_LIMITER, `email:${clientAddress(c)}`)) return;
   const identity = parsed.ref.kind === "user" ? { userId: parsed.ref.value } : { anonymousId: parsed.ref.value };
@@ -35,6 +35,8 @@ async function record(c: Context<AppEnv>, claims: LinkClaims, event: string) {
       [{ type: "track", event, ...identity, properties }],
       {
         source: "email",
+        // The link was sealed by the merge call for this person: nothing else names them.
+        trust: "server",
       },
     );
   } catch (err) {

@@ -7,20 +7,31 @@
 import type { IngestResult } from "../actors/client";
 import { profileActor } from "../actors/client";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
-import { warehouseDb } from "../catalog/store";
+import { chunk, rowsPerStatement, warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { interactionsOf } from "../model/commerce";
 import type { ClientInfo } from "../model/enrich";
+import {
+  type IdentityConflict,
+  UNVERIFIED_IDENTIFY_WARNING,
+  USER_HASH_FIELD,
+  verificationSecrets,
+  verifyUserHash,
+} from "../model/identity-claims";
 import type { IngestResponse, MessageType, ProfileEvent } from "../model/messages";
 import { publicProfileId } from "../model/profile-id";
 import { settingsOf } from "../model/settings";
 import { actorKeyOf, validateMessage } from "../model/validate";
 import { quarantine, type Rejection } from "../sink/quarantine";
+import { identityConflicts } from "../sink/warehouse-schema";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
+import type { WriteKeyClass } from "./auth";
 import { ApiError } from "./errors";
 
 export interface IngestOptions {
   source: string;
+  /** The class of the write key the request came with: a browser key's identity claims are checked. */
+  trust: WriteKeyClass;
   impliedType?: MessageType;
   batchContext?: Record<string, unknown>;
   batchSentAt?: string | number;
@@ -75,6 +86,10 @@ export async function ingestMessages(
   const byActor = new Map<string, ProfileEvent[]>();
   const rejections: Rejection[] = [];
   const indexOf = new Map<string, number>();
+  const untrusted = new Set<string>();
+  const unverifiedIdentifies: number[] = [];
+  const secrets = options.trust === "browser" ? verificationSecrets(env.IDENTITY_VERIFICATION_SECRET) : [];
+  const verifications: Promise<void>[] = [];
   // A message's position is kept wherever a request carries several (a batch, a replay).
   const batched = options.source === "batch" || messages.length > 1;
 
@@ -97,8 +112,24 @@ export async function ingestMessages(
       });
       return;
     }
-    indexOf.set(result.event.messageId, index);
-    const key = actorKeyOf(result.event);
+    const { event } = result;
+    indexOf.set(event.messageId, index);
+    if (options.trust === "browser") {
+      // The hash is a credential of the moment, not part of the event.
+      const { [USER_HASH_FIELD]: hash, ...context } = event.context;
+      event.context = context;
+      const userId = event.userId;
+      verifications.push(
+        (userId ? verifyUserHash(secrets, userId, hash) : Promise.resolve(false)).then((verified) => {
+          if (verified) return;
+          untrusted.add(event.messageId);
+          if (event.type === "identify" && userId && Object.keys(event.traits).length > 0) {
+            unverifiedIdentifies.push(index);
+          }
+        }),
+      );
+    }
+    const key = actorKeyOf(event);
     const list = byActor.get(key);
     if (list) list.push(result.event);
     else byActor.set(key, [result.event]);
@@ -108,9 +139,16 @@ export async function ingestMessages(
   // Rejections first: once we answer 200 they must already be kept.
   if (rejections.length > 0 && options.quarantineRejections !== false) await quarantine(db, rejections, receivedAt);
 
+  await Promise.all(verifications);
   const settings = settingsOf(env);
   const results = await Promise.allSettled(
-    [...byActor].map(([key, events]) => withRetry(() => profileActor(env, key).ingest(key, events))),
+    [...byActor].map(([key, events]) => {
+      const trust =
+        untrusted.size > 0
+          ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) }
+          : {};
+      return withRetry(() => profileActor(env, key).ingest(key, events, trust));
+    }),
   );
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {
@@ -143,15 +181,38 @@ export async function ingestMessages(
   // Counted for operators (`/v1/sink/status`); the sender is not told which identities are suppressed.
   if (suppressed > 0) waitUntil(prepare(env.WAREHOUSE, addToCounters({ suppressed_events: suppressed })).run());
 
+  // Kept before answering, like rejections: an operator can see every claim that was not applied.
+  const conflicts = applied.flatMap((r) => r?.conflicts ?? []);
+  if (conflicts.length > 0) await recordConflicts(env, conflicts, receivedAt);
+
   if (throttled.length > 0) throw profileFlood(throttled, applied, settings.profileEventsPerSecond);
 
-  const warnings = applied.flatMap((r) =>
-    (r?.refusedLinks ?? []).map((l) => ({ index: indexOf.get(l.messageId) ?? 0, reason: l.reason })),
-  );
+  const warnings = [
+    ...applied.flatMap((r) =>
+      (r?.refusedLinks ?? []).map((l) => ({ index: indexOf.get(l.messageId) ?? 0, reason: l.reason })),
+    ),
+    ...unverifiedIdentifies.map((index) => ({ index, reason: UNVERIFIED_IDENTIFY_WARNING })),
+  ];
   return {
     success: true,
     accepted: messages.length - rejections.length,
     rejected: rejections.map((r, i) => ({ index: r.index ?? i, code: r.code, reason: r.reason })),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
+}
+
+/** Stores the identity claims actors did not apply (`identity_conflicts`). */
+async function recordConflicts(env: Env, conflicts: readonly IdentityConflict[], receivedAt: number) {
+  const db = warehouseDb(env.WAREHOUSE);
+  const rows = conflicts.map((c) => ({
+    receivedAt,
+    kind: c.kind,
+    messageId: c.messageId,
+    profileId: c.profileId,
+    holderProfileId: c.holderProfileId ?? null,
+    emailSha256: c.emailSha256 ?? null,
+    claimed: c.claimed ?? null,
+  }));
+  const [first, ...rest] = chunk(rows, rowsPerStatement(7)).map((part) => db.insert(identityConflicts).values(part));
+  if (first) await db.batch([first, ...rest]);
 }

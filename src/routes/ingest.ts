@@ -14,7 +14,7 @@ import { base64Decode } from "../model/signing";
 import { findUnsafeKey, jsonByteLength, type RejectionCode } from "../model/validate";
 import { quarantine } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
-import { basicUser, keyMatches } from "./auth";
+import { basicUser, type WriteKeyClass, writeKeyClass } from "./auth";
 import { parseJson, readLimitedText } from "./body";
 import { ApiError } from "./errors";
 import { clientOf, ingestMessages } from "./ingest-pipeline";
@@ -61,8 +61,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-/** Reads, parses and authenticates an ingestion request body. */
-async function readIngestBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
+/** Reads, parses and authenticates an ingestion request body; answers it with the write key's class. */
+async function readIngestBody(c: Context<AppEnv>): Promise<{ body: Record<string, unknown>; trust: WriteKeyClass }> {
   const mediaType = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   const lenient = LENIENT_MEDIA_TYPES.has(mediaType);
   if (!lenient && !JSON_MEDIA_TYPES.has(mediaType) && !mediaType.endsWith("+json"))
@@ -83,7 +83,8 @@ async function readIngestBody(c: Context<AppEnv>): Promise<Record<string, unknow
   }
   const fromHeader = basicUser(c.req.header("authorization"));
   const writeKey = fromHeader ?? (typeof body.writeKey === "string" ? body.writeKey : null);
-  if (!(await keyMatches(writeKey, c.env.WRITE_KEYS))) {
+  const trust = await writeKeyClass(writeKey, c.env);
+  if (!trust) {
     throw new ApiError(
       401,
       "unauthorized",
@@ -92,7 +93,7 @@ async function readIngestBody(c: Context<AppEnv>): Promise<Record<string, unknow
         : "missing write key; send HTTP Basic auth with the write key as user name, or writeKey in the body",
     );
   }
-  return body;
+  return { body, trust };
 }
 
 function sentAtOf(v: unknown): string | number | undefined {
@@ -111,9 +112,11 @@ for (const [type, path] of SINGLE_TYPES.flatMap((t): [MessageType, string][] => 
 ])) {
   ingestRoutes.use(path, openCors);
   ingestRoutes.post(path, limitIngestion, async (c) => {
-    const { writeKey: _key, ...message } = await readIngestBody(c);
+    const { body, trust } = await readIngestBody(c);
+    const { writeKey: _key, ...message } = body;
     const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [message], {
       source: type,
+      trust,
       impliedType: type,
       client: clientOf(c.req),
     });
@@ -124,7 +127,7 @@ for (const [type, path] of SINGLE_TYPES.flatMap((t): [MessageType, string][] => 
 for (const path of ["/v1/batch", "/v1/import", "/v1/b"]) {
   ingestRoutes.use(path, openCors);
   ingestRoutes.post(path, limitIngestion, async (c) => {
-    const body = await readIngestBody(c);
+    const { body, trust } = await readIngestBody(c);
     const batch = body.batch;
     if (!Array.isArray(batch)) {
       throw new ApiError(400, "invalid_batch", 'body needs "batch": an array of Segment messages');
@@ -155,6 +158,7 @@ for (const path of ["/v1/batch", "/v1/import", "/v1/b"]) {
     }
     const result = await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), batch, {
       source: "batch",
+      trust,
       batchContext,
       batchSentAt: sentAtOf(body.sentAt),
       client: clientOf(c.req),
@@ -214,7 +218,8 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
       );
     } else {
       const { writeKey, ...rest } = message;
-      if (!(await keyMatches(typeof writeKey === "string" ? writeKey : null, c.env.WRITE_KEYS))) {
+      // A pixel URL is public whatever key it carries: its identity claims are a browser's.
+      if (!(await writeKeyClass(typeof writeKey === "string" ? writeKey : null, c.env))) {
         await reject(
           "invalid_write_key",
           writeKey ? "write key is not valid" : "pixel data needs a write key (writeKey)",
@@ -223,6 +228,7 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
       } else {
         await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [rest], {
           source,
+          trust: "browser",
           impliedType: type,
           receivedAt,
           client: clientOf(c.req),

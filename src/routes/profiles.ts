@@ -7,11 +7,11 @@
 
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { type ProfileActorApi, profileActor } from "../actors/client";
+import { emailDirectory, type ProfileActorApi, profileActor } from "../actors/client";
 import { catalogIndex } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
-import { actorNameOf, emailDirectoryName, parseProfileId } from "../model/profile-id";
+import { actorNameOf, directoryNameOf, parseProfileId } from "../model/profile-id";
 import { type CatalogIndex, type Recommendation, recommend } from "../model/ranking";
 import { settingsOf } from "../model/settings";
 import type { AppEnv } from "./app-env";
@@ -21,15 +21,27 @@ import { ApiError } from "./errors";
 export const profileRoutes = new Hono<AppEnv>();
 profileRoutes.use("/v1/profiles/*", requireApiKey());
 
+/** What the read routes ask of a person's actor. */
+export type ProfileReader = Pick<ProfileActorApi, "readProfile" | "readEvents" | "personalization" | "outboxStatus">;
+
 export interface ResolvedProfile {
+  /** The person's actor, or for an address nobody claimed, its directory entry (`email:<sha256>`). */
   name: string;
-  stub: ProfileActorApi;
+  stub: ProfileReader;
 }
+
+/** An e-mail address nobody has claimed: reads answer as for someone never seen, without an actor. */
+const nobody: ProfileReader = {
+  readProfile: async () => null,
+  readEvents: async () => null,
+  personalization: async () => ({ known: false, profileId: null, traits: {}, signals: null }),
+  outboxStatus: async () => ({ pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null }),
+};
 
 /**
  * Maps a `<id_type>:<value>` profile id to its actor, or explains why it
- * cannot. An `email:` id names its identifier-directory entry, which forwards
- * to the person: one extra actor hop.
+ * cannot. An `email:` or `email_sha256:` id is looked up in the e-mail
+ * directory first: one extra actor hop.
  */
 export async function resolveProfile(
   env: Env,
@@ -37,8 +49,14 @@ export async function resolveProfile(
 ): Promise<{ ok: true; profile: ResolvedProfile } | { ok: false; reason: string }> {
   const parsed = parseProfileId(rawId);
   if (!parsed.ok) return parsed;
-  const name = actorNameOf(parsed.ref) ?? (await emailDirectoryName(parsed.ref.value));
-  return { ok: true, profile: { name, stub: profileActor(env, name) } };
+  const direct = actorNameOf(parsed.ref);
+  if (direct) return { ok: true, profile: { name: direct, stub: profileActor(env, direct) } };
+  const entry = (await directoryNameOf(parsed.ref)) ?? "";
+  const target = await emailDirectory(env, entry).lookup(entry);
+  return {
+    ok: true,
+    profile: target ? { name: target, stub: profileActor(env, target) } : { name: entry, stub: nobody },
+  };
 }
 
 async function profileOr400(c: Context<AppEnv>): Promise<ResolvedProfile> {

@@ -199,3 +199,34 @@ export const sinkStats = sqliteTable("sink_stats", {
   name: text("name").primaryKey(),
   value: real("value").notNull(),
 });
+
+/**
+ * Identity claims from browser sources that were not applied (DESIGN §2.6,
+ * `BROWSER_WRITE_KEYS`): traits for an existing user without identity
+ * verification, and e-mail addresses whose lookup names another known
+ * person. Kept for an operator to review (`GET /v1/identity/conflicts`);
+ * each row says whose it is in its own columns, so erasure finds it by
+ * structure.
+ */
+export const identityConflicts = sqliteTable(
+  "identity_conflicts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    receivedAt: integer("received_at").notNull(),
+    /** `unverified_traits` or `email_claimed`. */
+    kind: text("kind").notNull(),
+    messageId: text("message_id").notNull(),
+    /** The profile the message was sent as (`user_id:42`). */
+    profileId: text("profile_id").notNull(),
+    /** For `email_claimed`: whom the address's lookup stays with, and the address's SHA-256. */
+    holderProfileId: text("holder_profile_id"),
+    emailSha256: text("email_sha256"),
+    /** What was claimed (traits), as JSON. */
+    claimed: text("claimed", { mode: "json" }).$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    index("identity_conflicts_profile").on(t.profileId),
+    index("identity_conflicts_holder").on(t.holderProfileId),
+    index("identity_conflicts_email").on(t.emailSha256),
+  ],
+);

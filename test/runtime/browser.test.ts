@@ -4,7 +4,7 @@
  * library posts to.
  */
 import { describe, expect, it } from "vitest";
-import { basic, call, readJson, uid, WRITE_KEY } from "./helpers";
+import { BROWSER_KEY, basic, call, readJson, uid, WRITE_KEY } from "./helpers";
 
 async function gzippedBytes(text: string): Promise<number> {
   const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
@@ -33,7 +33,7 @@ describe("GET /t.js", () => {
 
 describe("GET /v1/projects/:writeKey/settings", () => {
   it("points analytics.js's Segment.io destination at this service", async () => {
-    const res = await call(`/v1/projects/${WRITE_KEY}/settings`, { headers: { origin: "https://shop.example" } });
+    const res = await call(`/v1/projects/${BROWSER_KEY}/settings`, { headers: { origin: "https://shop.example" } });
     expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
     const settings = (await res.json()) as {
@@ -42,11 +42,22 @@ describe("GET /v1/projects/:writeKey/settings", () => {
     };
     expect(Object.keys(settings.integrations)).toEqual(["Segment.io"]);
     expect(settings.integrations["Segment.io"]).toMatchObject({
-      apiKey: WRITE_KEY,
+      apiKey: BROWSER_KEY,
       apiHost: "edge.test/v1",
       protocol: "http",
     });
     expect(settings.remotePlugins).toEqual([]);
+  });
+
+  it("refuses a server write key, which must never be published in a page", async () => {
+    for (const path of [`/v1/projects/${WRITE_KEY}/settings`, `/t.js?writeKey=${WRITE_KEY}`]) {
+      const res = await call(path);
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("server_key_in_browser");
+      expect(body.error.message).toContain("BROWSER_WRITE_KEYS");
+    }
+    expect((await call(`/t.js?writeKey=${BROWSER_KEY}`)).status).toBe(200);
   });
 
   it("answers 404 for a write key no source has", async () => {

@@ -5,6 +5,10 @@ import worker from "../../src/index";
 import type { Product } from "../../src/model/catalog";
 
 export const WRITE_KEY = "test-write-key";
+/** A browser write key (BROWSER_WRITE_KEYS): public, its identity claims are checked. */
+export const BROWSER_KEY = "test-browser-key";
+/** IDENTITY_VERIFICATION_SECRET in the tests: what the shop's server signs user ids with. */
+export const IDENTITY_SECRET = "test-identity-secret";
 export const API_KEY = "test-api-key";
 export const BASE = "http://edge.test";
 

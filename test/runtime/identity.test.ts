@@ -85,10 +85,10 @@ describe("identity resolution", () => {
     const merge = await readJson<{ profile: { id: string } }>(`/v1/merge/anonymous_id:${anonymousId}`);
     expect(merge.profile.id).toBe(`user_id:${userId}`);
     // The directory now names the person directly: one hop, not two.
-    const directory = env.PROFILES.get(env.PROFILES.idFromName(await emailDirectoryName(email)));
+    const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName(await emailDirectoryName(email)));
     const target = await runInDurableObject(
       directory,
-      (_i, state) => state.storage.sql.exec<{ target: string }>("SELECT target FROM pointer").one().target,
+      (_i, state) => state.storage.sql.exec<{ target: string }>("SELECT target FROM lookup").one().target,
     );
     expect(target).toBe(`user:${userId}`);
   });

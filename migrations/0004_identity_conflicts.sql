@@ -1,0 +1,14 @@
+CREATE TABLE `identity_conflicts` (
+	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`received_at` integer NOT NULL,
+	`kind` text NOT NULL,
+	`message_id` text NOT NULL,
+	`profile_id` text NOT NULL,
+	`holder_profile_id` text,
+	`email_sha256` text,
+	`claimed` text
+);
+--> statement-breakpoint
+CREATE INDEX `identity_conflicts_profile` ON `identity_conflicts` (`profile_id`);--> statement-breakpoint
+CREATE INDEX `identity_conflicts_holder` ON `identity_conflicts` (`holder_profile_id`);--> statement-breakpoint
+CREATE INDEX `identity_conflicts_email` ON `identity_conflicts` (`email_sha256`);

@@ -1,0 +1,170 @@
+/**
+ * Identity claims from public browser keys: the browser key sits in every
+ * web page, so whoever reads it must not be able to take over another
+ * person's e-mail lookup or rewrite a known user's traits. Server keys and
+ * browser calls carrying the identity-verification hash keep the usual
+ * Segment flows; refused claims are recorded for an operator.
+ */
+import { describe, expect, it } from "vitest";
+import { userHashOf } from "../../src/model/identity-claims";
+import { emailSha256 } from "../../src/model/profile-id";
+import type { ProfileView as Profile } from "../../src/model/views";
+import {
+  BROWSER_KEY,
+  basic,
+  call,
+  IDENTITY_SECRET,
+  ingest,
+  productFixture,
+  putCatalog,
+  readJson,
+  sendBatch,
+  uid,
+} from "./helpers";
+
+interface IngestAnswer {
+  accepted: number;
+  warnings?: { index: number; reason: string }[];
+}
+
+/** What a web page sends with the public browser key. */
+async function fromBrowser(batch: unknown[]): Promise<IngestAnswer> {
+  const res = await ingest("/v1/batch", { batch }, { authorization: basic(BROWSER_KEY) });
+  expect(res.status).toBe(200);
+  return (await res.json()) as IngestAnswer;
+}
+
+interface Conflict {
+  kind: string;
+  profileId: string;
+  holderProfileId: string | null;
+  emailSha256: string | null;
+  claimed: Record<string, unknown> | null;
+}
+
+async function conflictsOf(profileId: string): Promise<Conflict[]> {
+  return (await readJson<{ items: Conflict[] }>(`/v1/identity/conflicts?profile=${encodeURIComponent(profileId)}`))
+    .items;
+}
+
+const PHISH = "Vera, your account is locked: call +1 555 0100";
+
+describe("an e-mail lookup claimed from a browser key", () => {
+  it("stays with the person who holds the address, and the attempt is recorded", async () => {
+    await putCatalog([productFixture(uid("sku"))]);
+    const victim = uid("vera");
+    const attacker = uid("mallory");
+    const email = `${victim}@example.com`;
+    await sendBatch([{ type: "identify", userId: victim, traits: { email, firstName: "Vera" } }]);
+
+    await fromBrowser([{ type: "identify", userId: attacker, traits: { email, firstName: PHISH } }]);
+
+    const merge = await readJson<{
+      profile: { id: string; traits: Record<string, unknown> };
+      recommendation_block: string;
+    }>(`/v1/merge/email:${email}`);
+    expect(merge.profile.id).toBe(`user_id:${victim}`);
+    expect(merge.profile.traits.firstName).toBe("Vera");
+    expect(merge.recommendation_block).not.toContain("locked");
+    const byHash = await readJson<Profile>(`/v1/profiles/email_sha256:${await emailSha256(email)}`);
+    expect(byHash.id).toBe(`user_id:${victim}`);
+
+    const [conflict] = await conflictsOf(`user_id:${attacker}`);
+    expect(conflict).toMatchObject({
+      kind: "email_claimed",
+      profileId: `user_id:${attacker}`,
+      holderProfileId: `user_id:${victim}`,
+      emailSha256: await emailSha256(email),
+    });
+  });
+
+  it("moves with a server key (the newest trusted claim wins) and with a verified browser call", async () => {
+    const email = `${uid()}@example.com`;
+    const first = uid();
+    const second = uid();
+    const third = uid();
+    await sendBatch([{ type: "identify", userId: first, traits: { email } }]);
+    await sendBatch([{ type: "identify", userId: second, traits: { email } }]);
+    expect((await readJson<Profile>(`/v1/profiles/email:${email}`)).id).toBe(`user_id:${second}`);
+    const userHash = await userHashOf(IDENTITY_SECRET, third);
+    await fromBrowser([{ type: "identify", userId: third, traits: { email }, context: { userHash } }]);
+    expect((await readJson<Profile>(`/v1/profiles/email:${email}`)).id).toBe(`user_id:${third}`);
+  });
+
+  it("is taken by a browser call when nobody holds the address yet", async () => {
+    const email = `${uid()}@example.com`;
+    const userId = uid();
+    const answer = await fromBrowser([{ type: "identify", userId, traits: { email, firstName: "Ada" } }]);
+    expect(answer.accepted).toBe(1);
+    const profile = await readJson<Profile>(`/v1/profiles/email:${email}`);
+    expect(profile.id).toBe(`user_id:${userId}`);
+    expect(profile.traits).toMatchObject({ email, firstName: "Ada" });
+  });
+});
+
+describe("a known user's traits from a browser key", () => {
+  it("are not changed without identity verification, and the claim is kept for review", async () => {
+    const userId = uid();
+    await sendBatch([{ type: "identify", userId, traits: { firstName: "Vera", plan: "gold" } }]);
+    const answer = await fromBrowser([
+      { type: "identify", userId, traits: { firstName: PHISH } },
+      { type: "track", userId, event: "Product Viewed", properties: { product_id: "sku-9", category: "Socks" } },
+    ]);
+    expect(answer.accepted).toBe(2);
+    expect(answer.warnings?.[0]?.reason).toContain("identity verification");
+
+    const profile = await readJson<Profile>(`/v1/profiles/user_id:${userId}`);
+    expect(profile.traits).toEqual({ firstName: "Vera", plan: "gold" });
+    // The behaviour itself still counts.
+    expect(profile.counts.events).toBe(3);
+    const [conflict] = await conflictsOf(`user_id:${userId}`);
+    expect(conflict).toMatchObject({ kind: "unverified_traits", claimed: { firstName: PHISH } });
+  });
+
+  it("are applied when the call carries the user's verification hash, and refused with a wrong one", async () => {
+    const userId = uid();
+    await sendBatch([{ type: "identify", userId, traits: { firstName: "Vera" } }]);
+    await fromBrowser([
+      { type: "identify", userId, traits: { firstName: "Wrong" }, context: { userHash: "ab".repeat(32) } },
+    ]);
+    await fromBrowser([{ type: "identify", userId, traits: { firstName: "Ver" }, context: { userHash: "nope" } }]);
+    expect((await readJson<Profile>(`/v1/profiles/user_id:${userId}`)).traits.firstName).toBe("Vera");
+
+    const userHash = await userHashOf(IDENTITY_SECRET, userId);
+    const answer = await fromBrowser([
+      { type: "identify", userId, traits: { firstName: "Verity" }, context: { userHash } },
+    ]);
+    expect(answer.warnings).toBeUndefined();
+    expect((await readJson<Profile>(`/v1/profiles/user_id:${userId}`)).traits.firstName).toBe("Verity");
+    // The hash is a credential of the moment: it is not kept with the event.
+    const { events } = await readJson<{ events: { context: Record<string, unknown> }[] }>(
+      `/v1/profiles/user_id:${userId}/events?limit=1`,
+    );
+    expect(events[0]?.context.userHash).toBeUndefined();
+  });
+
+  it("cannot be smuggled in through a visitor merged into the user", async () => {
+    const userId = uid();
+    const anonymousId = uid("anon");
+    await sendBatch([{ type: "identify", userId, traits: { firstName: "Vera" } }]);
+    await fromBrowser([
+      { type: "identify", anonymousId, traits: { firstName: PHISH } },
+      { type: "page", anonymousId, name: "Home" },
+    ]);
+    await fromBrowser([{ type: "track", userId, anonymousId, event: "Signed In" }]);
+    const profile = await readJson<Profile>(`/v1/profiles/user_id:${userId}`);
+    expect(profile.traits.firstName).toBe("Vera");
+    // The visitor's activity joined the person.
+    expect(profile.anonymousIds).toContain(anonymousId);
+    expect(profile.counts.events).toBe(4);
+  });
+
+  it("are changed through a pixel only as from a browser, whichever key the pixel carries", async () => {
+    const userId = uid();
+    await sendBatch([{ type: "identify", userId, traits: { firstName: "Vera" } }]);
+    const data = btoa(JSON.stringify({ writeKey: "test-write-key", userId, traits: { firstName: PHISH } }));
+    const res = await call(`/v1/pixel/identify?data=${encodeURIComponent(data)}`);
+    expect(res.status).toBe(200);
+    expect((await readJson<Profile>(`/v1/profiles/user_id:${userId}`)).traits.firstName).toBe("Vera");
+  });
+});
