@@ -142,7 +142,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       return "";
     }
   })();
-  const writeKey = process.env.WRITE_KEY ?? /^WRITE_KEYS=([^,\n]+)/m.exec(vars)?.[1]?.trim() ?? "local-write-key";
+  // Pages carry a browser key: the service refuses to serve a server key to a page.
+  const writeKey =
+    process.env.WRITE_KEY ?? /^BROWSER_WRITE_KEYS=([^,\n]+)/m.exec(vars)?.[1]?.trim() ?? "local-browser-key";
   const shop = await startDemoShop({ service, writeKey, port: Number(process.env.PORT ?? 8788) });
   console.log(
     `demo shop on ${shop.url} (tracker) and ${shop.url}/?lib=segment (analytics-next), sending to ${service}`,

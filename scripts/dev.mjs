@@ -18,6 +18,7 @@ const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const varsPath = join(root, ".dev.vars");
 
 export const LOCAL_WRITE_KEY = "local-write-key";
+export const LOCAL_BROWSER_KEY = "local-browser-key";
 export const LOCAL_API_KEY = "local-api-key";
 export const LOCAL_MERGE_KEY = "local-merge-key";
 
@@ -26,8 +27,11 @@ if (!existsSync(varsPath)) {
     varsPath,
     [
       "# Local development keys, created by `npm run dev`. Never used in production:",
-      "# set real ones with `wrangler secret put WRITE_KEYS` (and API_KEYS, LINK_SIGNING_SECRET).",
+      "# set real ones with `wrangler secret put WRITE_KEYS` (and BROWSER_WRITE_KEYS, API_KEYS, LINK_SIGNING_SECRET,",
+      "# IDENTITY_VERIFICATION_SECRET).",
       `WRITE_KEYS=${LOCAL_WRITE_KEY}`,
+      `BROWSER_WRITE_KEYS=${LOCAL_BROWSER_KEY}`,
+      `IDENTITY_VERIFICATION_SECRET=${randomBytes(32).toString("hex")}`,
       `API_KEYS=${LOCAL_API_KEY}`,
       `MERGE_KEYS=${LOCAL_MERGE_KEY}`,
       `LINK_SIGNING_SECRET=${randomBytes(32).toString("hex")}`,
@@ -43,6 +47,12 @@ const vars = Object.fromEntries(
     .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]),
 );
 const writeKey = (vars.WRITE_KEYS ?? "").split(",")[0]?.trim();
+const browserKey = (vars.BROWSER_WRITE_KEYS ?? "").split(",")[0]?.trim();
+if (!browserKey) {
+  console.warn(
+    `${varsPath} has no BROWSER_WRITE_KEYS: web pages, pixels and /t.js need a browser write key — add BROWSER_WRITE_KEYS=${LOCAL_BROWSER_KEY} to it`,
+  );
+}
 const apiKey = (vars.API_KEYS ?? "").split(",")[0]?.trim();
 
 const migrate = spawnSync(
@@ -92,5 +102,7 @@ async function loadDemoCatalog() {
 
 if (await waitForHealth()) {
   await loadDemoCatalog();
-  console.log(`\nedge-profiles is running at ${base}\n  write key: ${writeKey}\n  API key:   ${apiKey}\n`);
+  console.log(
+    `\nedge-profiles is running at ${base}\n  server write key:  ${writeKey}\n  browser write key: ${browserKey || "(none)"}\n  API key:           ${apiKey}\n`,
+  );
 }

@@ -1,5 +1,11 @@
 /** Types for scripts/local-server.mjs, used by the TypeScript end-to-end tests. */
-export declare const E2E_KEYS: { writeKey: string; apiKey: string; linkSecret: string };
+export declare const E2E_KEYS: {
+  writeKey: string;
+  browserKey: string;
+  identitySecret: string;
+  apiKey: string;
+  linkSecret: string;
+};
 export declare function freePort(): Promise<number>;
 export interface LocalServer {
   url: string;

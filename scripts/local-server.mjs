@@ -16,6 +16,8 @@ const wrangler = join(root, "node_modules", ".bin", "wrangler");
 
 export const E2E_KEYS = {
   writeKey: "e2e-write-key",
+  browserKey: "e2e-browser-key",
+  identitySecret: "e2e-identity-secret",
   apiKey: "e2e-api-key",
   linkSecret: "e2e-link-secret",
 };
@@ -41,6 +43,8 @@ export async function startLocalServer(options = {}) {
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "edge-profiles-"));
   const vars = {
     WRITE_KEYS: E2E_KEYS.writeKey,
+    BROWSER_WRITE_KEYS: E2E_KEYS.browserKey,
+    IDENTITY_VERIFICATION_SECRET: E2E_KEYS.identitySecret,
     API_KEYS: E2E_KEYS.apiKey,
     LINK_SIGNING_SECRET: E2E_KEYS.linkSecret,
     ...options.vars,

@@ -121,7 +121,7 @@
     }
   };
 
-  const enqueue = (type, fields) => {
+  const enqueue = (type, fields, moreContext) => {
     queue.push({
       type,
       messageId: uuid(),
@@ -134,6 +134,7 @@
         locale: navigator.language,
         userAgent: navigator.userAgent,
         screen: { width: w.screen.width, height: w.screen.height },
+        ...moreContext,
       },
       ...fields,
     });
@@ -154,14 +155,19 @@
     track(event, properties) {
       enqueue("track", { event: String(event), properties: { ...properties } });
     },
-    /** identify([userId], [traits]): this browser's anonymous id belongs to the user from now on. */
-    identify(id, traits) {
-      const [u, t] = isObject(id) ? [null, id] : [id, traits];
+    /**
+     * identify([userId], [traits], [options]): this browser's anonymous id belongs to the user from now on.
+     * options.userHash: the user's identity-verification hash from the shop's server, needed to change
+     * an existing user's traits from the browser.
+     */
+    identify(id, traits, options) {
+      const [u, t, o] = isObject(id) ? [null, id, traits] : [id, traits, options];
       if (u !== null && u !== undefined && u !== "") {
         userId = String(u);
         store(KEYS.user, userId);
       }
-      enqueue("identify", { traits: { ...t } });
+      const hash = isObject(o) && typeof o.userHash === "string" ? o.userHash : null;
+      enqueue("identify", { traits: { ...t } }, hash ? { userHash: hash } : {});
     },
     /** reset(): someone else uses this browser now; forget the user and start a new anonymous id. */
     reset() {

@@ -34,7 +34,7 @@ beforeAll(async () => {
     body: readFileSync("scripts/demo-catalog.json", "utf8"),
   });
   expect(loaded.status).toBe(200);
-  shop = await startDemoShop({ service: server.url, writeKey: E2E_KEYS.writeKey });
+  shop = await startDemoShop({ service: server.url, writeKey: E2E_KEYS.browserKey });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],

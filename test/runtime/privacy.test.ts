@@ -16,9 +16,10 @@ const auth = { authorization: "Bearer test-api-key", "content-type": "applicatio
 
 const actor = (name: string) => env.PROFILES.get(env.PROFILES.idFromName(name));
 
-/** Every row of every table of an actor, as text. */
-function actorText(name: string): Promise<string> {
-  return runInDurableObject(actor(name), (_i, state) => {
+/** Every row of every table of an actor (a profile actor, or with `directory` an e-mail directory entry), as text. */
+function actorText(name: string, directory = false): Promise<string> {
+  const stub = directory ? env.DIRECTORY.get(env.DIRECTORY.idFromName(name)) : actor(name);
+  return runInDurableObject(stub, (_i: unknown, state: DurableObjectState) => {
     const tables = state.storage.sql
       .exec<{ name: string }>(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
@@ -112,6 +113,7 @@ describe("erasing a person", () => {
     // The scan finds the person before the erasure, so it can find them.
     const before = `${await warehouseText()}${await lakeText()}${await actorText(`user:${person.userId}`)}`;
     for (const n of [person.userId, person.anonymousId, person.email]) expect(before).toContain(n);
+    expect(await actorText(`email:${emailHash}`, true)).toContain(person.userId);
 
     const res = await call(`/v1/profiles/user_id:${person.userId}`, { method: "DELETE", headers: auth });
     expect(res.status).toBe(200);
@@ -126,6 +128,7 @@ describe("erasing a person", () => {
       await actorText(`user:${person.userId}`),
       await actorText(`anon:${person.anonymousId}`),
       await actorText(`email:${emailHash}`),
+      await actorText(`email:${emailHash}`, true),
     ].join("\n");
     for (const n of needles) expect(after).not.toContain(n);
     // Everyone else is untouched.
