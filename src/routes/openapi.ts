@@ -33,7 +33,8 @@ const idParam = {
   in: "path",
   required: true,
   schema: { type: "string" },
-  description: "user_id:<id>, anonymous_id:<id> or a bare user id",
+  description:
+    "user_id:<id>, anonymous_id:<id>, email:<address>, email_sha256:<hex of the trimmed, lower-cased address> or a bare user id",
 };
 const limitParam = { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1 } };
 
@@ -223,10 +224,13 @@ export function openApiDocument(): unknown {
         },
       },
       "/v1/regulations/{id}": operator("A regulation's overall and per-subject status"),
+      "/v1/identity/conflicts": operator(
+        "Identity claims from browser keys that were not applied, newest first (kind, profile, limit, before)",
+      ),
       "/v1/profiles/{id}/export": operator("Everything held about a person, as one JSON document"),
       "/t.js": {
         get: {
-          summary: "The first-party browser tracker; no auth",
+          summary: "The first-party browser tracker; no auth (a server write key in ?writeKey= is refused with 400)",
           responses: { "200": { description: "JavaScript" } },
         },
       },
