@@ -31,6 +31,8 @@ export interface Settings {
   profileEventBurst: number;
   /** Consent categories that cover personalization (empty: any whose name says personalization). */
   personalizationCategories: string[];
+  /** How long a regulation subject may wait INITIALIZED or RUNNING, untouched, before its job is sent again. */
+  regulationResumeAfterMs: number;
 }
 
 export interface SettingsSource {
@@ -43,6 +45,7 @@ export interface SettingsSource {
   PROFILE_EVENTS_PER_SECOND?: string;
   PROFILE_EVENT_BURST?: string;
   CONSENT_PERSONALIZATION_CATEGORIES?: string;
+  REGULATION_RESUME_AFTER_SECONDS?: string;
 }
 
 const MINUTE = 60_000;
@@ -92,6 +95,8 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
       .split(",")
       .map((c) => c.trim())
       .filter(Boolean),
+    regulationResumeAfterMs:
+      positive(env.REGULATION_RESUME_AFTER_SECONDS, 300, "REGULATION_RESUME_AFTER_SECONDS", warn) * 1000,
   };
 }
 

@@ -9,6 +9,10 @@
  * wiped — the person's, each merged visitor's and the e-mail directory
  * entries — keeping only a suppression marker where one was asked for.
  *
+ * Every store is searched by the owners its rows record in their own fields
+ * (`src/model/owners.ts`), never by text: another person's order id, coupon
+ * or trait can hold the very same string, and must stay.
+ *
  * Every step can run again: a retried subject finds what is left and
  * removes it.
  */
@@ -17,6 +21,7 @@ import type { PersonIdentity } from "../actors/client";
 import { actorIdOf, emailDirectory, profileActor, profileActorById } from "../actors/client";
 import type { ActorExport } from "../actors/profile-views";
 import type { Env } from "../env";
+import { lakeLineBelongsTo } from "../model/owners";
 import { emailDirectoryName } from "../model/profile-id";
 import { privacyHash, type SubjectType } from "../model/regulations";
 import { kafkaConfig, produceTombstones } from "../sink/kafka";
@@ -31,30 +36,57 @@ export interface Subject {
 /** Change records stamped up to this long after an erasure began are dropped too: what an actor records before it is wiped. */
 const ERASURE_GRACE_MS = 60_000;
 
-/** Where a subject's trail starts: the user's or visitor's actor, or the person the address's directory entry names. */
-async function startActor(env: Env, subject: Subject): Promise<string | null> {
+/** The actor a user id or anonymous id names: the person's, or a visitor's forward pointer to them. */
+function namedActor(subject: Subject): string | null {
   if (subject.type === "USER_ID") return `user:${subject.id}`;
   if (subject.type === "ANONYMOUS_ID") return `anon:${subject.id}`;
-  const entry = await emailDirectoryName(subject.id);
-  return emailDirectory(env, entry).lookup(entry);
+  return null;
 }
 
-/** Every identifier the person has had here, and every actor that holds any of it. */
+/**
+ * The actors a subject's trail starts from. An id names its own actor. An
+ * address names, for erasure and suppression, every person the e-mail
+ * directory says ever claimed it — its holder and anyone refused or displaced
+ * — so that forgetting an address reaches whoever used it; for an export,
+ * only the person its lookups name, so that one person's access request
+ * never returns another's data.
+ */
+async function startActorsOf(env: Env, subject: Subject, reach: Reach): Promise<string[]> {
+  const named = namedActor(subject);
+  if (named) return [named];
+  const entry = await directoryEntryOf(subject);
+  const directory = emailDirectory(env, entry);
+  if (reach === "every claimant") return directory.allClaimants(entry);
+  const holder = await directory.lookup(entry);
+  return holder ? [holder] : [];
+}
+
+type Reach = "every claimant" | "holder";
+
+/** The e-mail directory entry (`email:<hex>`) an address or address hash subject names. */
+async function directoryEntryOf(subject: Subject): Promise<string> {
+  return subject.type === "EMAIL_SHA256" ? `email:${subject.id}` : emailDirectoryName(subject.id);
+}
+
+/** Every identifier the people a subject leads to have had here, and every actor that holds any of it. */
 export interface Footprint {
-  person: PersonIdentity | null;
+  people: PersonIdentity[];
   userIds: string[];
   anonymousIds: string[];
   emails: string[];
+  /** SHA-256 hex of each address (the directory's hash, without its `email:` prefix). */
+  emailHashes: string[];
   /** `user_id:42`, `anonymous_id:abc`: the ids the warehouse keys rows by. */
   profileIds: string[];
-  /** The person's actor and merged visitors (they take a suppression marker), then directory entries. */
+  /** The people's actors and merged visitors (they take a suppression marker), then directory entries. */
   personActors: string[];
   directoryActors: string[];
 }
 
-export async function footprintOf(env: Env, subject: Subject): Promise<Footprint> {
-  const start = await startActor(env, subject);
-  const person = start ? await profileActor(env, start).identity() : null;
+export async function footprintOf(env: Env, subject: Subject, reach: Reach = "every claimant"): Promise<Footprint> {
+  const starts = await startActorsOf(env, subject, reach);
+  const found = await Promise.all(starts.map((key) => profileActor(env, key).identity()));
+  const people = found.filter((p): p is PersonIdentity => p !== null);
   const userIds = new Set<string>();
   const anonymousIds = new Set<string>();
   const emails = new Set<string>();
@@ -62,7 +94,7 @@ export async function footprintOf(env: Env, subject: Subject): Promise<Footprint
   if (subject.type === "ANONYMOUS_ID") anonymousIds.add(subject.id);
   if (subject.type === "EMAIL") emails.add(subject.id);
   const personActors = new Set<string>();
-  if (person) {
+  for (const person of people) {
     if (person.userId) userIds.add(person.userId);
     for (const id of [...person.anonymousIds, ...person.mergedIds]) anonymousIds.add(id);
     for (const e of person.emails) emails.add(e.trim().toLowerCase());
@@ -70,40 +102,47 @@ export async function footprintOf(env: Env, subject: Subject): Promise<Footprint
     for (const id of person.mergedIds) personActors.add(`anon:${id}`);
   }
   // The actor the subject names is wiped too: a visitor's pointer, or a user id that holds only a marker.
-  if (start && subject.type !== "EMAIL") personActors.add(start);
-  const directoryActors = new Set<string>(await Promise.all([...emails].map((e) => emailDirectoryName(e))));
+  const named = namedActor(subject);
+  if (named) personActors.add(named);
+  const directory = new Set(await Promise.all([...emails].map((e) => emailDirectoryName(e))));
+  if (subject.type === "EMAIL_SHA256") directory.add(await directoryEntryOf(subject));
   return {
-    person,
+    people,
     userIds: [...userIds],
     anonymousIds: [...anonymousIds],
     emails: [...emails],
+    emailHashes: [...directory].map((name) => name.slice("email:".length)),
     profileIds: [...[...userIds].map((id) => `user_id:${id}`), ...[...anonymousIds].map((id) => `anonymous_id:${id}`)],
     personActors: [...personActors],
-    directoryActors: [...directoryActors],
+    directoryActors: [...directory],
   };
 }
 
-/** The strings whose JSON-quoted form marks a lake line, a quarantined payload or a dead letter as the person's. */
-function needlesOf(f: Footprint): string[] {
-  const values = [
-    ...f.userIds,
-    ...f.anonymousIds,
-    ...f.emails,
-    ...f.profileIds,
-    ...f.personActors,
-    ...f.userIds.map((id) => `user:${id}`),
-  ];
-  return [...new Set(values)].map((v) => JSON.stringify(v));
+const json = (values: readonly string[]) => JSON.stringify(values);
+const among = (values: readonly string[]) => sql`(SELECT value FROM json_each(${json(values)}))`;
+
+/**
+ * The people's event rows: by the profile, user or anonymous id each row
+ * records. Never by the row's text: another person's order id, coupon or
+ * trait may hold the same string.
+ */
+function eventsOf(f: Footprint): SQL {
+  return sql`(profile_id IN ${among(f.profileIds)} OR user_id IN ${among(f.userIds)}
+    OR anonymous_id IN ${among(f.anonymousIds)})`;
 }
 
-const json = (values: readonly string[]) => JSON.stringify(values);
-
-/** The person's event rows: by profile, user or anonymous id, or an identify carrying the address. */
-function eventsOf(f: Footprint): SQL {
-  return sql`(profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))
-    OR user_id IN (SELECT value FROM json_each(${json(f.userIds)}))
-    OR anonymous_id IN (SELECT value FROM json_each(${json(f.anonymousIds)}))
-    OR EXISTS (SELECT 1 FROM json_each(${json(f.emails.map((e) => JSON.stringify(e)))}) n WHERE instr(lower(traits), n.value) > 0))`;
+/**
+ * The people's quarantined messages, by the owners each row records. Rows
+ * quarantined before those columns had their ids backfilled from the
+ * payload's fields but no e-mail hash (SQL has no SHA-256), so for them the
+ * payload's `traits.email` field itself is read; a payload that was not a
+ * JSON object names no one and stays.
+ */
+function quarantinedOf(f: Footprint): SQL {
+  return sql`(user_id IN ${among(f.userIds)} OR anonymous_id IN ${among(f.anonymousIds)}
+    OR email_hash IN ${among(f.emailHashes)}
+    OR (email_hash IS NULL AND CASE WHEN json_valid(payload) AND json_type(payload) = 'object'
+      THEN lower(trim(json_extract(payload, '$.traits.email'))) END IN ${among(f.emails)}))`;
 }
 
 export interface ErasureReport {
@@ -116,7 +155,7 @@ export interface ErasureReport {
 }
 
 /** Removes the person's lines from every lake object that holds any. */
-async function eraseFromLake(env: Env, f: Footprint, needles: readonly string[]) {
+async function eraseFromLake(env: Env, f: Footprint) {
   const { results } = await prepare(
     env.WAREHOUSE,
     sql`SELECT DISTINCT lake_key FROM events WHERE lake_key IS NOT NULL AND ${eventsOf(f)}`,
@@ -127,7 +166,7 @@ async function eraseFromLake(env: Env, f: Footprint, needles: readonly string[])
     const object = await env.LAKE.get(key);
     if (!object) continue;
     const lines = (await object.text()).split("\n").filter(Boolean);
-    const kept = lines.filter((line) => !needles.some((n) => line.includes(n)));
+    const kept = lines.filter((line) => !lakeLineBelongsTo(line, f));
     if (kept.length === lines.length) continue;
     removed += lines.length - kept.length;
     rewritten += 1;
@@ -143,20 +182,23 @@ async function eraseFromLake(env: Env, f: Footprint, needles: readonly string[])
 }
 
 /** Deletes the person's warehouse rows, and notes the erasure so records still in flight are dropped. */
-async function eraseFromWarehouse(env: Env, f: Footprint, needles: readonly string[], now: number) {
+async function eraseFromWarehouse(env: Env, f: Footprint, now: number) {
   const hashes = await Promise.all(f.profileIds.map((id) => privacyHash("erased-profile", id)));
   const erasedAt = now + ERASURE_GRACE_MS;
-  const n = json(needles);
   const statements: SQL[] = [
     sql`INSERT INTO erased_profiles (profile_hash, erased_at) SELECT value, ${erasedAt} FROM json_each(${json(hashes)})
       WHERE true ON CONFLICT (profile_hash) DO UPDATE SET erased_at = excluded.erased_at`,
     sql`DELETE FROM events WHERE ${eventsOf(f)}`,
-    sql`DELETE FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))
-      OR EXISTS (SELECT 1 FROM json_each(${json(f.emails.map((e) => JSON.stringify(e)))}) e WHERE instr(lower(traits), e.value) > 0)`,
+    sql`DELETE FROM profiles WHERE profile_id IN ${among(f.profileIds)}`,
     sql`DELETE FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
     sql`DELETE FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
-    sql`DELETE FROM bad_events WHERE EXISTS (SELECT 1 FROM json_each(${n}) n WHERE instr(lower(payload), lower(n.value)) > 0)`,
-    sql`DELETE FROM dead_letters WHERE EXISTS (SELECT 1 FROM json_each(${n}) n WHERE instr(body, n.value) > 0)`,
+    sql`DELETE FROM bad_events WHERE ${quarantinedOf(f)}`,
+    // A refused claim names who sent it, whom it tried to displace and the address: each is a person's row.
+    sql`DELETE FROM identity_conflicts WHERE profile_id IN ${among(f.profileIds)}
+      OR holder_profile_id IN ${among(f.profileIds)} OR email_sha256 IN ${among(f.emailHashes)}`,
+    // A dead letter whose body was not a JSON object records no owners (null) and stays.
+    sql`DELETE FROM dead_letters WHERE EXISTS (SELECT 1 FROM json_each(dead_letters.profile_ids)
+      WHERE value IN ${among(f.profileIds)})`,
   ];
   const results = await env.WAREHOUSE.batch(statements.map((s) => prepare(env.WAREHOUSE, s)));
   return results.slice(1).reduce((total, r) => total + (r.meta.changes ?? 0), 0);
@@ -173,9 +215,8 @@ export async function eraseSubject(
   now = Date.now(),
 ): Promise<ErasureReport> {
   const f = await footprintOf(env, subject);
-  const needles = needlesOf(f);
-  const lake = await eraseFromLake(env, f, needles);
-  const warehouseRows = await eraseFromWarehouse(env, f, needles, now);
+  const lake = await eraseFromLake(env, f);
+  const warehouseRows = await eraseFromWarehouse(env, f, now);
   const kafka = kafkaConfig(env);
   const kafkaTombstones = kafka && f.profileIds.length > 0 ? await produceTombstones(kafka, f.profileIds) : 0;
   const linked = f.personActors.map((key) => actorIdOf(env, key));
@@ -188,7 +229,7 @@ export async function eraseSubject(
     ]),
   ]);
   return {
-    profiles: f.person ? 1 : 0,
+    profiles: f.people.length,
     warehouseRows,
     lakeObjectsRewritten: lake.rewritten,
     lakeLinesRemoved: lake.removed,
@@ -227,8 +268,9 @@ export async function exportSubject(
   subject: Subject,
   eventLimit = 10_000,
 ): Promise<{ footprint: Footprint; actor: ActorExport | null; warehouse: WarehouseExport }> {
-  const f = await footprintOf(env, subject);
-  const start = await startActor(env, subject);
+  const f = await footprintOf(env, subject, "holder");
+  // The actor the subject names, else the person an address leads to (one document per person asked about).
+  const start = namedActor(subject) ?? f.people[0]?.actorKey;
   const actor = start ? await profileActor(env, start).exportData() : null;
   const ids = json(f.profileIds);
   const [profiles, sessions, affinities, events, total, lake] = await env.WAREHOUSE.batch(

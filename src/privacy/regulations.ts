@@ -1,20 +1,25 @@
 /**
  * Regulations (Segment's Public API shape): `POST /v1/regulations` records
- * one with its subjects — each kept only as a one-way hash — and queues the
- * work in small jobs; the regulations Queue's consumer carries them out
- * subject by subject (erase, suppress, unsuppress), recording each
- * subject's status, so `GET /v1/regulations/:id` can say how far it got.
- * A job that fails is retried by the Queue; on its last attempt the
- * subjects it could not finish are marked FAILED.
+ * one with its subjects — each kept as a one-way hash, and in the clear only
+ * while its work is pending — and queues the work in jobs sized to the
+ * Queue's limits; the regulations Queue's consumer carries them out subject
+ * by subject (erase, suppress, unsuppress), recording each subject's status,
+ * so `GET /v1/regulations/:id` can say how far it got. A job that fails is
+ * retried by the Queue; on its last attempt the subjects it could not finish
+ * are marked FAILED. The recorded rows are the truth: a job that never
+ * arrives is sent again from them (`./regulation-resume.ts`).
  */
 import { and, asc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
-import { chunk, warehouseDb } from "../catalog/store";
+import { chunk, rowsPerStatement, warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import {
   effectsOf,
+  type JobSubject,
   normalizeSubject,
   overallStatus,
+  packSends,
+  packSubjects,
   privacyHash,
   REGULATION_TYPES,
   type RegulationRequest,
@@ -25,8 +30,6 @@ import { regulationSubjects, regulations } from "../sink/warehouse-schema";
 import { eraseSubject, type Subject, setSubjectSuppressed } from "./erasure";
 
 export const REGULATIONS_QUEUE = "edge-profiles-regulations";
-/** Subjects per Queue message: small enough that one message's work ends well within a consumer invocation. */
-const SUBJECTS_PER_JOB = 10;
 /** The last delivery of a job: the regulations consumer's `max_retries` (4, wrangler.toml) plus the first. */
 const MAX_ATTEMPTS = 5;
 
@@ -37,7 +40,17 @@ const job = z.object({
   subjectType: z.enum(SUBJECT_TYPES),
   subjects: z.array(z.object({ position: z.number().int(), id: z.string() })),
 });
-type RegulationJob = z.infer<typeof job>;
+export type RegulationJob = z.infer<typeof job>;
+
+/** A regulation's subjects as jobs, each Queue message well within the Queue's size limit (`packSubjects`). */
+export function jobsOf(
+  regulation: Pick<RegulationJob, "regulationId" | "regulationType" | "subjectType">,
+  subjects: readonly JobSubject[],
+): RegulationJob[] {
+  const head = { v: 1 as const, ...regulation };
+  const envelope = JSON.stringify({ ...head, subjects: [] });
+  return packSubjects(subjects, envelope).map((part) => ({ ...head, subjects: part }));
+}
 
 /** Records a regulation and its subjects; returns its id and the jobs that carry it out. */
 export async function createRegulation(env: Env, request: RegulationRequest, now = Date.now()) {
@@ -54,6 +67,8 @@ export async function createRegulation(env: Env, request: RegulationRequest, now
     subjectHash: hashes[i] ?? "",
     status: "INITIALIZED",
     updatedAt: now,
+    // Kept until the subject is done, so a lost job can be sent again; the hash alone cannot be carried out.
+    pendingSubject: s.id,
   }));
   await db.batch([
     db.insert(regulations).values({
@@ -62,22 +77,19 @@ export async function createRegulation(env: Env, request: RegulationRequest, now
       subjectType: request.subjectType,
       createdAt: now,
     }),
-    ...chunk(rows, 16).map((part) => db.insert(regulationSubjects).values(part)),
+    ...chunk(rows, rowsPerStatement(7)).map((part) => db.insert(regulationSubjects).values(part)),
   ]);
-  const jobs: RegulationJob[] = chunk(subjects, SUBJECTS_PER_JOB).map((part) => ({
-    v: 1,
-    regulationId: id,
-    regulationType: request.regulationType,
-    subjectType: request.subjectType,
-    subjects: part,
-  }));
+  const jobs = jobsOf(
+    { regulationId: id, regulationType: request.regulationType, subjectType: request.subjectType },
+    subjects,
+  );
   return { id, jobs };
 }
 
-/** Hands a regulation's jobs to the regulations Queue, 100 messages per call (the Queue's limit). */
+/** Hands jobs to the regulations Queue, each `sendBatch` within the Queue's per-call limits (`packSends`). */
 export async function enqueueJobs(env: Env, jobs: readonly RegulationJob[]) {
-  for (const part of chunk(jobs, 100)) {
-    await env.REGULATION_QUEUE.sendBatch(part.map((j) => ({ body: JSON.stringify(j) })));
+  for (const bodies of packSends(jobs.map((j) => JSON.stringify(j)))) {
+    await env.REGULATION_QUEUE.sendBatch(bodies.map((body) => ({ body })));
   }
 }
 
@@ -89,9 +101,11 @@ async function setSubjectStatus(
   detail: string | null,
 ) {
   const db = warehouseDb(env.WAREHOUSE);
+  const done = status === "FINISHED" || status === "FAILED";
   await db
     .update(regulationSubjects)
-    .set({ status, detail, updatedAt: Date.now() })
+    // A subject done with is kept only as its hash.
+    .set({ status, detail, updatedAt: Date.now(), ...(done ? { pendingSubject: null } : {}) })
     .where(and(eq(regulationSubjects.regulationId, regulationId), eq(regulationSubjects.position, position)));
 }
 

@@ -6,8 +6,8 @@
  * (everything still held, as one JSON document).
  */
 import { Hono } from "hono";
-import { parseProfileId } from "../model/profile-id";
-import { normalizeSubject, regulationRequest, type SubjectType } from "../model/regulations";
+import { type ProfileRef, parseProfileId } from "../model/profile-id";
+import { checkRegulation, normalizeSubject, type SubjectType } from "../model/regulations";
 import { exportSubject } from "../privacy/erasure";
 import { createRegulation, enqueueJobs, regulationView, runJob } from "../privacy/regulations";
 import type { AppEnv } from "./app-env";
@@ -23,15 +23,19 @@ privacyRoutes.use("/v1/regulations/*", requireApiKey());
 privacyRoutes.post("/v1/regulations", async (c) => {
   // 5,000 subject ids of at most 256 characters each, with room for the envelope.
   const body = await readJsonBody(c.req.raw, 2 * 1024 * 1024, "regulation");
-  const parsed = regulationRequest.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ApiError(400, "invalid_regulation", issue?.message ?? "invalid regulation", {
-      path: issue?.path.join("."),
-    });
+  // All or nothing: every subject is checked before anything is recorded or carried out.
+  const checked = checkRegulation(body);
+  if (!checked.ok) throw new ApiError(400, "invalid_regulation", checked.message, checked.details);
+  const { id, jobs } = await createRegulation(c.env, checked.request);
+  try {
+    await enqueueJobs(c.env, jobs);
+  } catch (err) {
+    // Once recorded, the regulation is the truth and the answer is its id. Some jobs of a failed
+    // enqueue may already be queued and erasing, so removing the rows (or answering "not applied")
+    // would deny work that is happening; the scheduled resumption sends the missing jobs again
+    // from the recorded rows, and GET /v1/regulations/:id shows the progress.
+    console.error(JSON.stringify({ msg: "regulation jobs not queued; the cron resumes them", id, error: String(err) }));
   }
-  const { id, jobs } = await createRegulation(c.env, parsed.data);
-  await enqueueJobs(c.env, jobs);
   return c.json({ data: { regulateId: id } }, 200);
 });
 
@@ -41,12 +45,17 @@ privacyRoutes.get("/v1/regulations/:id", async (c) => {
   return c.json({ data: { regulation: view } });
 });
 
-const SUBJECT_OF: Record<string, SubjectType> = { user: "USER_ID", anonymous: "ANONYMOUS_ID", email: "EMAIL" };
+const SUBJECT_OF: Record<ProfileRef["kind"], SubjectType> = {
+  user: "USER_ID",
+  anonymous: "ANONYMOUS_ID",
+  email: "EMAIL",
+  email_hash: "EMAIL_SHA256",
+};
 
 function subjectOf(rawId: string): { type: SubjectType; id: string } {
   const parsed = parseProfileId(rawId);
   if (!parsed.ok) throw new ApiError(400, "invalid_profile_id", parsed.reason);
-  const type = SUBJECT_OF[parsed.ref.kind] ?? "USER_ID";
+  const type = SUBJECT_OF[parsed.ref.kind];
   return { type, id: normalizeSubject(type, parsed.ref.value) };
 }
 

@@ -17,6 +17,7 @@ import { profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs } from "../model/changes";
+import { deadLetterProfileIds } from "../model/owners";
 import { privacyHash } from "../model/regulations";
 import { warehouseRowsOf } from "../model/warehouse-rows";
 import { consumeRegulations, REGULATIONS_QUEUE } from "../privacy/regulations";
@@ -179,6 +180,8 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
       attempts: m.attempts,
       body: typeof m.body === "string" ? m.body : (JSON.stringify(m.body) ?? String(m.body)),
       receivedAt: now,
+      // Whose records these are, so an erasure finds the row by its owners rather than by its text.
+      profileIds: deadLetterProfileIds(m.body),
     };
   });
   // One row per statement: a body may be up to the Queue's 128 KB message size.

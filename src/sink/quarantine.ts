@@ -1,11 +1,15 @@
 /**
  * The quarantine of rejected messages (`bad_events` in D1): every message the
  * edge refuses is kept with its reason and original payload, never silently
- * dropped (DESIGN §2.1).
+ * dropped (DESIGN §2.1). Each row records whose message it was in its own
+ * columns (`user_id`, `anonymous_id`, `email_hash`), read from the payload's
+ * fields, so erasure and export find a person's rows without searching text.
  */
 
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
 import { anonymizeIp } from "../model/enrich";
+import { payloadOwners } from "../model/owners";
+import { emailDirectoryName } from "../model/profile-id";
 import type { RejectionCode } from "../model/validate";
 import { badEvents } from "./warehouse-schema";
 
@@ -51,18 +55,25 @@ function payloadText(payload: unknown): string {
 
 /** Stores rejections atomically; throws when D1 is unavailable so the request fails rather than loses them. */
 export async function quarantine(db: WarehouseDb, rejections: readonly Rejection[], receivedAt: number): Promise<void> {
-  const statements = chunk(rejections, rowsPerStatement(5)).map((rows) =>
-    db.insert(badEvents).values(
-      rows.map((r) => ({
+  const rows = await Promise.all(
+    rejections.map(async (r) => {
+      const kept = quarantinable(r.payload);
+      const owners = payloadOwners(kept);
+      return {
         receivedAt,
         source: r.source,
         code: r.code,
         reason: r.reason.slice(0, 1000),
         messageIndex: r.index,
-        payload: payloadText(quarantinable(r.payload)),
-      })),
-    ),
+        payload: payloadText(kept),
+        userId: owners.userId,
+        anonymousId: owners.anonymousId,
+        // The directory's hash of the address: the row names its owner without holding the address twice.
+        emailHash: owners.email ? (await emailDirectoryName(owners.email)).slice("email:".length) : null,
+      };
+    }),
   );
+  const statements = chunk(rows, rowsPerStatement(9)).map((part) => db.insert(badEvents).values(part));
   const [first, ...rest] = statements;
   if (first) await db.batch([first, ...rest]);
 }

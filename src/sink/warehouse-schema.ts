@@ -51,8 +51,24 @@ export const badEvents = sqliteTable(
     replayedAt: integer("replayed_at"),
     /** The messageId the replay was stored under. */
     replayedMessageId: text("replayed_message_id"),
+    /**
+     * Whose message it was, read from the payload's own fields when it is an
+     * object (`userId`, `anonymousId` as text, and the SHA-256 hex of the
+     * trimmed, lower-cased `traits.email` — the directory's hash): erasure and
+     * export select on these, never on the payload's text. Null when the
+     * payload does not say.
+     */
+    userId: text("user_id"),
+    anonymousId: text("anonymous_id"),
+    emailHash: text("email_hash"),
   },
-  (t) => [index("bad_events_received_at").on(t.receivedAt), index("bad_events_code").on(t.code, t.id)],
+  (t) => [
+    index("bad_events_received_at").on(t.receivedAt),
+    index("bad_events_code").on(t.code, t.id),
+    index("bad_events_user_id").on(t.userId),
+    index("bad_events_anonymous_id").on(t.anonymousId),
+    index("bad_events_email_hash").on(t.emailHash),
+  ],
 );
 
 /** Profile dimension: the newest state each actor reported (version-guarded upserts). */
@@ -175,8 +191,17 @@ export const regulationSubjects = sqliteTable(
     /** What was removed, or why it failed. */
     detail: text("detail"),
     updatedAt: integer("updated_at").notNull(),
+    /**
+     * The normalized subject itself, kept only while its work is pending so a
+     * lost job can be sent again (`resumeRegulations`); cleared when the
+     * subject is FINISHED or FAILED, leaving only the hash.
+     */
+    pendingSubject: text("pending_subject"),
   },
-  (t) => [primaryKey({ columns: [t.regulationId, t.position] })],
+  (t) => [
+    primaryKey({ columns: [t.regulationId, t.position] }),
+    index("regulation_subjects_pending").on(t.status, t.updatedAt),
+  ],
 );
 
 /** Queue messages that exhausted their retries, kept for an operator to inspect and replay. */
@@ -190,6 +215,12 @@ export const deadLetters = sqliteTable(
     attempts: integer("attempts").notNull(),
     body: text("body").notNull(),
     receivedAt: integer("received_at").notNull(),
+    /**
+     * The public profile ids (`user_id:42`) the body's change records and
+     * outbox run belong to, as a JSON array: erasure selects on these, never
+     * on the body's text. Null when the body names none it can be read for.
+     */
+    profileIds: text("profile_ids", { mode: "json" }).$type<string[]>(),
   },
   (t) => [uniqueIndex("dead_letters_message_id").on(t.messageId)],
 );

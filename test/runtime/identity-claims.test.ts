@@ -10,6 +10,7 @@ import { userHashOf } from "../../src/model/identity-claims";
 import { emailSha256 } from "../../src/model/profile-id";
 import type { ProfileView as Profile } from "../../src/model/views";
 import {
+  API_KEY,
   BROWSER_KEY,
   basic,
   call,
@@ -17,6 +18,7 @@ import {
   ingest,
   productFixture,
   putCatalog,
+  read,
   readJson,
   sendBatch,
   uid,
@@ -99,6 +101,47 @@ describe("an e-mail lookup claimed from a browser key", () => {
     const profile = await readJson<Profile>(`/v1/profiles/email:${email}`);
     expect(profile.id).toBe(`user_id:${userId}`);
     expect(profile.traits).toMatchObject({ email, firstName: "Ada" });
+  });
+});
+
+describe("a privacy request about an address claimed from a browser key", () => {
+  it("exports only the holder's data, and erasure by the address's hash forgets the holder and every claimant", async () => {
+    const victim = uid("vera");
+    const attacker = uid("mallory");
+    const email = `${victim}@example.com`;
+    await sendBatch([{ type: "identify", userId: victim, traits: { email, firstName: "Vera" } }]);
+    await fromBrowser([{ type: "identify", userId: attacker, traits: { email, firstName: PHISH } }]);
+    expect(await conflictsOf(`user_id:${attacker}`)).toHaveLength(1);
+
+    const exported = await read(`/v1/profiles/email:${email}/export`);
+    expect(exported.status).toBe(200);
+    const document = await exported.text();
+    expect(document).toContain(victim);
+    expect(document).not.toContain(attacker);
+    expect(document).not.toContain("locked");
+
+    const hash = await emailSha256(email);
+    const erased = await call(`/v1/profiles/email_sha256:${hash}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(erased.status).toBe(200);
+    expect((await read(`/v1/profiles/user_id:${victim}`)).status).toBe(404);
+    expect((await read(`/v1/profiles/user_id:${attacker}`)).status).toBe(404);
+    expect((await read(`/v1/profiles/email_sha256:${hash}`)).status).toBe(404);
+    expect(await conflictsOf(`user_id:${attacker}`)).toEqual([]);
+    const rows = await readJson<{ items: Conflict[] }>(`/v1/identity/conflicts?limit=500`);
+    expect(rows.items.filter((c) => c.emailSha256 === hash || c.holderProfileId === `user_id:${victim}`)).toEqual([]);
+  });
+
+  it("refuses an address hash that is not 64 hex digits", async () => {
+    const res = await call("/v1/regulations", {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ regulationType: "DELETE_ONLY", subjectType: "EMAIL_SHA256", subjectIds: ["abc"] }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("64 hex digits");
   });
 });
 

@@ -9,7 +9,7 @@ function readWithWarnings(env: Parameters<typeof readSettings>[0]) {
 }
 
 describe("settings", () => {
-  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery and a flood limit of 100 events a second with bursts of 3,000", () => {
+  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery and a flood limit of 100 events a second with bursts of 3,000 and regulations resumed after 5 quiet minutes", () => {
     const { settings, warnings } = readWithWarnings({});
     expect(settings).toEqual({
       sessionTimeoutMs: 30 * MINUTE,
@@ -21,6 +21,7 @@ describe("settings", () => {
       profileEventsPerSecond: 100,
       profileEventBurst: 3_000,
       personalizationCategories: [],
+      regulationResumeAfterMs: 300_000,
     });
     expect(warnings).toEqual([]);
   });
