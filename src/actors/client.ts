@@ -5,6 +5,7 @@
  * such as traits, although structured clone carries them fine.)
  */
 import type { Env } from "../env";
+import type { PopularInteraction } from "../model/profile";
 import type { PersonalSignals } from "../model/ranking";
 import type { ProfileActor } from "./profile-actor";
 import type { Handover } from "./profile-store";
@@ -49,6 +50,8 @@ export interface IngestResult {
   throttledForMs?: number;
   /** Events dropped because a regulation suppressed this identity (counted, never stored). */
   suppressed?: number;
+  /** What the applied events add to product popularity: people's first interactions within the window, no bots'. */
+  popular?: PopularInteraction[];
 }
 
 /** Everything that identifies one person, gathered for an erasure (DESIGN §2.2, GDPR). */

@@ -19,7 +19,7 @@ import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf } from "../model/changes";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
 import type { ProfileEvent } from "../model/messages";
-import { applyEvents, commitToMemory, type ProfileMemory } from "../model/profile";
+import { applyEvents, commitToMemory, type PopularInteraction, type ProfileMemory } from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView } from "../model/views";
@@ -36,7 +36,15 @@ import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
 import { askForHandovers, mergeVisitor } from "./identity-resolution";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type OutboxDepth, outboxDepth } from "./outbox";
-import { emptyMemory, loadMemory, persistBatch, prune, readHandover, seenAmong } from "./profile-store";
+import {
+  emptyMemory,
+  loadMemory,
+  markScannerClicks,
+  persistBatch,
+  prune,
+  readHandover,
+  seenAmong,
+} from "./profile-store";
 import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
 import * as schema from "./schema";
 
@@ -170,9 +178,11 @@ export class ProfileActor extends DurableObject<Env> {
       : { refusedLinks: [], merged: 0, emails: [] };
 
     const now = Date.now();
-    const fresh = this.dropDuplicates(events);
-    const duplicateIds = fresh.length === events.length ? [] : duplicatesOf(events, fresh);
+    const deduped = this.dropDuplicates(events);
+    const { fresh, repeated } = markScannerClicks(this.db, deduped);
+    const duplicateIds = [...(deduped.length === events.length ? [] : duplicatesOf(events, deduped)), ...repeated];
     const emailBefore = emailOf(this.memory.profile?.traits);
+    let popular: PopularInteraction[] = [];
     if (fresh.length > 0) {
       const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
       if (this.links.anyRefused) {
@@ -191,13 +201,14 @@ export class ProfileActor extends DurableObject<Env> {
         appendToOutbox(tx, records, now);
       });
       commitToMemory(this.memory, changes);
+      popular = changes.popular;
     }
     if (fresh.length > 0 || identity.merged > 0) await this.flush.recordsAdded(now, this.settings.sinkFlushMs);
     const emailAfter = emailOf(this.memory.profile?.traits);
     const repoint = new Set(identity.emails);
     if (emailAfter && emailAfter !== emailBefore) repoint.add(emailAfter);
     await this.updateDirectory(actorKey, repoint);
-    return { applied: fresh.length, duplicateIds, refusedLinks: identity.refusedLinks };
+    return { applied: fresh.length, duplicateIds, refusedLinks: identity.refusedLinks, popular };
   }
 
   /** A suppressed identity's events are counted and dropped, never stored. */
