@@ -27,7 +27,7 @@ export interface Env extends SettingsSource {
   API_KEYS?: string;
   /** Comma-separated keys an ESP may put in the merge URL (`?key=`, HTML block only) when it cannot send headers. */
   MERGE_KEYS?: string;
-  /** HMAC secret for signed email links. */
+  /** Comma-separated secrets email links are sealed with (the first seals, all verify). */
   LINK_SIGNING_SECRET?: string;
   /** Absolute origin used in emailed links when requests arrive on another host. */
   PUBLIC_BASE_URL?: string;

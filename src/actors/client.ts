@@ -6,6 +6,7 @@
  */
 import type { Env } from "../env";
 import type { IdentityConflict } from "../model/identity-claims";
+import type { PopularInteraction } from "../model/profile";
 import type { PersonalSignals } from "../model/ranking";
 import type { EmailDirectory } from "./email-directory";
 import type { ProfileActor } from "./profile-actor";
@@ -64,6 +65,8 @@ export interface IngestResult {
   suppressed?: number;
   /** Identity claims from browser sources that were not applied, for the operator's record. */
   conflicts?: IdentityConflict[];
+  /** What the applied events add to product popularity: people's first interactions within the window, no bots'. */
+  popular?: PopularInteraction[];
 }
 
 /** Everything that identifies one person, gathered for an erasure (DESIGN §2.2, GDPR). */

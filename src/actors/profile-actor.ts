@@ -22,7 +22,7 @@ import { changeRecordsOf } from "../model/changes";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
 import { type IdentityConflict, withoutUnverifiedTraits } from "../model/identity-claims";
 import type { ProfileEvent } from "../model/messages";
-import { applyEvents, commitToMemory, type ProfileMemory } from "../model/profile";
+import { applyEvents, commitToMemory, type PopularInteraction, type ProfileMemory } from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView } from "../model/views";
@@ -41,7 +41,15 @@ import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
 import { askForHandovers, mergeVisitor } from "./identity-resolution";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type OutboxDepth, outboxDepth } from "./outbox";
-import { emptyMemory, loadMemory, persistBatch, prune, readHandover, seenAmong } from "./profile-store";
+import {
+  emptyMemory,
+  loadMemory,
+  markScannerClicks,
+  persistBatch,
+  prune,
+  readHandover,
+  seenAmong,
+} from "./profile-store";
 import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
 import * as schema from "./schema";
 
@@ -183,10 +191,12 @@ export class ProfileActor extends DurableObject<Env> {
 
     const now = Date.now();
     const deduped = this.dropDuplicates(events);
-    const duplicateIds = deduped.length === events.length ? [] : duplicatesOf(events, deduped);
+    const { fresh: unscanned, repeated } = markScannerClicks(this.db, deduped);
+    const duplicateIds = [...(deduped.length === events.length ? [] : duplicatesOf(events, deduped)), ...repeated];
     const conflicts: IdentityConflict[] = [];
-    const fresh = guarded ? withoutUnverifiedTraits(deduped, untrusted, actorKey, conflicts) : deduped;
+    const fresh = guarded ? withoutUnverifiedTraits(unscanned, untrusted, actorKey, conflicts) : unscanned;
     const emailBefore = emailOf(this.memory.profile?.traits);
+    let popular: PopularInteraction[] = [];
     if (fresh.length > 0) {
       const changes = applyEvents(this.memory, actorKey, fresh, this.settings, now);
       if (this.links.anyRefused) {
@@ -205,6 +215,7 @@ export class ProfileActor extends DurableObject<Env> {
         appendToOutbox(tx, records, now);
       });
       commitToMemory(this.memory, changes);
+      popular = changes.popular;
     }
     if (fresh.length > 0 || identity.merged > 0) await this.flush.recordsAdded(now, this.settings.sinkFlushMs);
     const emailAfter = emailOf(this.memory.profile?.traits);
@@ -222,6 +233,7 @@ export class ProfileActor extends DurableObject<Env> {
       applied: fresh.length,
       duplicateIds,
       refusedLinks: identity.refusedLinks,
+      popular,
       ...(conflicts.length > 0 ? { conflicts } : {}),
     };
   }

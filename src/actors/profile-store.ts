@@ -4,9 +4,17 @@
  * transaction, keeping the tables within their caps, and reading the whole
  * state a visitor hands over when it is merged into a person.
  */
-import { desc, getTableColumns, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gte, inArray, lt, lte, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { DecayingScore } from "../model/affinity";
+import {
+  EMAIL_LINK_CLICKED,
+  type LinkClick,
+  linkClickOf,
+  SCANNER_BURST_MS,
+  scannerClicks,
+  TOO_FAST,
+} from "../model/link-activity";
 import type { ProfileEvent } from "../model/messages";
 import { type BatchChanges, CAPS, type ProfileMemory, type ProfileState } from "../model/profile";
 import type { ProductHistory } from "../model/ranking";
@@ -206,4 +214,56 @@ export function seenAmong(db: ProfileDb, ids: readonly string[]): Set<string> {
     }
   }
   return seen;
+}
+
+/** This person's e-mail link clicks since `since` (event time), from the recent-events ring. */
+function recentLinkClicks(db: ProfileDb, since: number): LinkClick[] {
+  return db
+    .select({
+      messageId: schema.recentEvents.messageId,
+      timestamp: schema.recentEvents.timestamp,
+      body: schema.recentEvents.body,
+    })
+    .from(schema.recentEvents)
+    .where(and(eq(schema.recentEvents.name, EMAIL_LINK_CLICKED), gte(schema.recentEvents.timestamp, since)))
+    .all()
+    .flatMap((r) => {
+      const click = linkClickOf({ ...r, name: EMAIL_LINK_CLICKED, properties: r.body.properties });
+      return click ? [click] : [];
+    });
+}
+
+/**
+ * Flags the link clicks among `events` (already deduplicated) that came too
+ * fast to be a reader's (`scannerClicks`): recorded as a bot's, with
+ * `botReason`, so they move no affinity or popularity. Earlier clicks are
+ * read from the stored ring, so the rule holds across evictions. A flagged
+ * click takes a messageId of its own, so it never stands in for the reader's
+ * later click of the same link; one flagged already is a repeat.
+ */
+export function markScannerClicks(
+  db: ProfileDb,
+  events: readonly ProfileEvent[],
+): { fresh: ProfileEvent[]; repeated: string[] } {
+  const incoming = events.flatMap((e) => {
+    const click = e.context.bot === true ? null : linkClickOf(e);
+    return click ? [click] : [];
+  });
+  if (incoming.length === 0) return { fresh: [...events], repeated: [] };
+  const since = Math.min(...incoming.map((c) => c.at)) - SCANNER_BURST_MS;
+  const flagged = scannerClicks(recentLinkClicks(db, since), incoming);
+  if (flagged.size === 0) return { fresh: [...events], repeated: [] };
+  const renamed = events.map((e) =>
+    flagged.has(e.messageId)
+      ? { ...e, messageId: `${e.messageId}:${TOO_FAST}`, context: { ...e.context, bot: true, botReason: TOO_FAST } }
+      : e,
+  );
+  const seen = seenAmong(
+    db,
+    renamed.filter((e) => e.messageId.endsWith(`:${TOO_FAST}`)).map((e) => e.messageId),
+  );
+  return {
+    fresh: renamed.filter((e) => !seen.has(e.messageId)),
+    repeated: [...seen].map((id) => id.slice(0, -`:${TOO_FAST}`.length)),
+  };
 }

@@ -133,6 +133,8 @@ export function mergePeople(
     sessions: new Map(sessionList.map((s) => [s.number, s])),
     sessionList,
     eventFacts: new Map(),
+    // The visitor's interactions already counted for popularity when they happened.
+    popular: [],
   };
 }
 

@@ -6,8 +6,7 @@
  * popularity at any later moment, and adding is a plain `score + x`.
  * (With a 14-day half-life the scale stays far inside double range for decades.)
  */
-import type { Interaction } from "./commerce";
-import type { Settings } from "./settings";
+import type { InteractionKind, Settings } from "./settings";
 
 export const POPULARITY_EPOCH = Date.UTC(2026, 0, 1);
 
@@ -22,7 +21,11 @@ export function popularityIncrement(weight: number, at: number, halfLifeMs: numb
 export class PopularityTally {
   private pending = new Map<string, number>();
 
-  add(interactions: readonly Interaction[], at: number, settings: Pick<Settings, "weights" | "halfLifeMs">) {
+  add(
+    interactions: readonly { productId: string | null; kind: InteractionKind }[],
+    at: number,
+    settings: Pick<Settings, "weights" | "halfLifeMs">,
+  ) {
     for (const i of interactions) {
       const weight = settings.weights[i.kind];
       if (!i.productId || weight <= 0 || i.kind === "page") continue;

@@ -64,6 +64,33 @@ export interface BatchChanges {
   sessions: Map<number, Session>;
   /** Per applied event (by messageId), what was read from it here, so the change records need not read it again. */
   eventFacts: Map<string, EventFacts>;
+  /** The interactions that add to their product's popularity (see `countsForPopularity`). */
+  popular: PopularInteraction[];
+}
+
+/** An interaction that adds to a product's popularity (the trending list). */
+export interface PopularInteraction {
+  productId: string;
+  kind: "viewed" | "added" | "purchased" | "email_click";
+  at: number;
+}
+
+/** The product-history field an interaction kind updates. */
+const HISTORY_FIELD = {
+  viewed: "lastViewedAt",
+  email_click: "lastViewedAt",
+  added: "lastAddedAt",
+  purchased: "lastPurchasedAt",
+} as const satisfies Record<PopularInteraction["kind"], keyof ProductHistory>;
+
+/**
+ * Popularity counts people, not requests: a person's view (or click, add,
+ * purchase) of a product adds to its popularity when they had not done that
+ * with it within the window, so one person reloading a page — or replaying
+ * a link — a hundred times lifts it once. `before` is when they last did.
+ */
+export function countsForPopularity(before: number | null, at: number, windowMs: number): boolean {
+  return before === null || at - before >= windowMs;
 }
 
 export interface EventFacts {
@@ -119,6 +146,7 @@ export function applyEvents(
   const products = new Map<string, ProductHistory>();
   const sessions = new Map<number, Session>();
   const eventFacts = new Map<string, EventFacts>();
+  const popular: PopularInteraction[] = [];
   let current = memory.sessions.at(-1) ?? null;
 
   for (const e of ordered) {
@@ -154,7 +182,8 @@ export function applyEvents(
       revenue,
     });
 
-    // Known bots, and people who refused personalization, count as traffic but never move what they are said to like.
+    // Known bots, and people who refused personalization, count as traffic but never move what they are
+    // said to like, nor what everyone else is shown as popular.
     for (const i of e.context.bot === true || !personalize ? [] : interactions) {
       const weight = settings.weights[i.kind];
       for (const d of weight > 0 ? dimensionsOf(i) : []) {
@@ -172,7 +201,10 @@ export function applyEvents(
             lastAddedAt: null,
             lastPurchasedAt: null,
           };
-        const field = i.kind === "added" ? "lastAddedAt" : i.kind === "purchased" ? "lastPurchasedAt" : "lastViewedAt";
+        const field = HISTORY_FIELD[i.kind];
+        if (countsForPopularity(h[field], e.timestamp, settings.popularityWindowMs)) {
+          popular.push({ productId: i.productId, kind: i.kind, at: e.timestamp });
+        }
         products.set(i.productId, { ...h, [field]: Math.max(h[field] ?? 0, e.timestamp) });
       }
     }
@@ -186,7 +218,7 @@ export function applyEvents(
   const evictedProducts = oldestProducts(allProducts, CAPS.products);
   for (const id of evictedProducts) products.delete(id);
 
-  return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions, eventFacts };
+  return { profile: p, affinities, evictedDimensions, products, evictedProducts, sessions, eventFacts, popular };
 }
 
 /** Sets each trait unless the profile holds a newer value for it (identify order does not matter). */

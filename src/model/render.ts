@@ -2,9 +2,28 @@
  * The email-safe recommendation block (`{{recommendation_block}}`): table
  * layout and inline styles because Outlook and Gmail ignore stylesheets and
  * flexbox, absolute URLs, alt text on every image, and every string that came
- * from the catalog or a profile HTML-escaped.
+ * from the catalog or a profile cleaned of invisible control characters and
+ * HTML-escaped; also the heading above it, which may greet the person.
  */
-import { escapeHtml } from "./html";
+import { escapeHtml, truncateText } from "./html";
+
+/** A first name longer than this is cut (with an ellipsis): a trait is whatever a sender put there. */
+export const MAX_HEADING_NAME = 40;
+
+/** The person's first name from their traits, cleaned and capped, or null. */
+export function firstNameOf(traits: Record<string, unknown>): string | null {
+  const v = traits.firstName ?? traits.first_name;
+  if (typeof v !== "string") return null;
+  const name = truncateText(v, MAX_HEADING_NAME);
+  return name ? name : null;
+}
+
+/** The block's heading: a greeting by name for personal picks, a plain one for trending. */
+export function recommendationHeading(strategy: "personalized" | "trending", traits: Record<string, unknown>): string {
+  if (strategy !== "personalized") return "Popular right now";
+  const name = firstNameOf(traits);
+  return name ? `Picked for you, ${name}` : "Picked for you";
+}
 
 export interface BlockItem {
   title: string;

@@ -33,6 +33,10 @@ export interface Settings {
   personalizationCategories: string[];
   /** How long a regulation subject may wait INITIALIZED or RUNNING, untouched, before its job is sent again. */
   regulationResumeAfterMs: number;
+  /** A click or open of one e-mail link counts once per person within this window. */
+  linkDedupMs: number;
+  /** A person adds to a product's popularity at most once per kind of interaction within this window. */
+  popularityWindowMs: number;
 }
 
 export interface SettingsSource {
@@ -46,10 +50,29 @@ export interface SettingsSource {
   PROFILE_EVENT_BURST?: string;
   CONSENT_PERSONALIZATION_CATEGORIES?: string;
   REGULATION_RESUME_AFTER_SECONDS?: string;
+  LINK_DEDUP_HOURS?: string;
+  POPULARITY_WINDOW_HOURS?: string;
 }
 
 const MINUTE = 60_000;
-const DAY = 24 * 60 * MINUTE;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * Link dedup rides on the actor's messageId window (48 hours, `CAPS.dedupWindowMs`
+ * in profile.ts, which this module cannot import without a cycle): a longer
+ * link window would be forgotten before it ends.
+ */
+export const MAX_LINK_DEDUP_HOURS = 48;
+
+function linkDedupHours(raw: string | undefined, warn: (m: string) => void): number {
+  const hours = positive(raw, 24, "LINK_DEDUP_HOURS", warn);
+  if (hours <= MAX_LINK_DEDUP_HOURS) return hours;
+  warn(
+    `LINK_DEDUP_HOURS="${raw}" is longer than the ${MAX_LINK_DEDUP_HOURS}-hour dedup window; using ${MAX_LINK_DEDUP_HOURS}`,
+  );
+  return MAX_LINK_DEDUP_HOURS;
+}
 
 function positive(raw: string | undefined, fallback: number, name: string, warn: (m: string) => void): number {
   if (raw === undefined || raw.trim() === "") return fallback;
@@ -97,6 +120,8 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
       .filter(Boolean),
     regulationResumeAfterMs:
       positive(env.REGULATION_RESUME_AFTER_SECONDS, 300, "REGULATION_RESUME_AFTER_SECONDS", warn) * 1000,
+    linkDedupMs: linkDedupHours(env.LINK_DEDUP_HOURS, warn) * HOUR,
+    popularityWindowMs: positive(env.POPULARITY_WINDOW_HOURS, 24, "POPULARITY_WINDOW_HOURS", warn) * HOUR,
   };
 }
 

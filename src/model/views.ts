@@ -73,7 +73,11 @@ export const recommendationsResponse = z.object({
 
 export const mergeResponse = z.object({
   profile: z.object({ id: z.string(), known: z.boolean(), traits: jsonObject }),
-  recommendations: z.array(recommendationView.extend({ clickUrl: z.string().describe("signed click-tracking URL") })),
+  recommendations: z.array(
+    recommendationView.extend({
+      clickUrl: z.string().describe("sealed click-tracking URL: opaque, one event per person and window"),
+    }),
+  ),
   recommendation_block: z.string().describe("email-safe HTML"),
   open_pixel_url: z.string().nullable(),
   strategy: z.enum(["personalized", "trending"]),

@@ -9,7 +9,6 @@ import { profileActor } from "../actors/client";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { chunk, rowsPerStatement, warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
-import { interactionsOf } from "../model/commerce";
 import type { ClientInfo } from "../model/enrich";
 import {
   type IdentityConflict,
@@ -165,17 +164,11 @@ export async function ingestMessages(
   const applied = results.map((r) => (r.status === "fulfilled" ? r.value : null));
   const throttled = [...byActor.keys()].filter((_, i) => applied[i]?.throttledForMs !== undefined);
 
-  // Popularity counts applied events only: a retried request must not inflate it.
-  [...byActor.values()].forEach((events, i) => {
-    const result = applied[i];
-    if (!result || result.throttledForMs !== undefined) return;
-    const duplicates = new Set(result.duplicateIds);
-    for (const e of events) {
-      if (!duplicates.has(e.messageId) && e.context.bot !== true) {
-        popularityTally.add(interactionsOf(e), e.timestamp, settings);
-      }
-    }
-  });
+  // Popularity counts what each actor says counts: applied events only (a retried request must not
+  // inflate it), no bot's, and each person once per product and window.
+  for (const result of applied) {
+    for (const p of result?.popular ?? []) popularityTally.add([p], p.at, settings);
+  }
   maybeFlushPopularity(db, waitUntil, receivedAt);
   const suppressed = applied.reduce((n, r) => n + (r?.suppressed ?? 0), 0);
   // Counted for operators (`/v1/sink/status`); the sender is not told which identities are suppressed.

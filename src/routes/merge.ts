@@ -3,13 +3,13 @@
  * recipient at send time (DESIGN §2.2). It answers something useful for
  * everyone: an unknown or unparseable id gets the trending block, because
  * ESPs render an error page as an empty string. Each recommended product
- * carries a signed click URL and the block carries a signed open pixel.
+ * carries a sealed click URL and the block carries a sealed open pixel.
  */
 import { Hono } from "hono";
 import { publicProfileId } from "../model/profile-id";
 import { recommend } from "../model/ranking";
-import { type BlockItem, renderRecommendationBlock } from "../model/render";
-import { type LinkClaims, signingSecrets, signToken } from "../model/signing";
+import { type BlockItem, recommendationHeading, renderRecommendationBlock } from "../model/render";
+import { base64UrlEncode, type LinkClaims, sealToken, signingSecrets } from "../model/signing";
 import { type AppEnv, publicOrigin } from "./app-env";
 import { requireMergeAccess } from "./auth";
 import { ApiError } from "./errors";
@@ -18,18 +18,13 @@ import { catalogFor, limitParam, recommendationItem, resolveProfile } from "./pr
 export const mergeRoutes = new Hono<AppEnv>();
 mergeRoutes.use("/v1/merge/*", requireMergeAccess());
 
-/** Signed links stay valid this long: long enough for an email read months later. */
+/** Sealed links stay valid this long: long enough for an email read months later. */
 const LINK_TTL_SECONDS = 180 * 24 * 3600;
 
 function shortParam(raw: string | undefined, name: string, max: number): string | null {
   if (raw === undefined || raw === "") return null;
   if (raw.length > max) throw new ApiError(400, `invalid_${name}`, `${name} must be at most ${max} characters`);
   return raw;
-}
-
-function firstName(traits: Record<string, unknown>): string | null {
-  const v = traits.firstName ?? traits.first_name;
-  return typeof v === "string" && v.trim() ? v.trim().slice(0, 60) : null;
 }
 
 /**
@@ -68,10 +63,12 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
     profile: claimProfile(rawId, resolved.ok ? resolved.profile.name : null, input?.profileId ?? null),
     campaign,
     variant,
+    // One id for every link of this e-mail, so a scanner following all of them at once is told from a reader.
+    emailId: base64UrlEncode(crypto.getRandomValues(new Uint8Array(8))),
     exp: Math.floor(Date.now() / 1000) + LINK_TTL_SECONDS,
   };
   const link = async (claims: LinkClaims, path: string) =>
-    secret ? `${base}${path}${await signToken(claims, secret)}` : null;
+    secret ? `${base}${path}${await sealToken(claims, secret)}` : null;
 
   const items = await Promise.all(
     result.items.map(async (r) => ({
@@ -82,9 +79,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   );
   const openPixelUrl = await link({ ...claimBase, kind: "o" }, "/o/");
 
-  const name = firstName(traits);
-  const heading =
-    result.strategy === "personalized" ? (name ? `Picked for you, ${name}` : "Picked for you") : "Popular right now";
+  const heading = recommendationHeading(result.strategy, traits);
   const blockItems: BlockItem[] = items.map((i) => ({
     title: i.title,
     clickUrl: i.clickUrl,

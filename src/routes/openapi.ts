@@ -134,7 +134,7 @@ export function openApiDocument(): unknown {
       "/v1/profiles/{id}/recommendations": read("Ranked product recommendations", "Recommendations"),
       "/v1/merge/{id}": {
         get: {
-          summary: "ESP connected content: profile, recommendations with signed links, HTML block",
+          summary: "ESP connected content: profile, recommendations with sealed links, HTML block",
           security: [{ apiKey: [] }],
           parameters: [
             idParam,
@@ -192,16 +192,16 @@ export function openApiDocument(): unknown {
       },
       "/o/{token}": {
         get: {
-          summary: "Email open pixel (signed token)",
+          summary: "Email open pixel (sealed token); counts once per person and window",
           responses: { "200": { description: "GIF" }, "400": { description: "Invalid token" } },
         },
       },
       "/c/{token}": {
         get: {
-          summary: "Email click redirect (signed token)",
+          summary: "Email click redirect (sealed token); counts once per person and window",
           responses: {
             "302": { description: "Redirect to the sealed URL" },
-            "400": { description: "Invalid token; never redirects" },
+            "400": { description: "Invalid, non-canonical or expired token; never redirects" },
           },
         },
       },

@@ -5,7 +5,7 @@ import { applyEvents, CAPS, commitToMemory, type ProfileMemory } from "../../src
 import type { ProductHistory } from "../../src/model/ranking";
 import type { Session } from "../../src/model/sessions";
 import { readSettings } from "../../src/model/settings";
-import { ACTOR_KEY, DAY, defined, emptyMemory, MINUTE, profileEvent, storedProfile, T0 } from "./fixtures";
+import { ACTOR_KEY, DAY, defined, emptyMemory, HOUR, MINUTE, profileEvent, storedProfile, T0 } from "./fixtures";
 
 const SETTINGS = readSettings({}, () => {});
 const KEY = ACTOR_KEY;
@@ -317,5 +317,53 @@ describe("sessions and product history", () => {
     const c = applyEvents(emptyMemory(), KEY, [viewed("a", T0, { category: "Bags" })], settings, T0);
     expect(c.affinities.size).toBe(0);
     expect(c.products.has("a")).toBe(true);
+  });
+});
+
+describe("what a person adds to popularity", () => {
+  it("is one view of a product however many times they view it within the window", () => {
+    const c = apply(
+      emptyMemory(),
+      Array.from({ length: 100 }, (_, i) => viewed("shoe-1", T0 + i * MINUTE)),
+    );
+    expect(c.popular).toEqual([{ productId: "shoe-1", kind: "viewed", at: T0 }]);
+  });
+
+  it("counts again once the window has passed since their last view", () => {
+    const first = apply(emptyMemory(), [viewed("shoe-1", T0)]);
+    const memory = emptyMemory();
+    commitToMemory(memory, first);
+    expect(apply(memory, [viewed("shoe-1", T0 + 23 * HOUR)]).popular).toEqual([]);
+    expect(apply(memory, [viewed("shoe-1", T0 + 24 * HOUR)]).popular).toEqual([
+      { productId: "shoe-1", kind: "viewed", at: T0 + 24 * HOUR },
+    ]);
+  });
+
+  it("counts each kind of interaction once: a view, an add and a purchase of one product", () => {
+    const added = profileEvent({ name: "Product Added", timestamp: T0 + 1, properties: { product_id: "shoe-1" } });
+    const bought = profileEvent({
+      name: "Order Completed",
+      timestamp: T0 + 2,
+      properties: { products: [{ product_id: "shoe-1" }, { product_id: "shoe-1" }] },
+    });
+    const c = apply(emptyMemory(), [viewed("shoe-1", T0), added, added, bought]);
+    expect(c.popular.map((p) => p.kind)).toEqual(["viewed", "added", "purchased"]);
+  });
+
+  it("is nothing for a bot's events or someone who refused personalization", () => {
+    const bot = viewed("shoe-1", T0, {});
+    bot.context = { bot: true, botReason: "too_fast" };
+    const refused = viewed("shoe-2", T0);
+    refused.context = { consent: { categoryPreferences: { personalization: false } } };
+    expect(apply(emptyMemory(), [bot, refused]).popular).toEqual([]);
+  });
+
+  it("leaves out list views and checkouts, which a page can send for every product it lists", () => {
+    const listed = profileEvent({
+      name: "Product List Viewed",
+      timestamp: T0,
+      properties: { products: [{ product_id: "shoe-1" }, { product_id: "shoe-2" }] },
+    });
+    expect(apply(emptyMemory(), [listed]).popular).toEqual([]);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type BlockItem, formatPrice, renderRecommendationBlock } from "../../src/model/render";
+import {
+  type BlockItem,
+  formatPrice,
+  MAX_HEADING_NAME,
+  recommendationHeading,
+  renderRecommendationBlock,
+} from "../../src/model/render";
 
 function item(fields: Partial<BlockItem> = {}): BlockItem {
   return {
@@ -123,6 +129,73 @@ describe("recommendation block", () => {
     const html = renderRecommendationBlock([item()], OPTIONS);
     expect(html.startsWith('<table role="presentation"')).toBe(true);
     expect(html).not.toMatch(/<style|class="[^"]*flex|display:\s*flex/);
+  });
+});
+
+/** Bidirectional overrides and isolates, direction marks, zero-width characters, C0 and C1 controls. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for control characters on purpose
+const INVISIBLE = /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/;
+
+describe("text that reads differently from what it is", () => {
+  it("a catalog title with a right-to-left override cannot pass a file name off as a picture", () => {
+    const html = renderRecommendationBlock(
+      [
+        item({
+          title: "Holiday photo \u202Egnp.exe",
+          reason: "Because you like \u2066Shoes\u2069\u200F",
+          currency: "US\u202ED",
+        }),
+      ],
+      { heading: "Picked \u202Efor\u202C you", openPixelUrl: "https://edge.example/o/tok\u200Ben" },
+    );
+    expect(html).not.toMatch(INVISIBLE);
+    expect(html).toContain(">Holiday photo gnp.exe</a>");
+    expect(html).toContain('alt="Holiday photo gnp.exe"');
+    expect(html).toContain(">Because you like Shoes</div>");
+    expect(html).toContain(">Picked for you</td>");
+    expect(html).toContain('src="https://edge.example/o/token"');
+  });
+
+  it("control characters in a title become spaces, not hidden markup", () => {
+    const html = renderRecommendationBlock(
+      [item({ title: "Trail\u0000Runner\u0085\nXL", reason: "a\u0007b" })],
+      OPTIONS,
+    );
+    expect(html).not.toMatch(INVISIBLE);
+    expect(html).toContain(">Trail Runner XL</a>");
+    expect(html).toContain(">a b</div>");
+  });
+});
+
+describe("recommendation heading", () => {
+  it("greets a person by first name on personal picks only", () => {
+    expect(recommendationHeading("personalized", { firstName: "Jane" })).toBe("Picked for you, Jane");
+    expect(recommendationHeading("personalized", { first_name: "  Jo  " })).toBe("Picked for you, Jo");
+    expect(recommendationHeading("personalized", {})).toBe("Picked for you");
+    expect(recommendationHeading("trending", { firstName: "Jane" })).toBe("Popular right now");
+  });
+
+  it("cuts a 500-character first name with bidi overrides to a short, clean greeting", () => {
+    const firstName = `\u202E${"Ann\u202Dabel".repeat(100)}\u2066`;
+    expect(firstName.length).toBeGreaterThan(500);
+    const heading = recommendationHeading("personalized", { firstName });
+    expect(heading).not.toMatch(INVISIBLE);
+    const name = heading.slice("Picked for you, ".length);
+    expect(Array.from(name)).toHaveLength(MAX_HEADING_NAME);
+    expect(name).toBe(`${"Annabel".repeat(5)}Anna…`);
+    const html = renderRecommendationBlock([item()], { heading, openPixelUrl: null });
+    expect(html).toContain(`>${heading}</td>`);
+    expect(html).not.toMatch(INVISIBLE);
+  });
+
+  it("never splits a character made of two code units when cutting", () => {
+    const heading = recommendationHeading("personalized", { firstName: "😀".repeat(100) });
+    expect(heading).toBe(`Picked for you, ${"😀".repeat(MAX_HEADING_NAME - 1)}…`);
+  });
+
+  it("ignores a first name that is not text or is only invisible characters", () => {
+    expect(recommendationHeading("personalized", { firstName: 42 })).toBe("Picked for you");
+    expect(recommendationHeading("personalized", { firstName: "\u202E\u200B \u2069" })).toBe("Picked for you");
   });
 });
 

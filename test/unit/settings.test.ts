@@ -22,8 +22,20 @@ describe("settings", () => {
       profileEventBurst: 3_000,
       personalizationCategories: [],
       regulationResumeAfterMs: 300_000,
+      linkDedupMs: DAY,
+      popularityWindowMs: DAY,
     });
     expect(warnings).toEqual([]);
+  });
+
+  it("reads the link dedup and popularity windows in hours, the link window at most the 48-hour dedup window", () => {
+    const { settings, warnings } = readWithWarnings({ LINK_DEDUP_HOURS: "6", POPULARITY_WINDOW_HOURS: "72" });
+    expect(settings.linkDedupMs).toBe(6 * 60 * MINUTE);
+    expect(settings.popularityWindowMs).toBe(3 * DAY);
+    expect(warnings).toEqual([]);
+    const long = readWithWarnings({ LINK_DEDUP_HOURS: "100" });
+    expect(long.settings.linkDedupMs).toBe(2 * DAY);
+    expect(long.warnings).toEqual(['LINK_DEDUP_HOURS="100" is longer than the 48-hour dedup window; using 48']);
   });
 
   it("weighs a purchase most and a list view or page least by default", () => {
