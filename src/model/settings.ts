@@ -4,6 +4,8 @@
  * taking the service down.
  */
 
+import type { QuarantinePolicy } from "./quarantine-policy";
+
 export type InteractionKind = "viewed" | "list_viewed" | "added" | "checkout" | "purchased" | "email_click" | "page";
 
 export const DEFAULT_WEIGHTS: Readonly<Record<InteractionKind, number>> = {
@@ -31,6 +33,8 @@ export interface Settings {
   profileEventBurst: number;
   /** Consent categories that cover personalization (empty: any whose name says personalization). */
   personalizationCategories: string[];
+  /** How many quarantined messages are kept per reason code, and for how long. */
+  quarantine: QuarantinePolicy;
 }
 
 export interface SettingsSource {
@@ -43,6 +47,8 @@ export interface SettingsSource {
   PROFILE_EVENTS_PER_SECOND?: string;
   PROFILE_EVENT_BURST?: string;
   CONSENT_PERSONALIZATION_CATEGORIES?: string;
+  QUARANTINE_MAX_PER_REASON?: string;
+  QUARANTINE_RETENTION_DAYS?: string;
 }
 
 const MINUTE = 60_000;
@@ -92,6 +98,10 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
       .split(",")
       .map((c) => c.trim())
       .filter(Boolean),
+    quarantine: {
+      maxPerReason: Math.ceil(positive(env.QUARANTINE_MAX_PER_REASON, 10_000, "QUARANTINE_MAX_PER_REASON", warn)),
+      retentionMs: positive(env.QUARANTINE_RETENTION_DAYS, 30, "QUARANTINE_RETENTION_DAYS", warn) * DAY,
+    },
   };
 }
 

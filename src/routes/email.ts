@@ -8,9 +8,11 @@
 
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { warehouseDb } from "../catalog/store";
 import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
 import { parseProfileId } from "../model/profile-id";
 import { type LinkClaims, signingSecrets, verifyToken } from "../model/signing";
+import { countUnauthenticated } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
 import { ingestMessages } from "./ingest-pipeline";
@@ -43,9 +45,25 @@ async function record(c: Context<AppEnv>, claims: LinkClaims, event: string) {
   }
 }
 
+/**
+ * A link whose token does not verify was not made here (or was tampered
+ * with): it is counted for operators (`unauthenticated:invalid_link_token` in
+ * the quarantine counts), after the per-address limit so a flood of forged
+ * links costs nothing, and never stored.
+ */
+async function countForgedLink(c: Context<AppEnv>) {
+  if (await overLimit(c.env.INGEST_LIMITER, `email:${clientAddress(c)}`)) return;
+  c.executionCtx.waitUntil(
+    countUnauthenticated(warehouseDb(c.env.WAREHOUSE), "invalid_link_token").catch((err) =>
+      console.error(JSON.stringify({ msg: "forged link not counted", error: String(err) })),
+    ),
+  );
+}
+
 emailRoutes.get("/o/:token", async (c) => {
   const verified = await verifyToken(c.req.param("token"), signingSecrets(c.env.LINK_SIGNING_SECRET));
   if (!verified.ok || verified.claims.kind !== "o") {
+    await countForgedLink(c);
     // Still an image, so a broken link shows nothing rather than a broken-image icon.
     return c.body(TRANSPARENT_GIF, 400, GIF_HEADERS);
   }
@@ -55,9 +73,15 @@ emailRoutes.get("/o/:token", async (c) => {
 
 emailRoutes.get("/c/:token", async (c) => {
   const verified = await verifyToken(c.req.param("token"), signingSecrets(c.env.LINK_SIGNING_SECRET));
-  if (!verified.ok) throw new ApiError(400, "invalid_link", `${verified.reason}; this link cannot be followed`);
+  if (!verified.ok) {
+    await countForgedLink(c);
+    throw new ApiError(400, "invalid_link", `${verified.reason}; this link cannot be followed`);
+  }
   const { claims } = verified;
-  if (claims.kind !== "c" || !claims.url) throw new ApiError(400, "invalid_link", "this token is not a click link");
+  if (claims.kind !== "c" || !claims.url) {
+    await countForgedLink(c);
+    throw new ApiError(400, "invalid_link", "this token is not a click link");
+  }
   await record(c, claims, "Email Link Clicked");
   c.header("cache-control", "no-store");
   return c.redirect(claims.url, 302);

@@ -105,10 +105,11 @@ export async function ingestMessages(
   });
 
   const db = warehouseDb(env.WAREHOUSE);
-  // Rejections first: once we answer 200 they must already be kept.
-  if (rejections.length > 0 && options.quarantineRejections !== false) await quarantine(db, rejections, receivedAt);
-
   const settings = settingsOf(env);
+  // Rejections first: once we answer 200 they must already be kept.
+  if (rejections.length > 0 && options.quarantineRejections !== false)
+    await quarantine(db, rejections, receivedAt, settings.quarantine);
+
   const results = await Promise.allSettled(
     [...byActor].map(([key, events]) => withRetry(() => profileActor(env, key).ingest(key, events))),
   );
