@@ -1,4 +1,5 @@
-CREATE TABLE `identity_conflicts` (
+-- IF NOT EXISTS: a local warehouse may have this table from when it was migration 0004_identity_conflicts.
+CREATE TABLE IF NOT EXISTS `identity_conflicts` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`received_at` integer NOT NULL,
 	`kind` text NOT NULL,
@@ -9,6 +10,8 @@ CREATE TABLE `identity_conflicts` (
 	`claimed` text
 );
 --> statement-breakpoint
-CREATE INDEX `identity_conflicts_profile` ON `identity_conflicts` (`profile_id`);--> statement-breakpoint
-CREATE INDEX `identity_conflicts_holder` ON `identity_conflicts` (`holder_profile_id`);--> statement-breakpoint
-CREATE INDEX `identity_conflicts_email` ON `identity_conflicts` (`email_sha256`);
+CREATE INDEX IF NOT EXISTS `identity_conflicts_profile` ON `identity_conflicts` (`profile_id`);--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS `identity_conflicts_holder` ON `identity_conflicts` (`holder_profile_id`);--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS `identity_conflicts_email` ON `identity_conflicts` (`email_sha256`);--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS `identity_conflicts_kind` ON `identity_conflicts` (`kind`,`id`);--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS `identity_conflicts_received` ON `identity_conflicts` (`received_at`);

@@ -20,10 +20,37 @@ export const LIMITS = {
 export const MESSAGE_TYPES = ["track", "identify", "page", "screen", "group", "alias"] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
-/** Segment SDKs sometimes send numeric ids; they are identities all the same. */
+/** Fields that name a person, an account or a merged id. */
+export const ID_FIELDS = ["userId", "anonymousId", "previousId", "groupId"] as const;
+
+/**
+ * Why a numeric id cannot be kept, or null when it can. A JSON number beyond
+ * 2^53 − 1 has already lost digits when it is parsed (12345678901234567891
+ * and …890 both read as 12345678901234567000), so two people would share one
+ * profile; a fraction or a non-finite number is no id either. Such ids are
+ * refused rather than guessed at: strings are kept exactly as sent.
+ */
+export function numericIdProblem(value: number): string | null {
+  if (Number.isSafeInteger(value)) return null;
+  const sendAsString = "send ids as strings";
+  if (!Number.isFinite(value)) return `is not a finite number; ${sendAsString}`;
+  if (!Number.isInteger(value)) return `is the number ${value}, not a whole number; ${sendAsString}`;
+  return `is a number beyond ${Number.MAX_SAFE_INTEGER}, the largest a JSON number carries exactly: it reads as ${BigInt(value)}, its last digits may be lost; ${sendAsString}`;
+}
+
+/** Segment SDKs sometimes send numeric ids; they are identities all the same, when whole and exact. */
 function identifier(missing = "must be a string or a number") {
   return z
-    .union([z.string(), z.number().finite()], { error: missing })
+    .union(
+      [
+        z.string(),
+        z.number().superRefine((v, ctx) => {
+          const problem = numericIdProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      ],
+      { error: missing },
+    )
     .transform((v) => String(v).trim())
     .pipe(z.string().min(1, "must not be empty").max(LIMITS.idChars, `must be at most ${LIMITS.idChars} characters`));
 }

@@ -4,6 +4,8 @@
  * taking the service down.
  */
 
+import type { QuarantinePolicy } from "./quarantine-policy";
+
 export type InteractionKind = "viewed" | "list_viewed" | "added" | "checkout" | "purchased" | "email_click" | "page";
 
 export const DEFAULT_WEIGHTS: Readonly<Record<InteractionKind, number>> = {
@@ -37,6 +39,8 @@ export interface Settings {
   linkDedupMs: number;
   /** A person adds to a product's popularity at most once per kind of interaction within this window. */
   popularityWindowMs: number;
+  /** How many quarantined messages are kept per reason code, and for how long. */
+  quarantine: QuarantinePolicy;
 }
 
 export interface SettingsSource {
@@ -52,6 +56,8 @@ export interface SettingsSource {
   REGULATION_RESUME_AFTER_SECONDS?: string;
   LINK_DEDUP_HOURS?: string;
   POPULARITY_WINDOW_HOURS?: string;
+  QUARANTINE_MAX_PER_REASON?: string;
+  QUARANTINE_RETENTION_DAYS?: string;
 }
 
 const MINUTE = 60_000;
@@ -122,6 +128,10 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
       positive(env.REGULATION_RESUME_AFTER_SECONDS, 300, "REGULATION_RESUME_AFTER_SECONDS", warn) * 1000,
     linkDedupMs: linkDedupHours(env.LINK_DEDUP_HOURS, warn) * HOUR,
     popularityWindowMs: positive(env.POPULARITY_WINDOW_HOURS, 24, "POPULARITY_WINDOW_HOURS", warn) * HOUR,
+    quarantine: {
+      maxPerReason: Math.ceil(positive(env.QUARANTINE_MAX_PER_REASON, 10_000, "QUARANTINE_MAX_PER_REASON", warn)),
+      retentionMs: positive(env.QUARANTINE_RETENTION_DAYS, 30, "QUARANTINE_RETENTION_DAYS", warn) * DAY,
+    },
   };
 }
 

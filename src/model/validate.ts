@@ -4,7 +4,15 @@
  * call it directly.
  */
 import { type ClientInfo, enrichContext, normalizeTraits } from "./enrich";
-import { LIMITS, MESSAGE_TYPES, type MessageType, type ProfileEvent, segmentMessage } from "./messages";
+import {
+  ID_FIELDS,
+  LIMITS,
+  MESSAGE_TYPES,
+  type MessageType,
+  numericIdProblem,
+  type ProfileEvent,
+  segmentMessage,
+} from "./messages";
 
 const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const encoder = new TextEncoder();
@@ -25,6 +33,7 @@ export const REJECTION_CODES = [
   "invalid_pixel_data",
   "unknown_pixel_type",
   "invalid_write_key",
+  "unsafe_number_id",
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
@@ -139,6 +148,15 @@ export function validateMessage(raw: unknown, ctx: ValidationContext): Validated
       code: "unknown_type",
       reason: `unknown message type ${JSON.stringify(type ?? null)}; expected one of ${MESSAGE_TYPES.join(", ")}`,
     };
+  }
+
+  // Before the schema, so the sender learns the one thing to change (its own code, not a shape).
+  for (const field of ID_FIELDS) {
+    // A type that has no such field ignores it, whatever it holds.
+    if ((field === "previousId" && type !== "alias") || (field === "groupId" && type !== "group")) continue;
+    const value = input[field];
+    const problem = typeof value === "number" ? numericIdProblem(value) : null;
+    if (problem) return { ok: false, code: "unsafe_number_id", reason: `${field} ${problem}` };
   }
 
   const parsed = segmentMessage.safeParse({ ...input, type });

@@ -1,6 +1,6 @@
 /**
  * Reads a request body with a byte limit enforced while streaming, so an
- * oversize body is refused before it is held in memory or parsed.
+ * oversize body is refused without being held in memory or parsed.
  */
 import { ApiError } from "./errors";
 
@@ -35,7 +35,7 @@ export async function readLimitedText(req: Request, limit: number, what: string)
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      await reader.cancel();
+      await discardRest(reader);
       throw tooLarge(total, limit, what);
     }
     parts.push(value);
@@ -47,6 +47,33 @@ export async function readLimitedText(req: Request, limit: number, what: string)
     offset += p.byteLength;
   }
   return new TextDecoder().decode(bytes);
+}
+
+/** How much more of an oversize body is read and thrown away before it is cut off. */
+const DISCARD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads and drops the rest of an oversize body before the 413 is answered.
+ * Cancelling it mid-stream instead leaves the unread remainder on the
+ * connection that carried it; under `wrangler dev` that connection (its proxy
+ * to the Worker) is reused for the next request, which then fails with "worker
+ * restarted mid-request". A body still streaming past `DISCARD_BYTES` more is
+ * cancelled after all: a client sending that much after its limit is not
+ * waited for.
+ */
+async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let discarded = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      discarded += value.byteLength;
+      if (discarded > DISCARD_BYTES) break;
+    }
+  } catch {
+    return; // a body that fails while being discarded has nothing left to read
+  }
+  await reader.cancel().catch(() => {});
 }
 
 function tooLarge(size: number, limit: number, what: string) {

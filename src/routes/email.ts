@@ -9,12 +9,14 @@
 
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { warehouseDb } from "../catalog/store";
 import { summarizeUserAgent } from "../model/enrich";
 import { EMAIL_LINK_CLICKED, EMAIL_OPENED, linkEventId } from "../model/link-activity";
 import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
 import { parseProfileId } from "../model/profile-id";
 import { settingsOf } from "../model/settings";
 import { type LinkClaims, signingSecrets, verifyToken } from "../model/signing";
+import { countUnauthenticated } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
 import { clientOf, ingestMessages } from "./ingest-pipeline";
@@ -65,10 +67,26 @@ async function record(c: Context<AppEnv>, token: string, claims: LinkClaims, eve
   }
 }
 
+/**
+ * A link whose token does not verify was not made here (or was tampered
+ * with): it is counted for operators (`unauthenticated:invalid_link_token` in
+ * the quarantine counts), after the per-address limit so a flood of forged
+ * links costs nothing, and never stored.
+ */
+async function countForgedLink(c: Context<AppEnv>) {
+  if (await overLimit(c.env.INGEST_LIMITER, `email:${clientAddress(c)}`)) return;
+  c.executionCtx.waitUntil(
+    countUnauthenticated(warehouseDb(c.env.WAREHOUSE), "invalid_link_token").catch((err) =>
+      console.error(JSON.stringify({ msg: "forged link not counted", error: String(err) })),
+    ),
+  );
+}
+
 emailRoutes.get("/o/:token", async (c) => {
   const token = c.req.param("token");
   const verified = await verifyToken(token, signingSecrets(c.env.LINK_SIGNING_SECRET));
   if (!verified.ok || verified.claims.kind !== "o") {
+    await countForgedLink(c);
     // Still an image, so a broken link shows nothing rather than a broken-image icon.
     return c.body(TRANSPARENT_GIF, 400, GIF_HEADERS);
   }
@@ -79,9 +97,15 @@ emailRoutes.get("/o/:token", async (c) => {
 emailRoutes.get("/c/:token", async (c) => {
   const token = c.req.param("token");
   const verified = await verifyToken(token, signingSecrets(c.env.LINK_SIGNING_SECRET));
-  if (!verified.ok) throw new ApiError(400, "invalid_link", `${verified.reason}; this link cannot be followed`);
+  if (!verified.ok) {
+    await countForgedLink(c);
+    throw new ApiError(400, "invalid_link", `${verified.reason}; this link cannot be followed`);
+  }
   const { claims } = verified;
-  if (claims.kind !== "c" || !claims.url) throw new ApiError(400, "invalid_link", "this token is not a click link");
+  if (claims.kind !== "c" || !claims.url) {
+    await countForgedLink(c);
+    throw new ApiError(400, "invalid_link", "this token is not a click link");
+  }
   await record(c, token, claims, EMAIL_LINK_CLICKED);
   c.header("cache-control", "no-store");
   return c.redirect(claims.url, 302);

@@ -7,11 +7,10 @@
 import type { IngestResult } from "../actors/client";
 import { profileActor } from "../actors/client";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
-import { chunk, rowsPerStatement, warehouseDb } from "../catalog/store";
+import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import type { ClientInfo } from "../model/enrich";
 import {
-  type IdentityConflict,
   UNVERIFIED_IDENTIFY_WARNING,
   USER_HASH_FIELD,
   verificationSecrets,
@@ -21,8 +20,8 @@ import type { IngestResponse, MessageType, ProfileEvent } from "../model/message
 import { publicProfileId } from "../model/profile-id";
 import { settingsOf } from "../model/settings";
 import { actorKeyOf, validateMessage } from "../model/validate";
+import { recordConflicts } from "../sink/identity-conflicts";
 import { quarantine, type Rejection } from "../sink/quarantine";
-import { identityConflicts } from "../sink/warehouse-schema";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
 import type { WriteKeyClass } from "./auth";
 import { ApiError } from "./errors";
@@ -135,11 +134,12 @@ export async function ingestMessages(
   });
 
   const db = warehouseDb(env.WAREHOUSE);
+  const settings = settingsOf(env);
   // Rejections first: once we answer 200 they must already be kept.
-  if (rejections.length > 0 && options.quarantineRejections !== false) await quarantine(db, rejections, receivedAt);
+  if (rejections.length > 0 && options.quarantineRejections !== false)
+    await quarantine(db, rejections, receivedAt, settings.quarantine);
 
   await Promise.all(verifications);
-  const settings = settingsOf(env);
   const results = await Promise.allSettled(
     [...byActor].map(([key, events]) => {
       const trust =
@@ -176,7 +176,7 @@ export async function ingestMessages(
 
   // Kept before answering, like rejections: an operator can see every claim that was not applied.
   const conflicts = applied.flatMap((r) => r?.conflicts ?? []);
-  if (conflicts.length > 0) await recordConflicts(env, conflicts, receivedAt);
+  if (conflicts.length > 0) await recordConflicts(db, conflicts, receivedAt, settings.quarantine);
 
   if (throttled.length > 0) throw profileFlood(throttled, applied, settings.profileEventsPerSecond);
 
@@ -192,20 +192,4 @@ export async function ingestMessages(
     rejected: rejections.map((r, i) => ({ index: r.index ?? i, code: r.code, reason: r.reason })),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
-}
-
-/** Stores the identity claims actors did not apply (`identity_conflicts`). */
-async function recordConflicts(env: Env, conflicts: readonly IdentityConflict[], receivedAt: number) {
-  const db = warehouseDb(env.WAREHOUSE);
-  const rows = conflicts.map((c) => ({
-    receivedAt,
-    kind: c.kind,
-    messageId: c.messageId,
-    profileId: c.profileId,
-    holderProfileId: c.holderProfileId ?? null,
-    emailSha256: c.emailSha256 ?? null,
-    claimed: c.claimed ?? null,
-  }));
-  const [first, ...rest] = chunk(rows, rowsPerStatement(7)).map((part) => db.insert(identityConflicts).values(part));
-  if (first) await db.batch([first, ...rest]);
 }

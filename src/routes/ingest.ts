@@ -10,9 +10,10 @@ import { cors } from "hono/cors";
 import { warehouseDb } from "../catalog/store";
 import { LIMITS, type MessageType } from "../model/messages";
 import { GIF_HEADERS, TRANSPARENT_GIF } from "../model/pixel";
+import { settingsOf } from "../model/settings";
 import { base64Decode } from "../model/signing";
 import { findUnsafeKey, jsonByteLength, type RejectionCode } from "../model/validate";
-import { quarantine } from "../sink/quarantine";
+import { quarantine, recordUnauthenticated } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
 import { basicUser, type WriteKeyClass, writeKeyClass } from "./auth";
 import { parseJson, readLimitedText } from "./body";
@@ -187,6 +188,10 @@ function parsePixelJson(bytes: Uint8Array): unknown {
 /**
  * `GET /v1/pixel/{track|page|identify}?data=<base64(url) JSON>`: always a GIF,
  * whatever the payload, so a broken pixel never shows as a broken image.
+ * The pixel route is open to anyone, so the order matters: the per-address
+ * limit first (over it: nothing is written at all), then the write key; a
+ * request without a valid one is counted and only sampled, while a keyed
+ * sender's rejections are all quarantined.
  */
 ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
   const type = c.req.param("type") as MessageType;
@@ -194,46 +199,48 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
   const receivedAt = Date.now();
   const db = warehouseDb(c.env.WAREHOUSE);
   const source = `pixel/${type}`;
-  const reject = (code: RejectionCode, reason: string, payload: unknown) =>
-    quarantine(db, [{ source, code, reason, index: null, payload }], receivedAt);
+  const policy = settingsOf(c.env).quarantine;
   try {
     // A flood of pixels from one address still gets GIFs; it is just not recorded.
     if (await overLimit(c.env.INGEST_LIMITER, `pixel:${clientAddress(c)}`))
       return c.body(TRANSPARENT_GIF, 200, GIF_HEADERS);
     const decoded = data.length <= MAX_PIXEL_DATA ? base64Decode(data) : null;
     const message = decoded ? parsePixelJson(decoded) : undefined;
-    if (!PIXEL_TYPES.has(type)) {
-      await reject(
-        "unknown_pixel_type",
-        `unknown pixel type "${type}"; use /v1/pixel/track, /v1/pixel/page or /v1/pixel/identify`,
-        data,
-      );
-    } else if (!isPlainObject(message)) {
-      await reject(
-        data.length > MAX_PIXEL_DATA ? "oversize" : "invalid_pixel_data",
-        data.length > MAX_PIXEL_DATA
-          ? `data is ${data.length} characters; the limit is ${MAX_PIXEL_DATA}`
-          : "data must be base64 or base64url of a JSON object",
-        data,
-      );
-    } else {
-      const { writeKey, ...rest } = message;
-      // A pixel URL is public whatever key it carries: its identity claims are a browser's.
-      if (!(await writeKeyClass(typeof writeKey === "string" ? writeKey : null, c.env))) {
-        await reject(
+    const { writeKey, ...rest } = isPlainObject(message) ? message : {};
+    // Either kind of write key: a pixel URL is public whatever key it carries, so its identity claims are a browser's.
+    const keyed =
+      isPlainObject(message) && (await writeKeyClass(typeof writeKey === "string" ? writeKey : null, c.env)) !== null;
+    if (!keyed) {
+      const unauthenticated = (code: RejectionCode, reason: string, payload: unknown) =>
+        recordUnauthenticated(db, { source, code, reason, index: null, payload }, receivedAt, policy);
+      if (!PIXEL_TYPES.has(type)) {
+        await unauthenticated("unknown_pixel_type", unknownPixelType(type), data);
+      } else if (!isPlainObject(message)) {
+        await unauthenticated(
+          data.length > MAX_PIXEL_DATA ? "oversize" : "invalid_pixel_data",
+          data.length > MAX_PIXEL_DATA
+            ? `data is ${data.length} characters; the limit is ${MAX_PIXEL_DATA}`
+            : "data must be base64 or base64url of a JSON object",
+          data,
+        );
+      } else {
+        await unauthenticated(
           "invalid_write_key",
           writeKey ? "write key is not valid" : "pixel data needs a write key (writeKey)",
           rest,
         );
-      } else {
-        await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [rest], {
-          source,
-          trust: "browser",
-          impliedType: type,
-          receivedAt,
-          client: clientOf(c.req),
-        });
       }
+    } else if (!PIXEL_TYPES.has(type)) {
+      const rejection = { source, code: "unknown_pixel_type" as const, reason: unknownPixelType(type), index: null };
+      await quarantine(db, [{ ...rejection, payload: rest }], receivedAt, policy);
+    } else {
+      await ingestMessages(c.env, (p) => c.executionCtx.waitUntil(p), [rest], {
+        source,
+        trust: "browser",
+        impliedType: type,
+        receivedAt,
+        client: clientOf(c.req),
+      });
     }
   } catch (err) {
     // The beacon still gets its GIF; the failure is visible in the logs.
@@ -241,3 +248,7 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
   }
   return c.body(TRANSPARENT_GIF, 200, GIF_HEADERS);
 });
+
+function unknownPixelType(type: string): string {
+  return `unknown pixel type "${type.slice(0, 40)}"; use /v1/pixel/track, /v1/pixel/page or /v1/pixel/identify`;
+}

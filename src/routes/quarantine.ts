@@ -1,17 +1,20 @@
 /**
  * The quarantine an operator can act on (secret API key): `GET
  * /v1/quarantine` lists rejected messages newest first, with counts by
- * reason; `POST /v1/quarantine/replay` re-submits them — as stored, or
- * corrected — through the same validation and ingestion as live traffic.
+ * reason and of what was counted rather than kept (rows evicted or expired,
+ * requests without a valid key); `POST /v1/quarantine/replay` re-submits
+ * them — as stored, or corrected — through the same validation and
+ * ingestion as live traffic.
  * A replayed message is stored under `replay-<id>` unless it names its own
  * messageId, so replaying the same row twice applies it once.
  */
-import { and, desc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, like, lt, or, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { warehouseDb } from "../catalog/store";
+import { QUARANTINE_COUNTERS } from "../model/quarantine-policy";
 import { REJECTION_CODES, type RejectionCode } from "../model/validate";
-import { badEvents } from "../sink/warehouse-schema";
+import { badEvents, sinkStats } from "../sink/warehouse-schema";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
@@ -65,7 +68,7 @@ quarantineRoutes.get("/v1/quarantine", async (c) => {
         : undefined,
     before !== null ? lt(badEvents.id, before) : undefined,
   );
-  const [rows, counts] = await db.batch([
+  const [rows, counts, counters] = await db.batch([
     db
       .select()
       .from(badEvents)
@@ -80,7 +83,22 @@ quarantineRoutes.get("/v1/quarantine", async (c) => {
       })
       .from(badEvents)
       .groupBy(badEvents.code),
+    db
+      .select()
+      .from(sinkStats)
+      .where(
+        or(
+          inArray(sinkStats.name, [QUARANTINE_COUNTERS.evicted, QUARANTINE_COUNTERS.expired]),
+          like(sinkStats.name, `${QUARANTINE_COUNTERS.unauthenticatedPrefix}%`),
+        ),
+      ),
   ]);
+  const counter = new Map(counters.map((r) => [r.name, r.value]));
+  const unauthenticated = Object.fromEntries(
+    counters
+      .filter((r) => r.name.startsWith(QUARANTINE_COUNTERS.unauthenticatedPrefix))
+      .map((r) => [r.name.slice(QUARANTINE_COUNTERS.unauthenticatedPrefix.length), r.value]),
+  );
   const page = rows.slice(0, limit);
   const byReason = Object.fromEntries(counts.map((r) => [r.code, { total: r.total, open: r.open }]));
   return c.json({
@@ -99,6 +117,11 @@ quarantineRoutes.get("/v1/quarantine", async (c) => {
       total: counts.reduce((n, r) => n + r.total, 0),
       open: counts.reduce((n, r) => n + r.open, 0),
       byReason,
+      /** Rows no longer kept: beyond the per-reason cap, or past retention. */
+      evicted: counter.get(QUARANTINE_COUNTERS.evicted) ?? 0,
+      expired: counter.get(QUARANTINE_COUNTERS.expired) ?? 0,
+      /** Requests without a valid write key or token, by reason: all counted, few stored. */
+      unauthenticated,
     },
     next: rows.length > limit ? (page.at(-1)?.id ?? null) : null,
   });

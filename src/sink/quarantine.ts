@@ -1,17 +1,32 @@
 /**
  * The quarantine of rejected messages (`bad_events` in D1): every message the
  * edge refuses is kept with its reason and original payload, never silently
- * dropped (DESIGN §2.1). Each row records whose message it was in its own
- * columns (`user_id`, `anonymous_id`, `email_hash`), read from the payload's
- * fields, so erasure and export find a person's rows without searching text.
+ * dropped (DESIGN §2.1), within a cap per reason code and a retention period
+ * enforced as rows go in; what is evicted is counted. Requests without a
+ * valid write key are counted and only sampled (src/model/quarantine-policy.ts).
+ * Each row records whose message it was in its own columns (`user_id`,
+ * `anonymous_id`, `email_hash`), read from the payload's fields, so erasure
+ * and export find a person's rows without searching text.
  */
 
+import { and, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
 import { anonymizeIp } from "../model/enrich";
 import { payloadOwners } from "../model/owners";
 import { emailDirectoryName } from "../model/profile-id";
+import {
+  HourlySample,
+  hourStart,
+  pruneBound,
+  QUARANTINE_COUNTERS,
+  type QuarantinePolicy,
+  retentionCutoff,
+  UNAUTHENTICATED_PAYLOAD_CHARS,
+  UNAUTHENTICATED_SAMPLE_PER_HOUR,
+} from "../model/quarantine-policy";
 import type { RejectionCode } from "../model/validate";
-import { badEvents } from "./warehouse-schema";
+import { badEvents, sinkStats } from "./warehouse-schema";
 
 export interface Rejection {
   /** Where it came from: `batch`, `track`, `pixel/page`, … */
@@ -41,20 +56,27 @@ export function quarantinable(payload: unknown): unknown {
 /** Payloads are kept up to this size; a larger one keeps its head and says so. */
 const MAX_PAYLOAD_CHARS = 64 * 1024;
 
-function payloadText(payload: unknown): string {
+function payloadText(payload: unknown, maxChars = MAX_PAYLOAD_CHARS): string {
   let text: string;
   try {
     text = typeof payload === "string" ? payload : (JSON.stringify(payload) ?? String(payload));
   } catch {
     text = String(payload);
   }
-  return text.length <= MAX_PAYLOAD_CHARS
-    ? text
-    : `${text.slice(0, MAX_PAYLOAD_CHARS)}…[truncated from ${text.length} chars]`;
+  return text.length <= maxChars ? text : `${text.slice(0, maxChars)}…[truncated from ${text.length} chars]`;
 }
 
-/** Stores rejections atomically; throws when D1 is unavailable so the request fails rather than loses them. */
-export async function quarantine(db: WarehouseDb, rejections: readonly Rejection[], receivedAt: number): Promise<void> {
+/**
+ * Stores rejections atomically, pruning in the same batch what the policy no
+ * longer keeps; throws when D1 is unavailable so the request fails rather than
+ * loses them.
+ */
+export async function quarantine(
+  db: WarehouseDb,
+  rejections: readonly Rejection[],
+  receivedAt: number,
+  policy: QuarantinePolicy,
+): Promise<void> {
   const rows = await Promise.all(
     rejections.map(async (r) => {
       const kept = quarantinable(r.payload);
@@ -75,5 +97,103 @@ export async function quarantine(db: WarehouseDb, rejections: readonly Rejection
   );
   const statements = chunk(rows, rowsPerStatement(9)).map((part) => db.insert(badEvents).values(part));
   const [first, ...rest] = statements;
-  if (first) await db.batch([first, ...rest]);
+  const pruning = pruneStatements(db, new Set(rejections.map((r) => r.code)), rejections.length, receivedAt, policy);
+  if (first) await db.batch([first, ...rest, ...pruning]);
+}
+
+/** Adds `changes()` of the statement just before it (same connection, same batch) to a counter. */
+function countChanges(db: WarehouseDb, name: string) {
+  return db
+    .insert(sinkStats)
+    .values({ name, value: sql`changes()` })
+    .onConflictDoUpdate({ target: sinkStats.name, set: { value: sql`${sinkStats.value} + excluded.value` } });
+}
+
+function addToCounter(db: WarehouseDb, name: string, value: number) {
+  return db
+    .insert(sinkStats)
+    .values({ name, value })
+    .onConflictDoUpdate({ target: sinkStats.name, set: { value: sql`${sinkStats.value} + excluded.value` } });
+}
+
+/**
+ * Evicts the oldest rows of each code beyond the cap, and rows past
+ * retention, each statement bounded to a little more than was inserted so a
+ * request never waits on a long delete; both counted. The cap walks the
+ * `(code, id)` index from the newest row, retention the `received_at` one.
+ */
+function pruneStatements(
+  db: WarehouseDb,
+  codes: ReadonlySet<RejectionCode>,
+  inserted: number,
+  now: number,
+  policy: QuarantinePolicy,
+): BatchItem<"sqlite">[] {
+  const bound = pruneBound(inserted);
+  const statements: BatchItem<"sqlite">[] = [];
+  for (const code of codes) {
+    const beyondCap = db
+      .select({ id: badEvents.id })
+      .from(badEvents)
+      .where(eq(badEvents.code, code))
+      .orderBy(desc(badEvents.id))
+      .limit(bound)
+      .offset(policy.maxPerReason);
+    statements.push(
+      db.delete(badEvents).where(inArray(badEvents.id, beyondCap)),
+      countChanges(db, QUARANTINE_COUNTERS.evicted),
+    );
+  }
+  const expired = db
+    .select({ id: badEvents.id })
+    .from(badEvents)
+    .where(lt(badEvents.receivedAt, retentionCutoff(now, policy)))
+    .orderBy(badEvents.receivedAt)
+    .limit(bound);
+  statements.push(
+    db.delete(badEvents).where(inArray(badEvents.id, expired)),
+    countChanges(db, QUARANTINE_COUNTERS.expired),
+  );
+  return statements;
+}
+
+const isolateSample = new HourlySample();
+
+/**
+ * A rejection of a request that carried no valid write key or token: counted
+ * per reason (`unauthenticated:<code>`), and stored, payload cut to 2 KB,
+ * only while fewer than `UNAUTHENTICATED_SAMPLE_PER_HOUR` of its reason
+ * arrived this hour. Past that, it costs one counter increment. Returns
+ * whether it was stored.
+ */
+export async function recordUnauthenticated(
+  db: WarehouseDb,
+  rejection: Rejection,
+  receivedAt: number,
+  policy: QuarantinePolicy,
+  sample: HourlySample = isolateSample,
+): Promise<boolean> {
+  const counter = addToCounter(db, `${QUARANTINE_COUNTERS.unauthenticatedPrefix}${rejection.code}`, 1);
+  if (!sample.take(rejection.code, receivedAt)) {
+    await counter;
+    return false;
+  }
+  const [, [stored]] = await db.batch([
+    counter,
+    db
+      .select({ n: count() })
+      .from(badEvents)
+      .where(and(eq(badEvents.code, rejection.code), gte(badEvents.receivedAt, hourStart(receivedAt)))),
+  ]);
+  if ((stored?.n ?? 0) >= UNAUTHENTICATED_SAMPLE_PER_HOUR) return false;
+  // Stored as the object when it fits, so it reads the same as any other row; else its cut text.
+  const text = payloadText(quarantinable(rejection.payload), UNAUTHENTICATED_PAYLOAD_CHARS);
+  const payload = text.length <= UNAUTHENTICATED_PAYLOAD_CHARS ? rejection.payload : text;
+  await quarantine(db, [{ ...rejection, payload }], receivedAt, policy);
+  return true;
+}
+
+/** Counts an unauthenticated request that has nothing worth keeping (a forged e-mail link token). */
+export async function countUnauthenticated(db: WarehouseDb, reason: string): Promise<void> {
+  await addToCounter(db, `${QUARANTINE_COUNTERS.unauthenticatedPrefix}${reason}`, 1);
 }

@@ -259,5 +259,8 @@ export const identityConflicts = sqliteTable(
     index("identity_conflicts_profile").on(t.profileId),
     index("identity_conflicts_holder").on(t.holderProfileId),
     index("identity_conflicts_email").on(t.emailSha256),
+    // The cap walks each kind from its newest row, retention the oldest rows.
+    index("identity_conflicts_kind").on(t.kind, t.id),
+    index("identity_conflicts_received").on(t.receivedAt),
   ],
 );

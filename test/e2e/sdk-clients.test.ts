@@ -160,4 +160,34 @@ describe("official SDKs against wrangler dev", () => {
     expect(await api<Profile>(`/v1/profiles/${userId}`)).toEqual(first);
     expect(first.counts.events).toBe(3);
   });
+
+  it("an oversize chunked batch is refused with 413 and the next request on the server is answered", async () => {
+    const auth = { authorization: `Basic ${btoa(`${E2E_KEYS.writeKey}:`)}`, "content-type": "application/json" };
+    // 1 MB in 64 KB chunks with no Content-Length: the limit is only found while it streams.
+    const piece = new TextEncoder().encode(" ".repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 16) return controller.close();
+        sent += 1;
+        controller.enqueue(piece);
+      },
+    });
+    const refused = await fetch(`${server.url}/v1/batch`, {
+      method: "POST",
+      headers: auth,
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+    const userId = `after-413-${crypto.randomUUID()}`;
+    const next = await fetch(`${server.url}/v1/batch`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ batch: [{ type: "track", userId, event: "Product Viewed" }] }),
+    });
+    expect(next.status).toBe(200);
+    expect((await api<Profile>(`/v1/profiles/${userId}`)).counts.events).toBe(1);
+  });
 });

@@ -179,6 +179,33 @@ describe("per-message validation", () => {
     expect(profile.counts.events).toBe(1);
   });
 
+  it("refuses numeric user ids too large to be exact, so two people are not one, and keeps them as strings", async () => {
+    // Nineteen random digits and a last one: as JSON numbers both read as the same value.
+    const digits = `1${[...crypto.getRandomValues(new Uint8Array(18))].map((b) => b % 10).join("")}`;
+    const [a, b] = [`${digits}1`, `${digits}0`];
+    const res = await ingest(
+      "/v1/batch",
+      `{"batch":[{"type":"identify","userId":${a},"traits":{"name":"A"}},{"type":"identify","userId":${b},"traits":{"name":"B"}}]}`,
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      accepted: number;
+      rejected: { index: number; code: string; reason: string }[];
+    };
+    expect(body.accepted).toBe(0);
+    expect(body.rejected.map((r) => [r.index, r.code])).toEqual([
+      [0, "unsafe_number_id"],
+      [1, "unsafe_number_id"],
+    ]);
+    expect(body.rejected[0]?.reason).toMatch(/send ids as strings/);
+    for (const id of [a, b, String(Number(a))]) expect((await read(`/v1/profiles/user_id:${id}`)).status).toBe(404);
+
+    await sendBatch([{ type: "identify", userId: a, traits: { name: "A" } }]);
+    const kept = await readJson<Profile>(`/v1/profiles/user_id:${a}`);
+    expect([kept.userId, kept.traits.name]).toEqual([a, "A"]);
+    expect((await read(`/v1/profiles/user_id:${b}`)).status).toBe(404);
+  });
+
   it("rejects __proto__ and constructor keys and leaves the profile untouched", async () => {
     const userId = uid();
     await sendBatch([{ type: "identify", userId, traits: { plan: "free" } }]);

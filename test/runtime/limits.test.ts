@@ -66,6 +66,23 @@ describe("the ingestion limit", { timeout: 20_000 }, () => {
   });
 });
 
+describe("pixels without a write key", { timeout: 20_000 }, () => {
+  it("are counted while the address is within its budget, and over it cost no write at all", async () => {
+    const address = `198.18.0.${1 + Math.floor(Math.random() * 250)}`;
+    const data = btoa(JSON.stringify({ userId: uid(), event: "No Key" }));
+    const counted = async () =>
+      (await readJson<{ counts: { unauthenticated: Record<string, number> } }>("/v1/quarantine")).counts.unauthenticated
+        .invalid_write_key ?? 0;
+    const before = await counted();
+    await startOfAWindow();
+    for (let i = 0; i < INGEST_BUDGET + 10; i++) {
+      const res = await call(`/v1/pixel/track?data=${data}`, { headers: { "cf-connecting-ip": address } });
+      expect(res.headers.get("content-type")).toBe("image/gif");
+    }
+    expect((await counted()) - before).toBe(INGEST_BUDGET);
+  });
+});
+
 describe("the read limit", { timeout: 20_000 }, () => {
   it("answers 429 once an API key spends its budget", async () => {
     const headers = { authorization: "Bearer test-api-key-limits" };

@@ -25,6 +25,15 @@ describe("Segment message schemas", () => {
     expect(segmentMessage.safeParse({ type: "group", userId: "u" }).success).toBe(false);
   });
 
+  it("a numeric id must be a whole number JSON carries exactly; the same digits as a string are kept", () => {
+    for (const userId of [2 ** 53, 1.25, -(2 ** 60)]) {
+      const parsed = segmentMessage.safeParse({ type: "identify", userId });
+      expect(parsed.success, String(userId)).toBe(false);
+    }
+    expect(segmentMessage.parse({ type: "identify", userId: 2 ** 53 - 1 }).userId).toBe("9007199254740991");
+    expect(segmentMessage.parse({ type: "identify", userId: "9007199254740993" }).userId).toBe("9007199254740993");
+  });
+
   it("properties, traits and context must be objects", () => {
     expect(segmentMessage.safeParse({ type: "track", event: "E", userId: "u", properties: [1] }).success).toBe(false);
     expect(segmentMessage.safeParse({ type: "identify", userId: "u", traits: "pro" }).success).toBe(false);

@@ -9,7 +9,7 @@ function readWithWarnings(env: Parameters<typeof readSettings>[0]) {
 }
 
 describe("settings", () => {
-  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery and a flood limit of 100 events a second with bursts of 3,000 and regulations resumed after 5 quiet minutes", () => {
+  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery, a flood limit of 100 events a second with bursts of 3,000 and a quarantine of 10,000 messages per reason for 30 days, regulations resumed after 5 quiet minutes and one counted click per person and link a day", () => {
     const { settings, warnings } = readWithWarnings({});
     expect(settings).toEqual({
       sessionTimeoutMs: 30 * MINUTE,
@@ -24,6 +24,7 @@ describe("settings", () => {
       regulationResumeAfterMs: 300_000,
       linkDedupMs: DAY,
       popularityWindowMs: DAY,
+      quarantine: { maxPerReason: 10_000, retentionMs: 30 * DAY },
     });
     expect(warnings).toEqual([]);
   });
@@ -56,7 +57,10 @@ describe("settings", () => {
       AFFINITY_HALF_LIFE_DAYS: "7.5",
       CATALOG_REFRESH_SECONDS: "120",
       EVENT_WEIGHTS: "viewed=2, purchased=10",
+      QUARANTINE_MAX_PER_REASON: "500",
+      QUARANTINE_RETENTION_DAYS: "7",
     });
+    expect(settings.quarantine).toEqual({ maxPerReason: 500, retentionMs: 7 * DAY });
     expect(settings.sessionTimeoutMs).toBe(45 * MINUTE);
     expect(settings.halfLifeMs).toBe(7.5 * DAY);
     expect(settings.catalogRefreshMs).toBe(120_000);

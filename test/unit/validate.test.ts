@@ -108,6 +108,40 @@ describe("identity", () => {
     expect([e.userId, e.anonymousId]).toEqual(["42", "a-1"]);
   });
 
+  it("refuses numeric ids JSON cannot carry exactly, so two people never share one profile", () => {
+    // Both parse to 12345678901234567000: kept, they would be one person.
+    const a = validateMessage(JSON.parse('{"type":"identify","userId":12345678901234567891}'), ctx);
+    const b = validateMessage(JSON.parse('{"type":"identify","userId":12345678901234567890}'), ctx);
+    for (const v of [a, b]) {
+      expect(v).toMatchObject({
+        ok: false,
+        code: "unsafe_number_id",
+        reason: expect.stringMatching(/^userId .*send ids as strings$/),
+      });
+    }
+    expect(validateMessage({ type: "page", anonymousId: 1.5 }, ctx)).toMatchObject({
+      ok: false,
+      code: "unsafe_number_id",
+      reason: "anonymousId is the number 1.5, not a whole number; send ids as strings",
+    });
+    expect(validateMessage({ type: "alias", userId: "u", previousId: 2 ** 60 }, ctx)).toMatchObject({
+      code: "unsafe_number_id",
+    });
+    expect(validateMessage({ type: "group", userId: "u", groupId: -(2 ** 54) }, ctx)).toMatchObject({
+      code: "unsafe_number_id",
+    });
+    expect(validateMessage({ type: "identify", userId: Number.POSITIVE_INFINITY }, ctx)).toMatchObject({
+      code: "unsafe_number_id",
+    });
+  });
+
+  it("keeps the largest exact numeric id, and a long numeric id sent as a string digit for digit", () => {
+    expect(accept({ type: "identify", userId: Number.MAX_SAFE_INTEGER }).userId).toBe("9007199254740991");
+    expect(accept({ type: "identify", userId: "12345678901234567891" }).userId).toBe("12345678901234567891");
+    // A field the type does not have is ignored, whatever it holds.
+    expect(accept({ type: "track", event: "E", userId: "u", groupId: 2 ** 60 }).userId).toBe("u");
+  });
+
   it("reads an empty userId as not known yet, as browser SDKs send it for anonymous visitors", () => {
     const e = accept({ type: "page", userId: "", anonymousId: "anon-9" });
     expect([e.userId, e.anonymousId]).toEqual([null, "anon-9"]);
