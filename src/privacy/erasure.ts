@@ -154,7 +154,15 @@ export interface ErasureReport {
   actorsWiped: number;
 }
 
-/** Removes the person's lines from every lake object that holds any. */
+/** How often a lake object is read again when another erasure rewrote it between our read and our write. */
+const LAKE_REWRITE_ATTEMPTS = 8;
+
+/**
+ * Removes the person's lines from every lake object that holds any. An
+ * object holds many people's lines and erasures run side by side, so each
+ * rewrite is conditional on the object being the one read (its ETag); when
+ * another erasure got there first, the object is read again.
+ */
 async function eraseFromLake(env: Env, f: Footprint) {
   const { results } = await prepare(
     env.WAREHOUSE,
@@ -163,22 +171,35 @@ async function eraseFromLake(env: Env, f: Footprint) {
   let rewritten = 0;
   let removed = 0;
   for (const { lake_key: key } of results) {
-    const object = await env.LAKE.get(key);
-    if (!object) continue;
-    const lines = (await object.text()).split("\n").filter(Boolean);
-    const kept = lines.filter((line) => !lakeLineBelongsTo(line, f));
-    if (kept.length === lines.length) continue;
-    removed += lines.length - kept.length;
-    rewritten += 1;
-    if (kept.length === 0) await env.LAKE.delete(key);
-    else {
-      await env.LAKE.put(key, `${kept.join("\n")}\n`, {
-        httpMetadata: { contentType: "application/x-ndjson" },
-        customMetadata: { lines: String(kept.length) },
-      });
+    const outcome = await eraseFromLakeObject(env, key, f);
+    if (outcome > 0) {
+      removed += outcome;
+      rewritten += 1;
     }
   }
   return { rewritten, removed };
+}
+
+/** The number of the person's lines removed from one lake object. */
+async function eraseFromLakeObject(env: Env, key: string, f: Footprint): Promise<number> {
+  for (let attempt = 0; attempt < LAKE_REWRITE_ATTEMPTS; attempt++) {
+    const object = await env.LAKE.get(key);
+    if (!object) return 0;
+    const lines = (await object.text()).split("\n").filter(Boolean);
+    const kept = lines.filter((line) => !lakeLineBelongsTo(line, f));
+    if (kept.length === lines.length) return 0;
+    const body = kept.length === 0 ? "" : `${kept.join("\n")}\n`;
+    const written = await env.LAKE.put(key, body, {
+      onlyIf: { etagMatches: object.etag },
+      httpMetadata: { contentType: "application/x-ndjson" },
+      customMetadata: { lines: String(kept.length) },
+    });
+    if (written === null) continue;
+    // Emptied: written (so a concurrent rewrite's condition fails) and then removed.
+    if (kept.length === 0) await env.LAKE.delete(key);
+    return lines.length - kept.length;
+  }
+  throw new Error(`lake object ${key} kept changing while being rewritten; the erasure is retried`);
 }
 
 /** Deletes the person's warehouse rows, and notes the erasure so records still in flight are dropped. */

@@ -109,22 +109,53 @@ async function setSubjectStatus(
     .where(and(eq(regulationSubjects.regulationId, regulationId), eq(regulationSubjects.position, position)));
 }
 
-/** Carries out one job; `finalAttempt` turns a failure into FAILED subjects instead of a retry. */
+/**
+ * Subjects of one job carried out side by side: each waits mostly on D1, R2
+ * and actor round trips, so a few at once finish a long regulation several
+ * times sooner without crowding out the Worker's other requests.
+ */
+const SUBJECTS_IN_PARALLEL = 4;
+
+/**
+ * Carries out one job; `finalAttempt` turns a failure into FAILED subjects
+ * instead of a retry. Every subject is marked RUNNING in one statement; each
+ * is then recorded FINISHED (or FAILED) as it completes.
+ */
 export async function runJob(env: Env, j: RegulationJob, finalAttempt: boolean): Promise<void> {
   const effects = effectsOf(j.regulationType);
-  for (const s of j.subjects) {
-    const subject: Subject = { type: j.subjectType, id: s.id };
-    await setSubjectStatus(env, j.regulationId, s.position, "RUNNING", null);
-    try {
-      const report = effects.erase
-        ? await eraseSubject(env, subject, { suppress: effects.suppress === true })
-        : await setSubjectSuppressed(env, subject, effects.suppress === true);
-      await setSubjectStatus(env, j.regulationId, s.position, "FINISHED", JSON.stringify(report));
-    } catch (err) {
-      if (!finalAttempt) throw err;
-      await setSubjectStatus(env, j.regulationId, s.position, "FAILED", String(err).slice(0, 500));
+  const positions = JSON.stringify(j.subjects.map((s) => s.position));
+  await warehouseDb(env.WAREHOUSE)
+    .update(regulationSubjects)
+    .set({ status: "RUNNING", updatedAt: Date.now() })
+    .where(
+      and(
+        eq(regulationSubjects.regulationId, j.regulationId),
+        sql`${regulationSubjects.position} IN (SELECT value FROM json_each(${positions}))`,
+      ),
+    );
+  const queue = [...j.subjects];
+  let firstError: unknown = null;
+  const carryOut = async () => {
+    for (let s = queue.shift(); s; s = queue.shift()) {
+      const subject: Subject = { type: j.subjectType, id: s.id };
+      try {
+        const report = effects.erase
+          ? await eraseSubject(env, subject, { suppress: effects.suppress === true })
+          : await setSubjectSuppressed(env, subject, effects.suppress === true);
+        await setSubjectStatus(env, j.regulationId, s.position, "FINISHED", JSON.stringify(report));
+      } catch (err) {
+        if (!finalAttempt) {
+          // The whole job is retried; what finished stays FINISHED, and doing it again is safe.
+          firstError ??= err;
+          queue.length = 0;
+          return;
+        }
+        await setSubjectStatus(env, j.regulationId, s.position, "FAILED", String(err).slice(0, 500));
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(SUBJECTS_IN_PARALLEL, queue.length) }, carryOut));
+  if (firstError !== null) throw firstError;
   await finishIfDone(env, j.regulationId);
 }
 
