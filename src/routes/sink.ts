@@ -7,6 +7,7 @@
 import { desc, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { warehouseDb } from "../catalog/store";
+import { IDENTITY_CONFLICT_COUNTERS } from "../sink/identity-conflicts";
 import { kafkaConfig } from "../sink/kafka";
 import { deadLetters, sinkStats } from "../sink/warehouse-schema";
 import type { AppEnv } from "./app-env";
@@ -60,6 +61,11 @@ sinkRoutes.get("/v1/sink/status", async (c) => {
     deadLetters: counts?.dead_letters ?? 0,
     /** Events dropped because a regulation suppressed their identity. */
     suppressedEvents: stat.get("suppressed_events") ?? 0,
+    /** Refused identity claims pruned from their record (beyond the cap, past retention). */
+    identityConflicts: {
+      evicted: stat.get(IDENTITY_CONFLICT_COUNTERS.evicted) ?? 0,
+      expired: stat.get(IDENTITY_CONFLICT_COUNTERS.expired) ?? 0,
+    },
     kafka: { enabled: kafkaConfig(c.env) !== null },
   });
 });
