@@ -6,24 +6,24 @@
  * than the retention period, pruned in the same batch as each insert, what is
  * pruned counted in `sink_stats`.
  */
-import { desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
 import type { IdentityConflict } from "../model/identity-claims";
-import { pruneBound, type QuarantinePolicy, retentionCutoff } from "../model/quarantine-policy";
-import { identityConflicts, sinkStats } from "./warehouse-schema";
+import type { QuarantinePolicy } from "../model/quarantine-policy";
+import { type BoundedTable, pruneStatements } from "./bounded-rows";
+import { identityConflicts } from "./warehouse-schema";
 
 export const IDENTITY_CONFLICT_COUNTERS = {
   evicted: "identity_conflicts_evicted",
   expired: "identity_conflicts_expired",
 } as const;
 
-/** Adds `changes()` of the statement just before it (same batch) to a counter. */
-function countChanges(db: WarehouseDb, name: string) {
-  return db
-    .insert(sinkStats)
-    .values({ name, value: sql`changes()` })
-    .onConflictDoUpdate({ target: sinkStats.name, set: { value: sql`${sinkStats.value} + excluded.value` } });
-}
+const CONFLICTS: BoundedTable = {
+  table: identityConflicts,
+  id: identityConflicts.id,
+  group: identityConflicts.kind,
+  receivedAt: identityConflicts.receivedAt,
+  counters: IDENTITY_CONFLICT_COUNTERS,
+};
 
 /** Stores the conflicts and prunes beyond the cap and retention, in one atomic batch. */
 export async function recordConflicts(
@@ -43,37 +43,6 @@ export async function recordConflicts(
   }));
   const [first, ...rest] = chunk(rows, rowsPerStatement(7)).map((part) => db.insert(identityConflicts).values(part));
   if (!first) return;
-  const bound = pruneBound(rows.length);
-  const t = identityConflicts;
-  const pruning = [...new Set(rows.map((r) => r.kind))].flatMap((kind) => [
-    db
-      .delete(t)
-      .where(
-        inArray(
-          t.id,
-          db
-            .select({ id: t.id })
-            .from(t)
-            .where(eq(t.kind, kind))
-            .orderBy(desc(t.id))
-            .limit(bound)
-            .offset(policy.maxPerReason),
-        ),
-      ),
-    countChanges(db, IDENTITY_CONFLICT_COUNTERS.evicted),
-  ]);
-  const expired = db
-    .select({ id: t.id })
-    .from(t)
-    .where(lt(t.receivedAt, retentionCutoff(receivedAt, policy)))
-    .orderBy(t.receivedAt)
-    .limit(bound);
-  // Retention before the cap, so that a row past both is counted as expired.
-  await db.batch([
-    first,
-    ...rest,
-    db.delete(t).where(inArray(t.id, expired)),
-    countChanges(db, IDENTITY_CONFLICT_COUNTERS.expired),
-    ...pruning,
-  ]);
+  const kinds = new Set(rows.map((r) => r.kind));
+  await db.batch([first, ...rest, ...pruneStatements(db, CONFLICTS, kinds, rows.length, receivedAt, policy)]);
 }

@@ -9,8 +9,7 @@
  * and export find a person's rows without searching text.
  */
 
-import { and, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+import { and, count, eq, gte, sql } from "drizzle-orm";
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
 import { anonymizeIp } from "../model/enrich";
 import { payloadOwners } from "../model/owners";
@@ -18,14 +17,13 @@ import { emailDirectoryName } from "../model/profile-id";
 import {
   HourlySample,
   hourStart,
-  pruneBound,
   QUARANTINE_COUNTERS,
   type QuarantinePolicy,
-  retentionCutoff,
   UNAUTHENTICATED_PAYLOAD_CHARS,
   UNAUTHENTICATED_SAMPLE_PER_HOUR,
 } from "../model/quarantine-policy";
 import type { RejectionCode } from "../model/validate";
+import { type BoundedTable, pruneStatements } from "./bounded-rows";
 import { badEvents, sinkStats } from "./warehouse-schema";
 
 export interface Rejection {
@@ -97,16 +95,9 @@ export async function quarantine(
   );
   const statements = chunk(rows, rowsPerStatement(9)).map((part) => db.insert(badEvents).values(part));
   const [first, ...rest] = statements;
-  const pruning = pruneStatements(db, new Set(rejections.map((r) => r.code)), rejections.length, receivedAt, policy);
+  const codes = new Set(rejections.map((r) => r.code));
+  const pruning = pruneStatements(db, QUARANTINE, codes, rejections.length, receivedAt, policy);
   if (first) await db.batch([first, ...rest, ...pruning]);
-}
-
-/** Adds `changes()` of the statement just before it (same connection, same batch) to a counter. */
-function countChanges(db: WarehouseDb, name: string) {
-  return db
-    .insert(sinkStats)
-    .values({ name, value: sql`changes()` })
-    .onConflictDoUpdate({ target: sinkStats.name, set: { value: sql`${sinkStats.value} + excluded.value` } });
 }
 
 function addToCounter(db: WarehouseDb, name: string, value: number) {
@@ -116,46 +107,14 @@ function addToCounter(db: WarehouseDb, name: string, value: number) {
     .onConflictDoUpdate({ target: sinkStats.name, set: { value: sql`${sinkStats.value} + excluded.value` } });
 }
 
-/**
- * Evicts the oldest rows of each code beyond the cap, and rows past
- * retention, each statement bounded to a little more than was inserted so a
- * request never waits on a long delete; both counted. The cap walks the
- * `(code, id)` index from the newest row, retention the `received_at` one.
- */
-function pruneStatements(
-  db: WarehouseDb,
-  codes: ReadonlySet<RejectionCode>,
-  inserted: number,
-  now: number,
-  policy: QuarantinePolicy,
-): BatchItem<"sqlite">[] {
-  const bound = pruneBound(inserted);
-  const statements: BatchItem<"sqlite">[] = [];
-  for (const code of codes) {
-    const beyondCap = db
-      .select({ id: badEvents.id })
-      .from(badEvents)
-      .where(eq(badEvents.code, code))
-      .orderBy(desc(badEvents.id))
-      .limit(bound)
-      .offset(policy.maxPerReason);
-    statements.push(
-      db.delete(badEvents).where(inArray(badEvents.id, beyondCap)),
-      countChanges(db, QUARANTINE_COUNTERS.evicted),
-    );
-  }
-  const expired = db
-    .select({ id: badEvents.id })
-    .from(badEvents)
-    .where(lt(badEvents.receivedAt, retentionCutoff(now, policy)))
-    .orderBy(badEvents.receivedAt)
-    .limit(bound);
-  statements.push(
-    db.delete(badEvents).where(inArray(badEvents.id, expired)),
-    countChanges(db, QUARANTINE_COUNTERS.expired),
-  );
-  return statements;
-}
+/** The quarantine's rows, capped per reason code. */
+const QUARANTINE: BoundedTable = {
+  table: badEvents,
+  id: badEvents.id,
+  group: badEvents.code,
+  receivedAt: badEvents.receivedAt,
+  counters: QUARANTINE_COUNTERS,
+};
 
 const isolateSample = new HourlySample();
 
