@@ -187,7 +187,7 @@ export class ProfileActor extends DurableObject<Env> {
     const guarded = untrusted.size > 0 && actorKey.startsWith("user:") && this.memory.profile !== null;
     const identity = actorKey.startsWith("user:")
       ? await this.resolveIdentity(actorKey, events, guarded ? untrusted : null)
-      : { refusedLinks: [], merged: 0, emails: [], untrustedEmails: [] };
+      : { refusedLinks: [], merged: 0, emails: [], leftBehind: [] };
 
     const now = Date.now();
     const deduped = this.dropDuplicates(events);
@@ -229,6 +229,7 @@ export class ProfileActor extends DurableObject<Env> {
       });
     }
     conflicts.push(...(await this.updateDirectory(actorKey, claims)));
+    await this.releaseLeftBehind(identity.leftBehind);
     return {
       applied: fresh.length,
       duplicateIds,
@@ -292,6 +293,7 @@ export class ProfileActor extends DurableObject<Env> {
   ) {
     const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
     const emails: { email: string; trusted: boolean; messageId: string }[] = [];
+    const leftBehind: { email: string; visitorKey: string }[] = [];
     let merged = 0;
     // From here on synchronous: no other call interleaves with these merges.
     const now = Date.now();
@@ -309,8 +311,9 @@ export class ProfileActor extends DurableObject<Env> {
       if (mergeVisitor(this.db, this.memory, this.links, merge)) merged += 1;
       const email = emailOf(handover.profile?.traits);
       if (email && withTraits) emails.push({ email, trusted: true, messageId: claim.messageId });
+      else if (email) leftBehind.push({ email, visitorKey: `anon:${claim.id}` });
     }
-    return { refusedLinks, merged, emails };
+    return { refusedLinks, merged, emails, leftBehind };
   }
 
   /**
@@ -409,6 +412,26 @@ export class ProfileActor extends DurableObject<Env> {
       }
     }
     return conflicts;
+  }
+
+  /**
+   * A visitor merged in by an unverified browser claim leaves its traits
+   * behind, its address among them: the visitor's actor now forwards here, so
+   * its claim on the address is withdrawn — else a lookup of that address
+   * would lead to this person, who never claimed it (anyone holding the
+   * browser key could make their own address read someone else's profile).
+   */
+  private async releaseLeftBehind(leftBehind: readonly { email: string; visitorKey: string }[]) {
+    for (const { email, visitorKey } of leftBehind) {
+      try {
+        const name = await emailDirectoryName(email);
+        await emailDirectory(this.env, name).release([visitorKey]);
+      } catch (err) {
+        console.error(
+          JSON.stringify({ msg: "e-mail directory release failed", visitor: visitorKey, error: String(err) }),
+        );
+      }
+    }
   }
 
   /** Who this person is, following a visitor's or directory entry's pointer one hop; null when nobody is here. */

@@ -104,6 +104,35 @@ describe("an e-mail lookup claimed from a browser key", () => {
   });
 });
 
+describe("an address a visitor claimed, once the visitor is merged into a known user without verification", () => {
+  it("no longer leads to anyone: its merge call, reads and erasure never reach the user", async () => {
+    const victim = uid("vera");
+    const visitor = uid("anon");
+    const attackerEmail = `${uid("mallory")}@example.com`;
+    await sendBatch([
+      { type: "identify", userId: victim, traits: { email: `${victim}@example.com`, firstName: "Vera" } },
+    ]);
+    await fromBrowser([{ type: "identify", anonymousId: visitor, traits: { email: attackerEmail } }]);
+    expect((await readJson<Profile>(`/v1/profiles/email:${attackerEmail}`)).id).toBe(`anonymous_id:${visitor}`);
+    // A page's usual sign-in call, but for someone else's user id and without the user's hash.
+    await fromBrowser([{ type: "identify", userId: victim, anonymousId: visitor }]);
+
+    const merge = await readJson<{ profile: { id: string | null; traits: Record<string, unknown> } }>(
+      `/v1/merge/email:${attackerEmail}`,
+    );
+    expect(merge.profile.traits.firstName).toBeUndefined();
+    expect(merge.profile.id).not.toBe(`user_id:${victim}`);
+    expect((await read(`/v1/profiles/email:${attackerEmail}`)).status).toBe(404);
+
+    const erased = await call(`/v1/profiles/email:${attackerEmail}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(erased.status).toBe(200);
+    expect((await readJson<Profile>(`/v1/profiles/user_id:${victim}`)).traits.firstName).toBe("Vera");
+  });
+});
+
 describe("a privacy request about an address claimed from a browser key", () => {
   it("exports only the holder's data, and erasure by the address's hash forgets the holder and every claimant", async () => {
     const victim = uid("vera");
