@@ -21,6 +21,7 @@ export type ProfileActorApi = Pick<
   | "outboxStatus"
   | "confirmDelivered"
   | "directoryTarget"
+  | "ownDirectoryClaims"
   | "handOver"
   | "identity"
   | "wipe"

@@ -73,12 +73,17 @@ export class EmailDirectory extends DurableObject<Env> {
   /**
    * Entries written before the directory had its own class live in a
    * ProfileActor of the same name; the first call here that finds nothing
-   * stored takes that pointer over as a trusted claim.
+   * stored takes that pointer over as a trusted claim and clears it there,
+   * so that an entry later emptied (its claimants released) never takes the
+   * old pointer back.
    */
   private async adoptEarlierEntry(name: string) {
     if (this.stored) return;
-    const earlier = await profileActor(this.env, name).directoryTarget();
-    if (earlier && !this.stored) this.write(earlier, true, Date.now(), true);
+    const legacy = profileActor(this.env, name);
+    const earlier = await legacy.directoryTarget();
+    if (!earlier) return;
+    if (!this.stored) this.write(earlier, true, Date.now(), true);
+    await legacy.wipe(false);
   }
 
   private write(actorKey: string, trusted: boolean, at: number, point: boolean) {
@@ -162,11 +167,13 @@ export class EmailDirectory extends DurableObject<Env> {
   }
 
   /**
-   * Forgets these claimants (an erasure). When the holder goes, the newest
-   * remaining trusted claimant takes the lookup; with nobody left, the entry
-   * keeps nothing at all.
+   * Forgets these claimants (an erasure, or a visitor's claim withdrawn).
+   * When the holder goes, the newest remaining trusted claimant takes the
+   * lookup; with nobody left, the entry keeps nothing at all. `name` is this
+   * entry's own name, as for `claim`.
    */
-  async release(actorKeys: string[]): Promise<void> {
+  async release(name: string, actorKeys: string[]): Promise<void> {
+    await this.adoptEarlierEntry(name);
     if (!this.stored) return;
     for (const key of actorKeys) this.claimants.delete(key);
     if (this.claimants.size === 0) {

@@ -77,6 +77,9 @@ function emailOf(traits: Record<string, unknown> | undefined): string | null {
   return typeof email === "string" && email.includes("@") ? email : null;
 }
 
+/** Addresses one actor may claim in the e-mail directory over its life (a person changing address now and then). */
+const MAX_DIRECTORY_CLAIMS = 50;
+
 export class ProfileActor extends DurableObject<Env> {
   private readonly db: DrizzleSqliteDODatabase;
   private readonly settings: Settings;
@@ -396,6 +399,10 @@ export class ProfileActor extends DurableObject<Env> {
     for (const [email, { trusted, messageId }] of emails) {
       try {
         const name = await emailDirectoryName(email);
+        if (!this.noteDirectoryClaim(name)) {
+          console.warn(JSON.stringify({ msg: "e-mail claim not made: too many addresses", actor: actorKey }));
+          continue;
+        }
         const answer = await emailDirectory(this.env, name).claim(name, actorKey, trusted);
         if (answer.outcome === "refused") {
           conflicts.push({
@@ -425,13 +432,38 @@ export class ProfileActor extends DurableObject<Env> {
     for (const { email, visitorKey } of leftBehind) {
       try {
         const name = await emailDirectoryName(email);
-        await emailDirectory(this.env, name).release([visitorKey]);
+        await emailDirectory(this.env, name).release(name, [visitorKey]);
       } catch (err) {
         console.error(
           JSON.stringify({ msg: "e-mail directory release failed", visitor: visitorKey, error: String(err) }),
         );
       }
     }
+  }
+
+  /**
+   * Remembers, before claiming, a directory entry this actor claims; false
+   * when the actor already claimed as many addresses as it may, so a flood
+   * of made-up addresses cannot grow it without bound.
+   */
+  private noteDirectoryClaim(name: string): boolean {
+    const t = schema.directoryClaims;
+    if (this.db.select({ name: t.name }).from(t).where(eq(t.name, name)).get()) return true;
+    const n = this.db.select({ n: sql<number>`count(*)` }).from(t).get()?.n ?? 0;
+    if (n >= MAX_DIRECTORY_CLAIMS) return false;
+    this.db.insert(t).values({ name, at: Date.now() }).run();
+    return true;
+  }
+
+  /** The directory entries this actor itself claimed (not followed to a person): what an erasure must release. */
+  async ownDirectoryClaims(): Promise<string[]> {
+    await this.ready();
+    if (!this.migrated) return [];
+    return this.db
+      .select({ name: schema.directoryClaims.name })
+      .from(schema.directoryClaims)
+      .all()
+      .map((r) => r.name);
   }
 
   /** Who this person is, following a visitor's or directory entry's pointer one hop; null when nobody is here. */

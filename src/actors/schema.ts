@@ -133,3 +133,13 @@ export const suppression = sqliteTable("suppression", {
    */
   linked: text("linked", { mode: "json" }).$type<string[]>().notNull().default([]),
 });
+
+/**
+ * The e-mail directory entries (`email:<sha256>`) this actor ever claimed,
+ * so that an erasure reaches every entry that names it — also an address the
+ * person has since changed, or a visitor's address before it was merged.
+ */
+export const directoryClaims = sqliteTable("directory_claims", {
+  name: text("name").primaryKey(),
+  at: integer("at").notNull(),
+});

@@ -106,6 +106,9 @@ export async function footprintOf(env: Env, subject: Subject, reach: Reach = "ev
   if (named) personActors.add(named);
   const directory = new Set(await Promise.all([...emails].map((e) => emailDirectoryName(e))));
   if (subject.type === "EMAIL_SHA256") directory.add(await directoryEntryOf(subject));
+  // Entries the actors claimed with an address they no longer hold (changed since, or a visitor's before its merge).
+  const claimed = await Promise.all([...personActors].map((key) => profileActor(env, key).ownDirectoryClaims()));
+  for (const name of claimed.flat()) directory.add(name);
   return {
     people,
     userIds: [...userIds],
@@ -245,7 +248,7 @@ export async function eraseSubject(
     ...f.personActors.map((key) => profileActor(env, key).wipe(options.suppress, linked)),
     // The person leaves each address's claimants; an entry from before the directory had its own class is wiped.
     ...f.directoryActors.flatMap((key) => [
-      emailDirectory(env, key).release(f.personActors),
+      emailDirectory(env, key).release(key, f.personActors),
       profileActor(env, key).wipe(false),
     ]),
   ]);

@@ -5,9 +5,12 @@
  * browser calls carrying the identity-verification hash keep the usual
  * Segment flows; refused claims are recorded for an operator.
  */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { emailDirectory } from "../../src/actors/client";
 import { userHashOf } from "../../src/model/identity-claims";
-import { emailSha256 } from "../../src/model/profile-id";
+import { emailDirectoryName, emailSha256 } from "../../src/model/profile-id";
 import type { ProfileView as Profile } from "../../src/model/views";
 import {
   API_KEY,
@@ -163,6 +166,26 @@ describe("a privacy request about an address claimed from a browser key", () => 
     expect(rows.items.filter((c) => c.emailSha256 === hash || c.holderProfileId === `user_id:${victim}`)).toEqual([]);
   });
 
+  it("erasure by user id releases every address the person ever claimed, also one they have since changed", async () => {
+    const userId = uid("moved");
+    const [before, after] = [`${userId}-old@example.com`, `${userId}-new@example.com`];
+    await sendBatch([{ type: "identify", userId, traits: { email: before } }]);
+    await sendBatch([{ type: "identify", userId, traits: { email: after } }]);
+    const oldEntry = await emailDirectoryName(before);
+    expect(await emailDirectory(env, oldEntry).allClaimants(oldEntry)).toEqual([`user:${userId}`]);
+
+    const erased = await call(`/v1/profiles/user_id:${userId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(erased.status).toBe(200);
+    for (const email of [before, after]) {
+      const entry = await emailDirectoryName(email);
+      expect(await emailDirectory(env, entry).allClaimants(entry)).toEqual([]);
+      expect((await read(`/v1/profiles/email:${email}`)).status).toBe(404);
+    }
+  });
+
   it("refuses an address hash that is not 64 hex digits", async () => {
     const res = await call("/v1/regulations", {
       method: "POST",
@@ -238,5 +261,40 @@ describe("a known user's traits from a browser key", () => {
     const res = await call(`/v1/pixel/identify?data=${encodeURIComponent(data)}`);
     expect(res.status).toBe(200);
     expect((await readJson<Profile>(`/v1/profiles/user_id:${userId}`)).traits.firstName).toBe("Vera");
+  });
+});
+
+describe("an e-mail lookup written before the directory had its own class", () => {
+  /** What such an entry was: a ProfileActor named `email:<sha256>` holding only a pointer to the person. */
+  async function writeLegacyEntry(email: string, target: string) {
+    const name = await emailDirectoryName(email);
+    const stub = env.PROFILES.get(env.PROFILES.idFromName(name));
+    await runInDurableObject(stub, async (instance: unknown, state: DurableObjectState) => {
+      const actor = instance as { ensureSchema(): Promise<void>; pointsTo: string | null };
+      await actor.ensureSchema();
+      state.storage.sql.exec("INSERT INTO pointer (id, target, at) VALUES (1, ?, ?)", target, Date.now());
+      actor.pointsTo = target;
+    });
+    return stub;
+  }
+
+  it("is taken over once and cleared where it was, so an erasure leaves nothing that could bring it back", async () => {
+    const userId = uid("old");
+    const email = `${userId}@example.com`;
+    await sendBatch([{ type: "identify", userId, traits: { plan: "pro" } }]);
+    const legacy = await writeLegacyEntry(email, `user:${userId}`);
+
+    expect((await readJson<Profile>(`/v1/profiles/email:${email}`)).id).toBe(`user_id:${userId}`);
+    const left = await runInDurableObject(legacy, (_i: unknown, state: DurableObjectState) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'pointer'").toArray(),
+    );
+    expect(left).toEqual([]);
+
+    const erased = await call(`/v1/profiles/user_id:${userId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(erased.status).toBe(200);
+    expect((await read(`/v1/profiles/email:${email}`)).status).toBe(404);
   });
 });

@@ -1,0 +1,4 @@
+CREATE TABLE `directory_claims` (
+	`name` text PRIMARY KEY NOT NULL,
+	`at` integer NOT NULL
+);
