@@ -189,7 +189,7 @@ export class ProfileActor extends DurableObject<Env> {
     // A user who exists is only changed by trusted claims; the first claim of a new user id makes it.
     const guarded = untrusted.size > 0 && actorKey.startsWith("user:") && this.memory.profile !== null;
     const identity = actorKey.startsWith("user:")
-      ? await this.resolveIdentity(actorKey, events, guarded ? untrusted : null)
+      ? await this.resolveIdentity(actorKey, events, untrusted, guarded)
       : { refusedLinks: [], merged: 0, emails: [], leftBehind: [] };
 
     const now = Date.now();
@@ -226,10 +226,9 @@ export class ProfileActor extends DurableObject<Env> {
     for (const { email, trusted, messageId } of identity.emails) claims.set(email, { trusted, messageId });
     if (emailAfter && emailAfter !== emailBefore) {
       const setBy = fresh.findLast((e) => e.type === "identify" && emailOf(e.traits) === emailAfter);
-      claims.set(emailAfter, {
-        trusted: setBy ? !untrusted.has(setBy.messageId) : true,
-        messageId: setBy?.messageId ?? "",
-      });
+      // Set by an identify: as trusted as that message. Else it came with a merge, whose claim is already in `claims`.
+      if (setBy) claims.set(emailAfter, { trusted: !untrusted.has(setBy.messageId), messageId: setBy.messageId });
+      else if (!claims.has(emailAfter)) claims.set(emailAfter, { trusted: false, messageId: "" });
     }
     conflicts.push(...(await this.updateDirectory(actorKey, claims)));
     await this.releaseLeftBehind(identity.leftBehind);
@@ -292,11 +291,12 @@ export class ProfileActor extends DurableObject<Env> {
   private async resolveIdentity(
     actorKey: string,
     events: readonly ProfileEvent[],
-    untrusted: ReadonlySet<string> | null,
+    untrusted: ReadonlySet<string>,
+    guarded: boolean,
   ) {
     const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
     const emails: { email: string; trusted: boolean; messageId: string }[] = [];
-    const leftBehind: { email: string; visitorKey: string }[] = [];
+    const leftBehind: string[] = [];
     let merged = 0;
     // From here on synchronous: no other call interleaves with these merges.
     const now = Date.now();
@@ -309,12 +309,14 @@ export class ProfileActor extends DurableObject<Env> {
       }
       const { handover } = answer;
       // A visitor joined to an existing user by an unverified browser claim brings its events, not its traits.
-      const withTraits = !untrusted?.has(claim.messageId);
+      const verified = !untrusted.has(claim.messageId);
+      const withTraits = verified || !guarded;
       const merge = { actorKey, id: claim.id, handover, settings: this.settings, now, withTraits };
       if (mergeVisitor(this.db, this.memory, this.links, merge)) merged += 1;
       const email = emailOf(handover.profile?.traits);
-      if (email && withTraits) emails.push({ email, trusted: true, messageId: claim.messageId });
-      else if (email) leftBehind.push({ email, visitorKey: `anon:${claim.id}` });
+      // The visitor's address is claimed for the user only as trusted as the message that linked them.
+      if (email && withTraits) emails.push({ email, trusted: verified, messageId: claim.messageId });
+      if (!withTraits) leftBehind.push(`anon:${claim.id}`);
     }
     return { refusedLinks, merged, emails, leftBehind };
   }
@@ -423,16 +425,17 @@ export class ProfileActor extends DurableObject<Env> {
 
   /**
    * A visitor merged in by an unverified browser claim leaves its traits
-   * behind, its address among them: the visitor's actor now forwards here, so
-   * its claim on the address is withdrawn — else a lookup of that address
-   * would lead to this person, who never claimed it (anyone holding the
-   * browser key could make their own address read someone else's profile).
+   * behind, its addresses among them: the visitor's actor now forwards here,
+   * so every claim it made on an address is withdrawn — else a lookup of that
+   * address would lead to this person, who never claimed it (anyone holding
+   * the browser key could make their own address read, or erase, someone
+   * else's profile).
    */
-  private async releaseLeftBehind(leftBehind: readonly { email: string; visitorKey: string }[]) {
-    for (const { email, visitorKey } of leftBehind) {
+  private async releaseLeftBehind(visitorKeys: readonly string[]) {
+    for (const visitorKey of visitorKeys) {
       try {
-        const name = await emailDirectoryName(email);
-        await emailDirectory(this.env, name).release(name, [visitorKey]);
+        const names = await profileActor(this.env, visitorKey).ownDirectoryClaims();
+        await Promise.all(names.map((name) => emailDirectory(this.env, name).release(name, [visitorKey])));
       } catch (err) {
         console.error(
           JSON.stringify({ msg: "e-mail directory release failed", visitor: visitorKey, error: String(err) }),

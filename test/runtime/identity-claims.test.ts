@@ -83,6 +83,24 @@ describe("an e-mail lookup claimed from a browser key", () => {
     });
   });
 
+  it("stays with its holder when a browser call merges a visitor that claimed it into a new user id", async () => {
+    const victim = uid("vera");
+    const email = `${victim}@example.com`;
+    const visitor = uid("anon");
+    const newcomer = uid("mallory");
+    await sendBatch([{ type: "identify", userId: victim, traits: { email, firstName: "Vera" } }]);
+    await fromBrowser([{ type: "identify", anonymousId: visitor, traits: { email, firstName: PHISH } }]);
+    await fromBrowser([{ type: "identify", userId: newcomer, anonymousId: visitor }]);
+
+    const merge = await readJson<{ profile: { id: string; traits: Record<string, unknown> } }>(
+      `/v1/merge/email:${email}`,
+    );
+    expect(merge.profile.id).toBe(`user_id:${victim}`);
+    expect(merge.profile.traits.firstName).toBe("Vera");
+    const [conflict] = await conflictsOf(`user_id:${newcomer}`);
+    expect(conflict).toMatchObject({ kind: "email_claimed", holderProfileId: `user_id:${victim}` });
+  });
+
   it("moves with a server key (the newest trusted claim wins) and with a verified browser call", async () => {
     const email = `${uid()}@example.com`;
     const first = uid();
@@ -115,6 +133,8 @@ describe("an address a visitor claimed, once the visitor is merged into a known 
     await sendBatch([
       { type: "identify", userId: victim, traits: { email: `${victim}@example.com`, firstName: "Vera" } },
     ]);
+    const earlierEmail = `${uid("mallory")}@example.com`;
+    await fromBrowser([{ type: "identify", anonymousId: visitor, traits: { email: earlierEmail } }]);
     await fromBrowser([{ type: "identify", anonymousId: visitor, traits: { email: attackerEmail } }]);
     expect((await readJson<Profile>(`/v1/profiles/email:${attackerEmail}`)).id).toBe(`anonymous_id:${visitor}`);
     // A page's usual sign-in call, but for someone else's user id and without the user's hash.
@@ -126,6 +146,7 @@ describe("an address a visitor claimed, once the visitor is merged into a known 
     expect(merge.profile.traits.firstName).toBeUndefined();
     expect(merge.profile.id).not.toBe(`user_id:${victim}`);
     expect((await read(`/v1/profiles/email:${attackerEmail}`)).status).toBe(404);
+    expect((await read(`/v1/profiles/email:${earlierEmail}`)).status).toBe(404);
 
     const erased = await call(`/v1/profiles/email:${attackerEmail}`, {
       method: "DELETE",
