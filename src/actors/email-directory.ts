@@ -144,6 +144,8 @@ export class EmailDirectory extends DurableObject<Env> {
       return { outcome: "unchanged" };
     }
     if (!trusted && holder?.startsWith("user:") && (await this.stillHolds(holder, name))) {
+      // Another claim may have moved the lookup while the holder was asked: decide again on what is there now.
+      if (this.target !== holder) return this.claim(name, actorKey, trusted);
       this.write(actorKey, false, now, false);
       return { outcome: "refused", holder };
     }

@@ -118,22 +118,27 @@ const SUBJECTS_IN_PARALLEL = 4;
 
 /**
  * Carries out one job; `finalAttempt` turns a failure into FAILED subjects
- * instead of a retry. Every subject is marked RUNNING in one statement; each
- * is then recorded FINISHED (or FAILED) as it completes.
+ * instead of a retry. Every subject not yet done with is marked RUNNING in
+ * one statement; each is then recorded FINISHED (or FAILED) as it completes.
  */
 export async function runJob(env: Env, j: RegulationJob, finalAttempt: boolean): Promise<void> {
   const effects = effectsOf(j.regulationType);
   const positions = JSON.stringify(j.subjects.map((s) => s.position));
-  await warehouseDb(env.WAREHOUSE)
+  const unfinished = await warehouseDb(env.WAREHOUSE)
     .update(regulationSubjects)
     .set({ status: "RUNNING", updatedAt: Date.now() })
     .where(
       and(
         eq(regulationSubjects.regulationId, j.regulationId),
         sql`${regulationSubjects.position} IN (SELECT value FROM json_each(${positions}))`,
+        // A job sent again (resumed, or delivered twice) never moves a finished subject back.
+        sql`${regulationSubjects.status} IN ('INITIALIZED', 'RUNNING')`,
       ),
-    );
-  const queue = [...j.subjects];
+    )
+    .returning({ position: regulationSubjects.position });
+  // Only those: a finished subject keeps its report.
+  const open = new Set(unfinished.map((r) => r.position));
+  const queue = j.subjects.filter((s) => open.has(s.position));
   let firstError: unknown = null;
   const carryOut = async () => {
     for (let s = queue.shift(); s; s = queue.shift()) {

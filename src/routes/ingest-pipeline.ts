@@ -112,10 +112,10 @@ export async function ingestMessages(
     }
     const { event } = result;
     indexOf.set(event.messageId, index);
+    // The hash is a credential, not part of the event: never stored, whichever key sent it.
+    const { [USER_HASH_FIELD]: hash, ...context } = event.context;
+    event.context = context;
     if (options.trust === "browser") {
-      // The hash is a credential of the moment, not part of the event.
-      const { [USER_HASH_FIELD]: hash, ...context } = event.context;
-      event.context = context;
       const userId = event.userId;
       verifications.push(
         (userId ? verifyUserHash(secrets, userId, hash) : Promise.resolve(false)).then((verified) => {

@@ -257,6 +257,16 @@ describe("a known user's traits from a browser key", () => {
       `/v1/profiles/user_id:${userId}/events?limit=1`,
     );
     expect(events[0]?.context.userHash).toBeUndefined();
+
+    // Nor when a server source passes one along.
+    await sendBatch([{ type: "track", userId, event: "Signed In", context: { userHash } }]);
+    const [fromServer] = (
+      await readJson<{ events: { name: string | null; context: Record<string, unknown> }[] }>(
+        `/v1/profiles/user_id:${userId}/events?limit=1`,
+      )
+    ).events;
+    expect(fromServer?.name).toBe("Signed In");
+    expect(fromServer?.context.userHash).toBeUndefined();
   });
 
   it("cannot be smuggled in through a visitor merged into the user", async () => {

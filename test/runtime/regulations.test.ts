@@ -9,7 +9,7 @@ import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { createRegulation } from "../../src/privacy/regulations";
+import { createRegulation, runJob } from "../../src/privacy/regulations";
 import { call, eventually, read, readJson, sendBatch, uid } from "./helpers";
 
 const auth = { authorization: "Bearer test-api-key", "content-type": "application/json" };
@@ -118,4 +118,26 @@ describe("a regulation whose jobs were lost", () => {
     // Done with, the subjects are kept only as hashes again.
     expect(pending?.n).toBe(0);
   }, 30_000);
+});
+
+describe("a regulation job delivered twice", () => {
+  it("leaves its finished subjects finished, with the report of the run that erased them", async () => {
+    const userId = uid("user");
+    await sendBatch([{ type: "identify", userId, traits: { plan: "pro" } }]);
+    const { id, jobs } = await createRegulation(env, {
+      regulationType: "DELETE_ONLY",
+      subjectType: "USER_ID",
+      subjectIds: [userId],
+    });
+    const [job] = jobs;
+    if (!job) throw new Error("the regulation has no job");
+    await runJob(env, job, false);
+    const first = await readJson<{ data: { regulation: { subjects: { status: string; detail: unknown }[] } } }>(
+      `/v1/regulations/${id}`,
+    );
+    expect(first.data.regulation.subjects[0]).toMatchObject({ status: "FINISHED", detail: { profiles: 1 } });
+    await runJob(env, job, false);
+    const again = await readJson<typeof first>(`/v1/regulations/${id}`);
+    expect(again.data.regulation.subjects).toEqual(first.data.regulation.subjects);
+  });
 });
