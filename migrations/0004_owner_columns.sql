@@ -7,15 +7,15 @@ CREATE INDEX `bad_events_email_hash` ON `bad_events` (`email_hash`);--> statemen
 ALTER TABLE `dead_letters` ADD `profile_ids` text;--> statement-breakpoint
 ALTER TABLE `regulation_subjects` ADD `pending_subject` text;--> statement-breakpoint
 CREATE INDEX `regulation_subjects_pending` ON `regulation_subjects` (`status`,`updated_at`);--> statement-breakpoint
--- Backfill: owners read from each quarantined payload's own fields (json_extract), never by text search.
+-- Backfill: owners read from each quarantined payload's own fields (json_extract, ids trimmed as ingestion trims them), never by text search.
 -- A payload that is not a JSON object (a raw pixel string, a truncated payload) keeps NULL owners.
 -- The e-mail hash needs SHA-256, which SQL here lacks: old rows keep email_hash NULL and erasure reads
 -- their `traits.email` field instead (src/privacy/erasure.ts).
 UPDATE `bad_events` SET
   `user_id` = NULLIF(CASE WHEN json_type(`payload`, '$.userId') IN ('text', 'integer', 'real')
-    THEN CAST(json_extract(`payload`, '$.userId') AS TEXT) END, ''),
+    THEN trim(CAST(json_extract(`payload`, '$.userId') AS TEXT)) END, ''),
   `anonymous_id` = NULLIF(CASE WHEN json_type(`payload`, '$.anonymousId') IN ('text', 'integer', 'real')
-    THEN CAST(json_extract(`payload`, '$.anonymousId') AS TEXT) END, '')
+    THEN trim(CAST(json_extract(`payload`, '$.anonymousId') AS TEXT)) END, '')
 WHERE CASE WHEN json_valid(`payload`) THEN json_type(`payload`) END = 'object';--> statement-breakpoint
 -- Backfill: the profiles a dead letter's change records name (`records[].profileId`) and its outbox run's actor.
 UPDATE `dead_letters` SET `profile_ids` = (

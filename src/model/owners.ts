@@ -7,9 +7,9 @@
  * lake line's `profileId`, `userId` and `anonymousId`.
  */
 
-/** Ids as the ingest schema reads them: strings, or numbers turned into strings; an empty string is no id. */
+/** Ids as the ingest schema reads them: trimmed strings, or numbers turned into strings; an empty string is no id. */
 function idOf(value: unknown): string | null {
-  if (typeof value === "string") return value === "" ? null : value;
+  if (typeof value === "string") return value.trim() || null;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return null;
 }

@@ -17,8 +17,8 @@ describe("lake lines belong to whoever their own fields name", () => {
 });
 
 describe("quarantined payloads name their owners in their fields", () => {
-  it("reads userId and anonymousId as text, and the trimmed lower-cased traits.email", () => {
-    expect(payloadOwners({ userId: 1001, anonymousId: "a", traits: { email: " Ev1@Example.com " } })).toEqual({
+  it("reads userId and anonymousId as trimmed text, as ingestion does, and the trimmed lower-cased traits.email", () => {
+    expect(payloadOwners({ userId: 1001, anonymousId: " a ", traits: { email: " Ev1@Example.com " } })).toEqual({
       userId: "1001",
       anonymousId: "a",
       email: "ev1@example.com",
