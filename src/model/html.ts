@@ -30,6 +30,19 @@ export function cleanText(value: unknown): string {
     .replace(CONTROLS, " ");
 }
 
+/**
+ * Every string inside a JSON value cleaned as by `cleanText`: the merge
+ * call's JSON, whose traits and titles an ESP's template prints as they are.
+ */
+export function cleanJsonText<T>(value: T): T {
+  if (typeof value === "string") return cleanText(value) as T;
+  if (Array.isArray(value)) return value.map((v) => cleanJsonText(v)) as T;
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [cleanText(k), cleanJsonText(v)])) as T;
+  }
+  return value;
+}
+
 /** `cleanText`, then shortened to `max` characters (whole code points) with an ellipsis when longer. */
 export function truncateText(value: unknown, max: number): string {
   const chars = Array.from(cleanText(value).trim());

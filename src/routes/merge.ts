@@ -6,6 +6,7 @@
  * carries a sealed click URL and the block carries a sealed open pixel.
  */
 import { Hono } from "hono";
+import { cleanJsonText } from "../model/html";
 import { publicProfileId } from "../model/profile-id";
 import { recommend } from "../model/ranking";
 import { type BlockItem, recommendationHeading, renderRecommendationBlock } from "../model/render";
@@ -93,8 +94,9 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   c.header("cache-control", "private, no-store");
   if (format === "html") return c.html(block);
   return c.json({
-    profile: { id: claimBase.profile, known, traits },
-    recommendations: items,
+    // An ESP's template prints these as they are: no invisible direction overrides or controls.
+    profile: { id: claimBase.profile, known, traits: cleanJsonText(traits) },
+    recommendations: cleanJsonText(items),
     recommendation_block: block,
     open_pixel_url: openPixelUrl,
     strategy: result.strategy,

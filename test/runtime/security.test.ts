@@ -5,7 +5,7 @@
  * keep no write key and no full client address.
  */
 import { describe, expect, it } from "vitest";
-import { basic, call, quarantineRows, sendBatch, uid, WRITE_KEY } from "./helpers";
+import { basic, call, productFixture, putCatalog, quarantineRows, read, sendBatch, uid, WRITE_KEY } from "./helpers";
 
 /** Every route that needs the secret API key, with a body where it takes one. */
 const SECRET_ROUTES: [method: string, path: string, body?: unknown][] = [
@@ -90,5 +90,27 @@ describe("what the quarantine keeps", () => {
     expect(row?.payload).not.toContain(WRITE_KEY);
     expect(row?.payload).not.toContain("198.51.100.23");
     expect(JSON.parse(row?.payload ?? "{}").context).toEqual({ ip: "198.51.100.0" });
+  });
+});
+
+describe("the merge call's JSON", () => {
+  it("carries no invisible direction override or control character from a trait or a catalog title", async () => {
+    const userId = uid("bidi");
+    const sku = uid("sku");
+    await putCatalog([productFixture(sku, { title: "Holiday photo \u202Egnp.exe", categories: ["Bidi"] })]);
+    await sendBatch([
+      { type: "identify", userId, traits: { firstName: "Ve\u202Era\u0007", address: { city: "Paris\u2066" } } },
+      { type: "track", userId, event: "Product Viewed", properties: { product_id: sku, category: "Bidi" } },
+    ]);
+    const text = await (await read(`/v1/merge/user_id:${userId}`)).text();
+    const merge = JSON.parse(text) as {
+      profile: { traits: { firstName: string; address: { city: string } } };
+      recommendations: { productId: string; title: string }[];
+    };
+    expect(merge.profile.traits.firstName).toBe("Vera ");
+    expect(merge.profile.traits.address.city).toBe("Paris");
+    expect(merge.recommendations.find((r) => r.productId === sku)?.title).toBe("Holiday photo gnp.exe");
+    expect(text).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+    expect(text).not.toContain("\\u0007");
   });
 });
