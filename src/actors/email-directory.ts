@@ -25,7 +25,12 @@ import type { Env } from "../env";
 import { emailDirectoryName } from "../model/profile-id";
 import { profileActor } from "./client";
 
-/** Claimants kept per address; past it the oldest untrusted claimant is forgotten first. */
+/**
+ * Claimants kept per address. Past it, a new untrusted claimant that does
+ * not take the lookup is not remembered (a flood of made-up visitors cannot
+ * push out the people who claimed the address before them); any other
+ * newcomer makes room by forgetting the oldest untrusted claimant first.
+ */
 export const MAX_CLAIMANTS = 1000;
 
 export type ClaimOutcome =
@@ -93,6 +98,7 @@ export class EmailDirectory extends DurableObject<Env> {
       this.stored = true;
     }
     const seen = this.claimants.get(actorKey);
+    if (!seen && !trusted && !point && this.claimants.size >= MAX_CLAIMANTS) return;
     const keepTrusted = trusted || seen?.trusted === true;
     sql.exec(
       `INSERT INTO claimants (actor_key, trusted, first_at, last_at) VALUES (?, ?, ?, ?)

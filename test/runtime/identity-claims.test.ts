@@ -9,6 +9,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { emailDirectory } from "../../src/actors/client";
+import { MAX_CLAIMANTS } from "../../src/actors/email-directory";
 import { userHashOf } from "../../src/model/identity-claims";
 import { emailDirectoryName, emailSha256 } from "../../src/model/profile-id";
 import type { ProfileView as Profile } from "../../src/model/views";
@@ -206,6 +207,19 @@ describe("a privacy request about an address claimed from a browser key", () => 
       expect((await read(`/v1/profiles/email:${email}`)).status).toBe(404);
     }
   });
+
+  it("still reaches an early claimant after a flood of made-up claimants fills the address's entry", async () => {
+    const holder = uid("vera");
+    const email = `${holder}@example.com`;
+    await sendBatch([{ type: "identify", userId: holder, traits: { email } }]);
+    const entry = await emailDirectoryName(email);
+    const directory = emailDirectory(env, entry);
+    await directory.claim(entry, "anon:early-visitor", false);
+    for (let i = 0; i < MAX_CLAIMANTS; i++) await directory.claim(entry, `anon:junk-${i}`, false);
+    const claimants = await directory.allClaimants(entry);
+    expect(claimants).toHaveLength(MAX_CLAIMANTS);
+    expect(claimants.slice(0, 2)).toEqual([`user:${holder}`, "anon:early-visitor"]);
+  }, 60_000);
 
   it("refuses an address hash that is not 64 hex digits", async () => {
     const res = await call("/v1/regulations", {
