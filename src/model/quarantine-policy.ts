@@ -24,6 +24,18 @@ export const UNAUTHENTICATED_SAMPLE_PER_HOUR = 20;
 export const UNAUTHENTICATED_PAYLOAD_CHARS = 2 * 1024;
 
 /**
+ * A rejected message from a public browser key is kept up to this many
+ * characters: every one is kept, but anyone can send them, so the cap per
+ * reason bounds the quarantine in bytes too (8 KB × 10,000 rows ≈ 80 MB a
+ * reason at the default cap, against 640 MB at the 64 KB a server key's
+ * rejections keep).
+ */
+export const BROWSER_PAYLOAD_CHARS = 8 * 1024;
+
+/** Refused identity claims keep what was claimed up to this many characters of JSON. */
+export const CLAIMED_CHARS = 4 * 1024;
+
+/**
  * Each insert prunes at most this many rows more than it inserted, per
  * statement: enough to wear down a backlog (after a cap or retention is
  * lowered) a little each time, never a long delete in a request.

@@ -18,6 +18,7 @@ import {
 } from "../model/identity-claims";
 import type { IngestResponse, MessageType, ProfileEvent } from "../model/messages";
 import { publicProfileId } from "../model/profile-id";
+import { BROWSER_PAYLOAD_CHARS } from "../model/quarantine-policy";
 import { settingsOf } from "../model/settings";
 import { actorKeyOf, validateMessage } from "../model/validate";
 import { recordConflicts } from "../sink/identity-conflicts";
@@ -107,6 +108,7 @@ export async function ingestMessages(
         reason: result.reason,
         index: batched ? index : null,
         payload: raw,
+        ...(options.trust === "browser" ? { payloadChars: BROWSER_PAYLOAD_CHARS } : {}),
       });
       return;
     }

@@ -8,7 +8,7 @@
  */
 import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
 import type { IdentityConflict } from "../model/identity-claims";
-import type { QuarantinePolicy } from "../model/quarantine-policy";
+import { CLAIMED_CHARS, type QuarantinePolicy } from "../model/quarantine-policy";
 import { type BoundedTable, pruneStatements } from "./bounded-rows";
 import { identityConflicts } from "./warehouse-schema";
 
@@ -25,6 +25,13 @@ const CONFLICTS: BoundedTable = {
   counters: IDENTITY_CONFLICT_COUNTERS,
 };
 
+/** What was claimed, as sent when its JSON is short; else its head as text, marked cut. */
+function boundedClaim(claimed: Record<string, unknown> | undefined): Record<string, unknown> | null {
+  if (!claimed) return null;
+  const text = JSON.stringify(claimed);
+  return text.length <= CLAIMED_CHARS ? claimed : { truncated: true, head: text.slice(0, CLAIMED_CHARS) };
+}
+
 /** Stores the conflicts and prunes beyond the cap and retention, in one atomic batch. */
 export async function recordConflicts(
   db: WarehouseDb,
@@ -39,7 +46,7 @@ export async function recordConflicts(
     profileId: c.profileId,
     holderProfileId: c.holderProfileId ?? null,
     emailSha256: c.emailSha256 ?? null,
-    claimed: c.claimed ?? null,
+    claimed: boundedClaim(c.claimed),
   }));
   const [first, ...rest] = chunk(rows, rowsPerStatement(7)).map((part) => db.insert(identityConflicts).values(part));
   if (!first) return;

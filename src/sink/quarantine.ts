@@ -34,6 +34,8 @@ export interface Rejection {
   /** Position in the request's batch, when it had one. */
   index: number | null;
   payload: unknown;
+  /** Keep at most this much of the payload's text (default 64 KB). */
+  payloadChars?: number;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function quarantine(
         code: r.code,
         reason: r.reason.slice(0, 1000),
         messageIndex: r.index,
-        payload: payloadText(kept),
+        payload: payloadText(kept, r.payloadChars),
         userId: owners.userId,
         anonymousId: owners.anonymousId,
         // The directory's hash of the address: the row names its owner without holding the address twice.

@@ -9,12 +9,16 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { warehouseDb } from "../../src/catalog/store";
 import type { IdentityConflict } from "../../src/model/identity-claims";
-import { UNAUTHENTICATED_SAMPLE_PER_HOUR } from "../../src/model/quarantine-policy";
+import {
+  BROWSER_PAYLOAD_CHARS,
+  CLAIMED_CHARS,
+  UNAUTHENTICATED_SAMPLE_PER_HOUR,
+} from "../../src/model/quarantine-policy";
 import { settingsOf } from "../../src/model/settings";
 import type { RejectionCode } from "../../src/model/validate";
 import { recordConflicts } from "../../src/sink/identity-conflicts";
 import { quarantine, type Rejection } from "../../src/sink/quarantine";
-import { handle, readJson, uid, WRITE_KEY } from "./helpers";
+import { BROWSER_KEY, basic, handle, readJson, sendBatch, uid, WRITE_KEY } from "./helpers";
 
 interface Counts {
   total: number;
@@ -164,5 +168,34 @@ describe("the record of identity conflicts", () => {
     await recordConflicts(db, claims("flood", 6), now, small);
     expect(await messageIds()).toEqual(["flood-2", "flood-3", "flood-4", "flood-5"]);
     expect(await pruned()).toEqual({ evicted: 2, expired: 2 });
+  });
+});
+
+describe("what a public browser key can make the warehouse keep", () => {
+  const fromBrowser = (batch: unknown[]) =>
+    handle("/v1/batch", {
+      method: "POST",
+      headers: { authorization: basic(BROWSER_KEY), "content-type": "application/json" },
+      body: JSON.stringify({ batch }),
+    });
+
+  it("is a rejected message's head only, and a refused claim's head only", async () => {
+    const marker = uid("bulky");
+    const bulk = "x".repeat(20_000);
+    expect((await fromBrowser([{ type: "track", event: "No Id", properties: { marker, bulk } }])).status).toBe(200);
+    const row = await env.WAREHOUSE.prepare("SELECT payload FROM bad_events WHERE payload LIKE ?")
+      .bind(`%${marker}%`)
+      .first<{ payload: string }>();
+    expect(row?.payload.length).toBeLessThan(BROWSER_PAYLOAD_CHARS + 100);
+    expect(row?.payload).toContain("truncated from");
+
+    const userId = uid("known");
+    await sendBatch([{ type: "identify", userId, traits: { firstName: "Vera" } }]);
+    await fromBrowser([{ type: "identify", userId, traits: { firstName: "Mallory", bio: bulk } }]);
+    const { items } = await readJson<{ items: { claimed: Record<string, unknown> }[] }>(
+      `/v1/identity/conflicts?profile=user_id:${userId}`,
+    );
+    expect(items[0]?.claimed).toMatchObject({ truncated: true });
+    expect(JSON.stringify(items[0]?.claimed).length).toBeLessThan(CLAIMED_CHARS + 100);
   });
 });
