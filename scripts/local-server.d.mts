@@ -22,3 +22,10 @@ export declare function startLocalServer(options?: {
   args?: string[];
   log?: (line: string) => void;
 }): Promise<LocalServer>;
+/** `npm start`'s production runtime (scripts/start.mjs) on a free port with its own state directory. */
+export declare function startProductionServer(options?: {
+  port?: number;
+  persistDir?: string;
+  vars?: Record<string, string>;
+  log?: (line: string) => void;
+}): Promise<LocalServer>;

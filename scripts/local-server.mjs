@@ -34,6 +34,87 @@ export function freePort() {
 }
 
 /**
+ * Stops a server started detached in its own process group: SIGTERM, then
+ * SIGKILL after five seconds; removes its state directory when it made one.
+ */
+function stopperOf(child, persistDir, ownsDir) {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      if (ownsDir) rmSync(persistDir, { recursive: true, force: true });
+      return;
+    }
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+    }, 5_000);
+    await exited;
+    clearTimeout(timer);
+    if (ownsDir) rmSync(persistDir, { recursive: true, force: true });
+  };
+}
+
+/** Polls `/healthz` for up to a minute; throws with the server's output when it exits or never answers. */
+async function untilHealthy(child, url, stop, what, output) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}:\n${output()}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await stop();
+  throw new Error(`${what} did not answer /healthz within 60 s:\n${output()}`);
+}
+
+/** The keys every local test server runs with. */
+function e2eVars(extra) {
+  return {
+    WRITE_KEYS: E2E_KEYS.writeKey,
+    BROWSER_WRITE_KEYS: E2E_KEYS.browserKey,
+    IDENTITY_VERIFICATION_SECRET: E2E_KEYS.identitySecret,
+    API_KEYS: E2E_KEYS.apiKey,
+    LINK_SIGNING_SECRET: E2E_KEYS.linkSecret,
+    ...extra,
+  };
+}
+
+/**
+ * Starts `npm start`'s production runtime (`scripts/start.mjs`: the deploy
+ * bundle in workerd through Miniflare, no dev proxy) on a free port with its
+ * own state directory, the keys passed in the environment.
+ * @param {{ port?: number, persistDir?: string, vars?: Record<string, string>, log?: (line: string) => void }} [options]
+ * @returns {Promise<{ url: string, port: number, persistDir: string, pid: number, stop: () => Promise<void> }>}
+ */
+export async function startProductionServer(options = {}) {
+  const port = options.port ?? (await freePort());
+  const ownsDir = !options.persistDir;
+  const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "edge-profiles-start-"));
+  const child = spawn(process.execPath, [join(root, "scripts", "start.mjs")], {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...e2eVars(options.vars), PORT: String(port), PERSIST_DIR: persistDir, CI: "1" },
+  });
+  let output = "";
+  const collect = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+    options.log?.(chunk.toString());
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = stopperOf(child, persistDir, ownsDir);
+  await untilHealthy(child, url, stop, "npm start", () => output);
+  return { url, port, persistDir, pid: child.pid, stop };
+}
+
+/**
  * @param {{ port?: number, persistDir?: string, vars?: Record<string, string>, args?: string[], log?: (line: string) => void }} [options]
  * @returns {Promise<{ url: string, port: number, persistDir: string, pid: number, stop: () => Promise<void> }>}
  */
@@ -41,14 +122,7 @@ export async function startLocalServer(options = {}) {
   const port = options.port ?? (await freePort());
   const ownsDir = !options.persistDir;
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "edge-profiles-"));
-  const vars = {
-    WRITE_KEYS: E2E_KEYS.writeKey,
-    BROWSER_WRITE_KEYS: E2E_KEYS.browserKey,
-    IDENTITY_VERIFICATION_SECRET: E2E_KEYS.identitySecret,
-    API_KEYS: E2E_KEYS.apiKey,
-    LINK_SIGNING_SECRET: E2E_KEYS.linkSecret,
-    ...options.vars,
-  };
+  const vars = e2eVars(options.vars);
   const migrated = spawnSync(
     wrangler,
     ["d1", "migrations", "apply", "edge-profiles", "--local", "--persist-to", persistDir],
@@ -79,30 +153,7 @@ export async function startLocalServer(options = {}) {
   child.stderr.on("data", collect);
 
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
-    }, 5_000);
-    await exited;
-    clearTimeout(timer);
-    if (ownsDir) rmSync(persistDir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return { url, port, persistDir, pid: child.pid, stop };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  await stop();
-  throw new Error(`wrangler dev did not answer /healthz within 60 s:\n${output}`);
+  const stop = stopperOf(child, persistDir, ownsDir);
+  await untilHealthy(child, url, stop, "wrangler dev", () => output);
+  return { url, port, persistDir, pid: child.pid, stop };
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: the production runtime on one machine. The Worker as
+ * `wrangler deploy` bundles it, served by workerd through Miniflare on a
+ * direct socket (no `wrangler dev` proxy), with every binding of
+ * wrangler.toml — both actor classes, D1, the Queues and their dead-letter
+ * queue, R2, the rate limits and the vars — persisted on disk in the layout
+ * `npm run dev` uses (`.wrangler/state/v3`), the D1 migrations applied, keys
+ * from `.dev.vars` with the environment winning, `PORT` honoured, the demo
+ * catalog loaded into an empty catalog, the Cron Trigger fired on its
+ * schedule, and a clean stop on SIGINT or SIGTERM.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  banner,
+  ensureDevVars,
+  keysOf,
+  loadDemoCatalog,
+  migrateWarehouse,
+  readDevVars,
+  root,
+  SECRET_NAMES,
+  waitForHealth,
+  wrangler,
+} from "./local-setup.mjs";
+
+// Our stop first: wrangler's modules install exit hooks of their own when imported.
+let stop = async (signal) => {
+  console.log(`\n${signal}: stopping edge-profiles`);
+  process.exit(0);
+};
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => stop(signal));
+const { Miniflare } = await import("miniflare");
+const { unstable_getMiniflareWorkerOptions, unstable_readConfig } = await import("wrangler");
+
+const port = Number(process.env.PORT ?? 8787);
+const host = process.env.HOST ?? "127.0.0.1";
+const persist = process.env.PERSIST_DIR ?? join(root, ".wrangler", "state");
+const bundleDir = join(root, ".wrangler", "start-bundle");
+
+// A server given its keys in the environment (a test, a container) leaves the checkout alone.
+if (!process.env.WRITE_KEYS) ensureDevVars();
+const fileVars = readDevVars();
+const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
+// Anything wrangler.toml or .dev.vars names may be overridden from the environment, as a secret would be.
+const names = new Set([...Object.keys(workerOptions.bindings ?? {}), ...Object.keys(fileVars), ...SECRET_NAMES]);
+const vars = { ...workerOptions.bindings, ...fileVars };
+for (const name of names) if (process.env[name] !== undefined) vars[name] = process.env[name];
+const keys = keysOf(vars);
+
+const built = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", bundleDir], {
+  cwd: root,
+  stdio: ["ignore", "ignore", "inherit"],
+  env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+});
+if (built.status !== 0) {
+  console.error("wrangler deploy --dry-run failed: the Worker could not be bundled");
+  process.exit(built.status ?? 1);
+}
+migrateWarehouse(persist);
+
+/**
+ * The bundle: `index.js`, and beside it each module wrangler.toml's `[[rules]]`
+ * import as text (the actors' SQL migrations, the browser tracker).
+ */
+const modules = [
+  { type: "ESModule", path: join(bundleDir, "index.js") },
+  ...readdirSync(bundleDir)
+    .filter((f) => f !== "index.js" && !f.endsWith(".map") && f !== "README.md")
+    .map((f) => ({ type: "Text", path: join(bundleDir, f) })),
+];
+
+const v3 = join(persist, "v3");
+const mf = new Miniflare({
+  ...workerOptions,
+  name: "edge-profiles",
+  modules,
+  modulesRoot: bundleDir,
+  modulesRules: undefined,
+  bindings: vars,
+  host,
+  port,
+  // No network here: Miniflare's placeholder `request.cf` rather than fetching one.
+  cf: false,
+  cachePersist: join(v3, "cache"),
+  durableObjectsPersist: join(v3, "do"),
+  d1Persist: join(v3, "d1"),
+  r2Persist: join(v3, "r2"),
+  kvPersist: join(v3, "kv"),
+});
+const url = await mf.ready;
+const base = url.origin;
+
+/** Cron Triggers: wrangler.toml's schedules, each fired once a minute (every one of them is per-minute today). */
+const crons = unstable_readConfig({ config: join(root, "wrangler.toml") }).triggers?.crons ?? [];
+if (crons.some((c) => c !== "* * * * *")) console.warn(`npm start fires every cron each minute: ${crons.join(", ")}`);
+const cronTimer = setInterval(async () => {
+  try {
+    const worker = await mf.getWorker();
+    for (const cron of crons) await worker.scheduled({ cron, scheduledTime: new Date() });
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "cron trigger failed", error: String(err) }));
+  }
+}, 60_000);
+
+let stopping = false;
+stop = async (signal) => {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(cronTimer);
+  console.log(`\n${signal}: stopping edge-profiles`);
+  await mf.dispose();
+  process.exit(0);
+};
+
+if (await waitForHealth(base, 120)) {
+  await loadDemoCatalog(base, keys.apiKey);
+  banner("npm start: the deploy bundle in workerd", base, keys);
+} else {
+  console.error(`${base}/healthz did not answer`);
+  await stop("error");
+}
