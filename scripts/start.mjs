@@ -43,10 +43,23 @@ const bundleDir = join(root, ".wrangler", "start-bundle");
 // A server given its keys in the environment (a test, a container) leaves the checkout alone.
 if (!process.env.WRITE_KEYS) ensureDevVars();
 const fileVars = readDevVars();
+/**
+ * One machine holds every actor: each releases itself once idle, sooner when
+ * many are live, so their SQLite connections stay within workerd's
+ * process-wide memory cap (src/actors/idle-release.ts); and each ingest sends
+ * its change records as it commits them, so the outbox alarm does not wake
+ * every actor a second time. Cloudflare needs neither.
+ */
+const SELF_HOSTED = { ACTOR_IDLE_RELEASE_MS: "2000", ACTOR_LIVE_LIMIT: "1000", SINK_FLUSH_MS: "0" };
 const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
 // Anything wrangler.toml or .dev.vars names may be overridden from the environment, as a secret would be.
-const names = new Set([...Object.keys(workerOptions.bindings ?? {}), ...Object.keys(fileVars), ...SECRET_NAMES]);
-const vars = { ...workerOptions.bindings, ...fileVars };
+const names = new Set([
+  ...Object.keys(workerOptions.bindings ?? {}),
+  ...Object.keys(fileVars),
+  ...Object.keys(SELF_HOSTED),
+  ...SECRET_NAMES,
+]);
+const vars = { ...workerOptions.bindings, ...SELF_HOSTED, ...fileVars };
 for (const name of names) if (process.env[name] !== undefined) vars[name] = process.env[name];
 const keys = keysOf(vars);
 
@@ -111,7 +124,14 @@ stop = async (signal) => {
   stopping = true;
   clearInterval(cronTimer);
   console.log(`\n${signal}: stopping edge-profiles`);
+  // A wedged runtime must not keep the machine's port: give up on a clean stop after a while.
+  const force = setTimeout(() => {
+    console.error("workerd did not stop within 10 s; killing it");
+    spawnSync("pkill", ["-KILL", "-P", String(process.pid)]);
+    process.exit(1);
+  }, 10_000);
   await mf.dispose();
+  clearTimeout(force);
   process.exit(0);
 };
 

@@ -27,10 +27,20 @@ export type ProfileActorApi = Pick<
   | "wipe"
   | "setSuppressed"
   | "exportData"
+  | "releaseNow"
 >;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {
   return env.PROFILES.get(env.PROFILES.idFromName(name)) as unknown as ProfileActorApi;
+}
+
+/**
+ * The caller is done with this actor for now: on a self-hosted machine with
+ * too many live actors it goes at once (see IdleRelease). The abort that
+ * releases it fails this call, which is the point.
+ */
+export async function doneWith(actor: ProfileActorApi): Promise<void> {
+  await actor.releaseNow().catch(() => {});
 }
 
 /** The e-mail directory entry `name` (`email:<sha256 hex>`). */
@@ -68,6 +78,8 @@ export interface IngestResult {
   conflicts?: IdentityConflict[];
   /** What the applied events add to product popularity: people's first interactions within the window, no bots'. */
   popular?: PopularInteraction[];
+  /** Self-hosted, under pressure: the actor asks to be released once the edge is done with it (`doneWith`). */
+  release?: true;
 }
 
 /** Everything that identifies one person, gathered for an erasure (DESIGN §2.2, GDPR). */

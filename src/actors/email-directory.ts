@@ -23,7 +23,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { emailDirectoryName } from "../model/profile-id";
+import { settingsOf } from "../model/settings";
 import { profileActor } from "./client";
+import { IdleRelease } from "./idle-release";
 
 /**
  * Claimants kept per address. Past it, a new untrusted claimant that does
@@ -54,9 +56,12 @@ export class EmailDirectory extends DurableObject<Env> {
   private claimants = new Map<string, Claimant>();
   /** False until this entry has stored something (or checked the pre-directory location once). */
   private stored = false;
+  /** Self-hosted: resets this entry once idle (see IdleRelease). */
+  private readonly idle: IdleRelease;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.idle = new IdleRelease(ctx, settingsOf(env).actorRelease);
     ctx.blockConcurrencyWhile(async () => this.load());
   }
 
@@ -132,8 +137,10 @@ export class EmailDirectory extends DurableObject<Env> {
 
   /** The person an `email:` lookup means, or null. */
   async lookup(name: string): Promise<string | null> {
-    await this.adoptEarlierEntry(name);
-    return this.target;
+    return this.idle.around(async () => {
+      await this.adoptEarlierEntry(name);
+      return this.target;
+    });
   }
 
   /**
@@ -142,21 +149,23 @@ export class EmailDirectory extends DurableObject<Env> {
    * the address.
    */
   async claim(name: string, actorKey: string, trusted: boolean): Promise<ClaimOutcome> {
-    await this.adoptEarlierEntry(name);
-    const now = Date.now();
-    const holder = this.target;
-    if (holder === actorKey) {
-      this.write(actorKey, trusted, now, false);
-      return { outcome: "unchanged" };
-    }
-    if (!trusted && holder?.startsWith("user:") && (await this.stillHolds(holder, name))) {
-      // Another claim may have moved the lookup while the holder was asked: decide again on what is there now.
-      if (this.target !== holder) return this.claim(name, actorKey, trusted);
-      this.write(actorKey, false, now, false);
-      return { outcome: "refused", holder };
-    }
-    this.write(actorKey, trusted, now, true);
-    return { outcome: "pointed" };
+    return this.idle.around(async () => {
+      await this.adoptEarlierEntry(name);
+      const now = Date.now();
+      const holder = this.target;
+      if (holder === actorKey) {
+        this.write(actorKey, trusted, now, false);
+        return { outcome: "unchanged" };
+      }
+      if (!trusted && holder?.startsWith("user:") && (await this.stillHolds(holder, name))) {
+        // Another claim may have moved the lookup while the holder was asked: decide again on what is there now.
+        if (this.target !== holder) return this.claim(name, actorKey, trusted);
+        this.write(actorKey, false, now, false);
+        return { outcome: "refused", holder };
+      }
+      this.write(actorKey, trusted, now, true);
+      return { outcome: "pointed" };
+    });
   }
 
   /** Whether the person `holder` still has this address among their traits. */
@@ -169,9 +178,11 @@ export class EmailDirectory extends DurableObject<Env> {
 
   /** Everyone who ever claimed the address (actor keys), the current holder first. */
   async allClaimants(name: string): Promise<string[]> {
-    await this.adoptEarlierEntry(name);
-    const rest = [...this.claimants.keys()].filter((k) => k !== this.target);
-    return this.target ? [this.target, ...rest] : rest;
+    return this.idle.around(async () => {
+      await this.adoptEarlierEntry(name);
+      const rest = [...this.claimants.keys()].filter((k) => k !== this.target);
+      return this.target ? [this.target, ...rest] : rest;
+    });
   }
 
   /**
@@ -181,26 +192,28 @@ export class EmailDirectory extends DurableObject<Env> {
    * entry's own name, as for `claim`.
    */
   async release(name: string, actorKeys: string[]): Promise<void> {
-    await this.adoptEarlierEntry(name);
-    if (!this.stored) return;
-    for (const key of actorKeys) this.claimants.delete(key);
-    if (this.claimants.size === 0) {
-      await this.ctx.storage.deleteAll();
-      this.target = null;
-      this.stored = false;
-      return;
-    }
-    const sql = this.ctx.storage.sql;
-    for (const key of actorKeys) sql.exec("DELETE FROM claimants WHERE actor_key = ?", key);
-    if (this.target && actorKeys.includes(this.target)) {
-      const next = [...this.claimants.values()].filter((c) => c.trusted).sort((a, b) => b.lastAt - a.lastAt)[0];
-      if (next) {
-        sql.exec("UPDATE lookup SET target = ?, at = ? WHERE id = 1", next.actorKey, Date.now());
-        this.target = next.actorKey;
-      } else {
-        sql.exec("DELETE FROM lookup");
+    return this.idle.around(async () => {
+      await this.adoptEarlierEntry(name);
+      if (!this.stored) return;
+      for (const key of actorKeys) this.claimants.delete(key);
+      if (this.claimants.size === 0) {
+        await this.ctx.storage.deleteAll();
         this.target = null;
+        this.stored = false;
+        return;
       }
-    }
+      const sql = this.ctx.storage.sql;
+      for (const key of actorKeys) sql.exec("DELETE FROM claimants WHERE actor_key = ?", key);
+      if (this.target && actorKeys.includes(this.target)) {
+        const next = [...this.claimants.values()].filter((c) => c.trusted).sort((a, b) => b.lastAt - a.lastAt)[0];
+        if (next) {
+          sql.exec("UPDATE lookup SET target = ?, at = ? WHERE id = 1", next.actorKey, Date.now());
+          this.target = next.actorKey;
+        } else {
+          sql.exec("DELETE FROM lookup");
+          this.target = null;
+        }
+      }
+    });
   }
 }

@@ -17,6 +17,8 @@ export class FlushSchedule {
   /** Consecutive failed flushes, and the earliest time to try again. */
   private failures = 0;
   private retryAt = 0;
+  /** A send is under way (from the alarm or an ingest). */
+  private running = false;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
@@ -42,11 +44,29 @@ export class FlushSchedule {
     await this.arm(Math.max(now + flushMs, this.retryAt));
   }
 
-  /** The alarm fired: sends what is due and arms the next run, if any. */
+  /**
+   * New records were committed and are to go at once (`SINK_FLUSH_MS=0`):
+   * sent within this call, unless a send is under way or a backoff holds, in
+   * which case the alarm takes them. An actor that sends as it writes is not
+   * woken again by its alarm, and its records reach the warehouse sooner.
+   */
+  async sendNow(
+    now: number,
+    db: DrizzleSqliteDODatabase,
+    queue: Queue,
+    actor: string | null,
+    redeliverMs: number,
+  ): Promise<void> {
+    if (this.running || now < this.retryAt) return this.recordsAdded(now, 0);
+    await this.run(db, queue, actor, redeliverMs);
+  }
+
+  /** The alarm fired (or an ingest sends at once): sends what is due and arms the next run, if any. */
   async run(db: DrizzleSqliteDODatabase, queue: Queue, actor: string | null, redeliverMs: number): Promise<void> {
     this.alarmAt = null;
     if (!actor) return;
     let result: FlushResult;
+    this.running = true;
     try {
       result = await flushOutbox(db, queue, actor, redeliverMs);
       this.failures = 0;
@@ -66,6 +86,8 @@ export class FlushSchedule {
       this.retryAt = Date.now() + delay;
       await this.arm(this.retryAt);
       return;
+    } finally {
+      this.running = false;
     }
     if (result.nextAt !== null) await this.arm(result.nextAt);
   }

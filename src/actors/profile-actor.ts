@@ -39,6 +39,7 @@ import {
 import { FlushSchedule } from "./flush-schedule";
 import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
 import { askForHandovers, mergeVisitor } from "./identity-resolution";
+import { IdleRelease } from "./idle-release";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type OutboxDepth, outboxDepth } from "./outbox";
 import {
@@ -100,11 +101,14 @@ export class ProfileActor extends DurableObject<Env> {
   private suppressedAt: number | null = null;
   /** The outbox alarm. */
   private readonly flush: FlushSchedule;
+  /** Self-hosted: resets this actor once idle, so a machine's live actors stay bounded. */
+  private readonly idle: IdleRelease;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.settings = readSettings(env);
     this.flush = new FlushSchedule(ctx.storage);
+    this.idle = new IdleRelease(ctx, this.settings.actorRelease, () => this.flush.at);
     // No relational-query schema: it would be rebuilt in every actor and is not used.
     this.db = drizzle(ctx.storage);
     ctx.blockConcurrencyWhile(async () => {
@@ -179,6 +183,10 @@ export class ProfileActor extends DurableObject<Env> {
    * conflicts.
    */
   async ingest(actorKey: string, events: ProfileEvent[], trust: IngestTrust = {}): Promise<IngestResult> {
+    return this.idle.around(async () => this.withReleaseHint(await this.ingestNow(actorKey, events, trust)));
+  }
+
+  private async ingestNow(actorKey: string, events: ProfileEvent[], trust: IngestTrust): Promise<IngestResult> {
     await this.ready();
     await this.ensureSchema();
     if (this.suppressedAt !== null) return this.dropSuppressed(events.length);
@@ -220,7 +228,7 @@ export class ProfileActor extends DurableObject<Env> {
       commitToMemory(this.memory, changes);
       popular = changes.popular;
     }
-    if (fresh.length > 0 || identity.merged > 0) await this.flush.recordsAdded(now, this.settings.sinkFlushMs);
+    if (fresh.length > 0 || identity.merged > 0) await this.recordsAdded(now);
     const emailAfter = emailOf(this.memory.profile?.traits);
     const claims = new Map<string, { trusted: boolean; messageId: string }>();
     for (const { email, trusted, messageId } of identity.emails) claims.set(email, { trusted, messageId });
@@ -239,6 +247,10 @@ export class ProfileActor extends DurableObject<Env> {
       popular,
       ...(conflicts.length > 0 ? { conflicts } : {}),
     };
+  }
+
+  private withReleaseHint(result: IngestResult): IngestResult {
+    return this.idle.pressed ? { ...result, release: true } : result;
   }
 
   /** A suppressed identity's events are counted and dropped, never stored. */
@@ -329,52 +341,72 @@ export class ProfileActor extends DurableObject<Env> {
    * handed over.
    */
   async handOver(selfKey: string, target: string): Promise<HandoverAnswer> {
-    await this.ready();
-    if (this.suppressedAt !== null) return { outcome: "refused", reason: "it is suppressed by a privacy regulation" };
-    if (this.pointsTo && this.pointsTo !== target) return { outcome: "refused", reason: BELONGS_ELSEWHERE };
-    if (selfKey.startsWith("user:")) {
-      return this.memory.profile
-        ? {
-            outcome: "refused",
-            reason: "it is a known user, and two known users are never merged; alias only an anonymous id",
-          }
-        : { outcome: "none" };
-    }
-    if (!this.pointsTo) {
-      await this.ensureSchema();
-      const at = Date.now();
-      this.db.insert(schema.pointer).values({ id: 1, target, at }).run();
-      this.pointsTo = target;
-    }
-    return { outcome: "merged", handover: readHandover(this.db, this.memory) };
+    return this.idle.around(async () => {
+      await this.ready();
+      if (this.suppressedAt !== null) return { outcome: "refused", reason: "it is suppressed by a privacy regulation" };
+      if (this.pointsTo && this.pointsTo !== target) return { outcome: "refused", reason: BELONGS_ELSEWHERE };
+      if (selfKey.startsWith("user:")) {
+        return this.memory.profile
+          ? {
+              outcome: "refused",
+              reason: "it is a known user, and two known users are never merged; alias only an anonymous id",
+            }
+          : { outcome: "none" };
+      }
+      if (!this.pointsTo) {
+        await this.ensureSchema();
+        const at = Date.now();
+        this.db.insert(schema.pointer).values({ id: 1, target, at }).run();
+        this.pointsTo = target;
+      }
+      return { outcome: "merged", handover: readHandover(this.db, this.memory) };
+    });
+  }
+
+  /** Self-hosted, under pressure: the edge is done with this actor for now (see IdleRelease). */
+  async releaseNow(): Promise<void> {
+    this.idle.releaseNow();
   }
 
   /** The profile document, or null when this person has never been seen. Storage-free. */
   async readProfile(now = Date.now()): Promise<ProfileView | null> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.readProfile(now);
-    return profileViewOf(this.memory, this.settings, now);
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.readProfile(now);
+      return profileViewOf(this.memory, this.settings, now);
+    });
+  }
+
+  /** Change records were committed: sent now (`SINK_FLUSH_MS=0`) or by the alarm within `SINK_FLUSH_MS`. */
+  private async recordsAdded(now: number) {
+    if (this.settings.sinkFlushMs > 0) return this.flush.recordsAdded(now, this.settings.sinkFlushMs);
+    const actor = this.memory.profile?.actorKey ?? null;
+    await this.flush.sendNow(now, this.db, this.env.SINK_QUEUE, actor, this.settings.sinkRedeliverMs);
   }
 
   /** The outbox alarm (FlushSchedule): sends due change records through the Queue. */
   override async alarm(): Promise<void> {
-    await this.ready();
-    await this.flush.run(
-      this.db,
-      this.env.SINK_QUEUE,
-      this.memory.profile?.actorKey ?? null,
-      this.settings.sinkRedeliverMs,
-    );
+    return this.idle.around(async () => {
+      await this.ready();
+      await this.flush.run(
+        this.db,
+        this.env.SINK_QUEUE,
+        this.memory.profile?.actorKey ?? null,
+        this.settings.sinkRedeliverMs,
+      );
+    });
   }
 
   /** The consumer applied these outbox runs (`[firstSeq, lastSeq]` each): their rows can go. */
   async confirmDelivered(ranges: [number, number][]): Promise<number> {
-    await this.ready();
-    if (!this.migrated) return 0;
-    const deleted = confirmOutbox(this.db, ranges);
-    await this.flush.confirmed(this.db);
-    return deleted;
+    return this.idle.around(async () => {
+      await this.ready();
+      if (!this.migrated) return 0;
+      const deleted = confirmOutbox(this.db, ranges);
+      await this.flush.confirmed(this.db);
+      return deleted;
+    });
   }
 
   /** The person this directory entry names (one hop), or null for an actor that is a person. */
@@ -384,8 +416,10 @@ export class ProfileActor extends DurableObject<Env> {
 
   /** For an e-mail directory entry written before EmailDirectory existed: the person it names. */
   async directoryTarget(): Promise<string | null> {
-    await this.ready();
-    return this.memory.profile ? null : this.pointsTo;
+    return this.idle.around(async () => {
+      await this.ready();
+      return this.memory.profile ? null : this.pointsTo;
+    });
   }
 
   /**
@@ -460,31 +494,35 @@ export class ProfileActor extends DurableObject<Env> {
 
   /** The directory entries this actor itself claimed (not followed to a person): what an erasure must release. */
   async ownDirectoryClaims(): Promise<string[]> {
-    await this.ready();
-    if (!this.migrated) return [];
-    return this.db
-      .select({ name: schema.directoryClaims.name })
-      .from(schema.directoryClaims)
-      .all()
-      .map((r) => r.name);
+    return this.idle.around(async () => {
+      await this.ready();
+      if (!this.migrated) return [];
+      return this.db
+        .select({ name: schema.directoryClaims.name })
+        .from(schema.directoryClaims)
+        .all()
+        .map((r) => r.name);
+    });
   }
 
   /** Who this person is, following a visitor's or directory entry's pointer one hop; null when nobody is here. */
   async identity(): Promise<PersonIdentity | null> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.identity();
-    const p = this.memory.profile;
-    if (!p) return null;
-    const email = emailOf(p.traits);
-    return {
-      actorKey: p.actorKey,
-      userId: p.userId,
-      anonymousIds: p.anonymousIds,
-      mergedIds: this.links.mergedIds(),
-      emails: email ? [email] : [],
-      suppressed: this.suppressedAt !== null,
-    };
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.identity();
+      const p = this.memory.profile;
+      if (!p) return null;
+      const email = emailOf(p.traits);
+      return {
+        actorKey: p.actorKey,
+        userId: p.userId,
+        anonymousIds: p.anonymousIds,
+        mergedIds: this.links.mergedIds(),
+        emails: email ? [email] : [],
+        suppressed: this.suppressedAt !== null,
+      };
+    });
   }
 
   /**
@@ -495,17 +533,19 @@ export class ProfileActor extends DurableObject<Env> {
    * then on.
    */
   async wipe(suppress: boolean, linked: string[] = []): Promise<void> {
-    await this.ready();
-    await this.ctx.blockConcurrencyWhile(async () => {
-      await this.flush.clear();
-      await this.ctx.storage.deleteAll();
-      this.memory = emptyMemory();
-      this.pointsTo = null;
-      this.links.clear();
-      this.migrated = false;
-      this.floodBucket = null;
-      this.suppressedAt = null;
-      if (suppress) await this.markSuppressed(Date.now(), linked);
+    return this.idle.around(async () => {
+      await this.ready();
+      await this.ctx.blockConcurrencyWhile(async () => {
+        await this.flush.clear();
+        await this.ctx.storage.deleteAll();
+        this.memory = emptyMemory();
+        this.pointsTo = null;
+        this.links.clear();
+        this.migrated = false;
+        this.floodBucket = null;
+        this.suppressedAt = null;
+        if (suppress) await this.markSuppressed(Date.now(), linked);
+      });
     });
   }
 
@@ -515,16 +555,18 @@ export class ProfileActor extends DurableObject<Env> {
    * that were suppressed with this one, so the caller lifts theirs too.
    */
   async setSuppressed(on: boolean, linked: string[] = []): Promise<string[]> {
-    await this.ready();
-    if (on === (this.suppressedAt !== null)) return [];
-    if (on) {
-      await this.ctx.blockConcurrencyWhile(() => this.markSuppressed(Date.now(), linked));
-      return [];
-    }
-    const marker = this.db.select().from(schema.suppression).get();
-    this.db.delete(schema.suppression).run();
-    this.suppressedAt = null;
-    return marker?.linked ?? [];
+    return this.idle.around(async () => {
+      await this.ready();
+      if (on === (this.suppressedAt !== null)) return [];
+      if (on) {
+        await this.ctx.blockConcurrencyWhile(() => this.markSuppressed(Date.now(), linked));
+        return [];
+      }
+      const marker = this.db.select().from(schema.suppression).get();
+      this.db.delete(schema.suppression).run();
+      this.suppressedAt = null;
+      return marker?.linked ?? [];
+    });
   }
 
   /** Called behind the input gate. */
@@ -538,46 +580,54 @@ export class ProfileActor extends DurableObject<Env> {
 
   /** Everything held about this person here, following a pointer one hop (GDPR access). */
   async exportData(): Promise<ActorExport | null> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.exportData();
-    return this.migrated ? exportOf(this.db, this.memory) : null;
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.exportData();
+      return this.migrated ? exportOf(this.db, this.memory) : null;
+    });
   }
 
   /** Pending change records, for operators and tests. */
   async outboxStatus(): Promise<OutboxDepth & { alarmAt: number | null }> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.outboxStatus();
-    if (!this.migrated) return { pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null };
-    return { ...outboxDepth(this.db), alarmAt: this.flush.at };
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.outboxStatus();
+      if (!this.migrated) return { pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null };
+      return { ...outboxDepth(this.db), alarmAt: this.flush.at };
+    });
   }
 
   /** The newest `limit` events, newest first. */
   async readEvents(limit: number): Promise<EventView[] | null> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.readEvents(limit);
-    return this.memory.profile ? eventViewsOf(this.db, limit) : null;
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.readEvents(limit);
+      return this.memory.profile ? eventViewsOf(this.db, limit) : null;
+    });
   }
 
   /** What the recommender needs, in one call, from memory. */
   async personalization(now = Date.now()): Promise<PersonalizationInput> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.personalization(now);
-    const p = this.memory.profile;
-    return {
-      known: p !== null,
-      profileId: p ? publicProfileId(p.actorKey) : null,
-      traits: p?.traits ?? {},
-      signals:
-        p && p.personalization !== false
-          ? {
-              affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
-              products: [...this.memory.products.values()],
-            }
-          : null,
-    };
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.personalization(now);
+      const p = this.memory.profile;
+      return {
+        known: p !== null,
+        profileId: p ? publicProfileId(p.actorKey) : null,
+        traits: p?.traits ?? {},
+        signals:
+          p && p.personalization !== false
+            ? {
+                affinities: rankedAffinities(this.memory.affinities, now, this.settings.halfLifeMs, 50),
+                products: [...this.memory.products.values()],
+              }
+            : null,
+      };
+    });
   }
 }

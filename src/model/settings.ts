@@ -6,6 +6,9 @@
 
 import type { QuarantinePolicy } from "./quarantine-policy";
 
+/** The runtime evicts an actor after 10 s without a call; a release time at or past that would never come first. */
+export const MAX_IDLE_RELEASE_MS = 9_000;
+
 export type InteractionKind = "viewed" | "list_viewed" | "added" | "checkout" | "purchased" | "email_click" | "page";
 
 export const DEFAULT_WEIGHTS: Readonly<Record<InteractionKind, number>> = {
@@ -23,7 +26,7 @@ export interface Settings {
   halfLifeMs: number;
   weights: Readonly<Record<InteractionKind, number>>;
   catalogRefreshMs: number;
-  /** How long an actor's change records may wait in its outbox before the alarm flushes them. */
+  /** How long an actor's change records may wait in its outbox before the alarm flushes them; 0 sends them within the ingest call. */
   sinkFlushMs: number;
   /** How long a sent change record may wait for the consumer's confirmation before it is sent again. */
   sinkRedeliverMs: number;
@@ -41,6 +44,8 @@ export interface Settings {
   popularityWindowMs: number;
   /** How many quarantined messages are kept per reason code, and for how long. */
   quarantine: QuarantinePolicy;
+  /** Self-hosted only: when an idle actor resets itself (null: the runtime decides), and above how many live actors it goes at once. */
+  actorRelease: { idleMs: number | null; liveLimit: number };
 }
 
 export interface SettingsSource {
@@ -58,6 +63,8 @@ export interface SettingsSource {
   POPULARITY_WINDOW_HOURS?: string;
   QUARANTINE_MAX_PER_REASON?: string;
   QUARANTINE_RETENTION_DAYS?: string;
+  ACTOR_IDLE_RELEASE_MS?: string;
+  ACTOR_LIVE_LIMIT?: string;
 }
 
 const MINUTE = 60_000;
@@ -88,6 +95,16 @@ function positive(raw: string | undefined, fallback: number, name: string, warn:
   return fallback;
 }
 
+function idleReleaseMs(raw: string | undefined, warn: (m: string) => void): number | null {
+  if (raw === undefined || raw.trim() === "") return null;
+  const ms = positive(raw, MAX_IDLE_RELEASE_MS, "ACTOR_IDLE_RELEASE_MS", warn);
+  if (ms <= MAX_IDLE_RELEASE_MS) return ms;
+  warn(
+    `ACTOR_IDLE_RELEASE_MS="${raw}" is not below the runtime's own 10-second eviction; using ${MAX_IDLE_RELEASE_MS}`,
+  );
+  return MAX_IDLE_RELEASE_MS;
+}
+
 /** Parses `viewed=1,added=3,...`; unknown kinds and bad numbers are reported and skipped. */
 export function parseWeights(
   raw: string | undefined,
@@ -116,7 +133,7 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     halfLifeMs: positive(env.AFFINITY_HALF_LIFE_DAYS, 14, "AFFINITY_HALF_LIFE_DAYS", warn) * DAY,
     weights: parseWeights(env.EVENT_WEIGHTS, warn),
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
-    sinkFlushMs: positive(env.SINK_FLUSH_MS, 500, "SINK_FLUSH_MS", warn),
+    sinkFlushMs: env.SINK_FLUSH_MS?.trim() === "0" ? 0 : positive(env.SINK_FLUSH_MS, 500, "SINK_FLUSH_MS", warn),
     sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 300_000, "SINK_REDELIVER_MS", warn),
     profileEventsPerSecond: positive(env.PROFILE_EVENTS_PER_SECOND, 100, "PROFILE_EVENTS_PER_SECOND", warn),
     profileEventBurst: positive(env.PROFILE_EVENT_BURST, 3_000, "PROFILE_EVENT_BURST", warn),
@@ -131,6 +148,14 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     quarantine: {
       maxPerReason: Math.ceil(positive(env.QUARANTINE_MAX_PER_REASON, 10_000, "QUARANTINE_MAX_PER_REASON", warn)),
       retentionMs: positive(env.QUARANTINE_RETENTION_DAYS, 30, "QUARANTINE_RETENTION_DAYS", warn) * DAY,
+    },
+    actorRelease: {
+      idleMs: idleReleaseMs(env.ACTOR_IDLE_RELEASE_MS, warn),
+      // 0 is allowed: every actor goes as soon as the edge is done with it.
+      liveLimit:
+        env.ACTOR_LIVE_LIMIT?.trim() === "0"
+          ? 0
+          : Math.ceil(positive(env.ACTOR_LIVE_LIMIT, 1_000, "ACTOR_LIVE_LIMIT", warn)),
     },
   };
 }

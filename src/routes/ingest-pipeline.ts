@@ -5,11 +5,12 @@
  */
 
 import type { IngestResult } from "../actors/client";
-import { profileActor } from "../actors/client";
+import { doneWith, profileActor } from "../actors/client";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import type { ClientInfo } from "../model/enrich";
+import { settleEach } from "../model/fan-out";
 import {
   UNVERIFIED_IDENTIFY_WARNING,
   USER_HASH_FIELD,
@@ -24,6 +25,7 @@ import { actorKeyOf, validateMessage } from "../model/validate";
 import { recordConflicts } from "../sink/identity-conflicts";
 import { quarantine, type Rejection } from "../sink/quarantine";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
+import { ActorsBusy, actorsUnavailable, withActorSlot } from "./actor-gate";
 import type { WriteKeyClass } from "./auth";
 import { ApiError } from "./errors";
 
@@ -45,6 +47,9 @@ export interface IngestOptions {
 export function clientOf(headers: { header(name: string): string | undefined }): ClientInfo {
   return { ip: headers.header("cf-connecting-ip") ?? null, userAgent: headers.header("user-agent") ?? null };
 }
+
+/** Actors one request calls at once; all requests together are bounded by the actor gate. */
+const ACTOR_CALLS_PER_REQUEST = 32;
 
 /** Retries a platform error once when the platform says a retry may succeed. */
 async function withRetry<T>(call: () => Promise<T>): Promise<T> {
@@ -142,25 +147,30 @@ export async function ingestMessages(
     await quarantine(db, rejections, receivedAt, settings.quarantine);
 
   await Promise.all(verifications);
-  const results = await Promise.allSettled(
-    [...byActor].map(([key, events]) => {
-      const trust =
-        untrusted.size > 0
-          ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) }
-          : {};
-      return withRetry(() => profileActor(env, key).ingest(key, events, trust));
-    }),
-  );
+  const results = await settleEach([...byActor], ACTOR_CALLS_PER_REQUEST, ([key, events]) => {
+    const trust =
+      untrusted.size > 0 ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) } : {};
+    return withActorSlot(async () => {
+      const actor = profileActor(env, key);
+      const result = await withRetry(() => actor.ingest(key, events, trust));
+      if (result.release) await doneWith(actor);
+      return result;
+    });
+  });
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {
-    console.error(
-      JSON.stringify({ msg: "profile ingest failed", actors: failed.length, error: String(failed[0]?.reason) }),
-    );
-    throw new ApiError(
-      503,
-      "unavailable",
-      `events for ${failed.length} of ${byActor.size} profiles were not stored; retry the request (messageIds make retries safe)`,
-    );
+    const overloaded = failed.filter((r) => r.reason instanceof ActorsBusy).length;
+    const broken = failed.find((r) => !(r.reason instanceof ActorsBusy));
+    if (broken) {
+      console.error(
+        JSON.stringify({
+          msg: "profile ingest failed",
+          actors: failed.length - overloaded,
+          error: String(broken.reason),
+        }),
+      );
+    }
+    throw actorsUnavailable(failed.length, byActor.size, !broken);
   }
 
   const applied = results.map((r) => (r.status === "fulfilled" ? r.value : null));

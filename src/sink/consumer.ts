@@ -13,12 +13,13 @@
 
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { profileActor } from "../actors/client";
+import { doneWith, profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs } from "../model/changes";
 import { deadLetterProfileIds } from "../model/owners";
 import { privacyHash } from "../model/regulations";
+import { settingsOf } from "../model/settings";
 import { warehouseRowsOf } from "../model/warehouse-rows";
 import { consumeRegulations, REGULATIONS_QUEUE } from "../privacy/regulations";
 import { kafkaConfig, produceToKafka } from "./kafka";
@@ -89,8 +90,15 @@ async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, 
     ranges.push([m.firstSeq, m.lastSeq]);
     byActor.set(m.actor, ranges);
   }
+  // Self-hosted: a confirmation may be the last call an actor gets for a while; it decides whether to go.
+  const selfHosted = settingsOf(env).actorRelease.idleMs !== null;
   const results = await Promise.allSettled(
-    [...byActor].map(([actor, ranges]) => profileActor(env, actor).confirmDelivered(ranges)),
+    [...byActor].map(async ([key, ranges]) => {
+      const actor = profileActor(env, key);
+      const deleted = await actor.confirmDelivered(ranges);
+      if (selfHosted) await doneWith(actor);
+      return deleted;
+    }),
   );
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {

@@ -25,8 +25,27 @@ describe("settings", () => {
       linkDedupMs: DAY,
       popularityWindowMs: DAY,
       quarantine: { maxPerReason: 10_000, retentionMs: 30 * DAY },
+      actorRelease: { idleMs: null, liveLimit: 1_000 },
     });
     expect(warnings).toEqual([]);
+  });
+
+  it("leaves actors' lifetime to the runtime unless a self-hosted machine asks for release, which comes before the runtime's own 10-second eviction", () => {
+    const set = readWithWarnings({ ACTOR_IDLE_RELEASE_MS: "2000", ACTOR_LIVE_LIMIT: "500" });
+    expect(set.settings.actorRelease).toEqual({ idleMs: 2_000, liveLimit: 500 });
+    expect(set.warnings).toEqual([]);
+    const late = readWithWarnings({ ACTOR_IDLE_RELEASE_MS: "30000" });
+    expect(late.settings.actorRelease.idleMs).toBe(9_000);
+    expect(late.warnings).toEqual([
+      'ACTOR_IDLE_RELEASE_MS="30000" is not below the runtime\'s own 10-second eviction; using 9000',
+    ]);
+  });
+
+  it("sends change records within the ingest call when SINK_FLUSH_MS is 0, and refuses a negative interval", () => {
+    expect(readWithWarnings({ SINK_FLUSH_MS: "0" }).settings.sinkFlushMs).toBe(0);
+    const negative = readWithWarnings({ SINK_FLUSH_MS: "-5" });
+    expect(negative.settings.sinkFlushMs).toBe(500);
+    expect(negative.warnings).toEqual(['SINK_FLUSH_MS="-5" is not a positive number; using 500']);
   });
 
   it("reads the link dedup and popularity windows in hours, the link window at most the 48-hour dedup window", () => {
