@@ -25,7 +25,7 @@ import { actorKeyOf, validateMessage } from "../model/validate";
 import { recordConflicts } from "../sink/identity-conflicts";
 import { quarantine, type Rejection } from "../sink/quarantine";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
-import { ActorsBusy, actorsUnavailable, withActorSlot } from "./actor-gate";
+import { ActorsBusy, actorsUnavailable, admitIngest, REQUEST_BUDGET_MS, withActorSlot } from "./actor-gate";
 import type { WriteKeyClass } from "./auth";
 import { ApiError } from "./errors";
 
@@ -140,17 +140,24 @@ export async function ingestMessages(
     else byActor.set(key, [result.event]);
   });
 
+  // Refused whole while the actors are saturated: nothing stored, nothing quarantined twice on the retry.
+  const withdraw = admitIngest(byActor.size);
   const db = warehouseDb(env.WAREHOUSE);
   const settings = settingsOf(env);
-  // Rejections first: once we answer 200 they must already be kept.
-  if (rejections.length > 0 && options.quarantineRejections !== false)
-    await quarantine(db, rejections, receivedAt, settings.quarantine);
-
-  await Promise.all(verifications);
+  try {
+    // Rejections first: once we answer 200 they must already be kept.
+    if (rejections.length > 0 && options.quarantineRejections !== false)
+      await quarantine(db, rejections, receivedAt, settings.quarantine);
+    await Promise.all(verifications);
+  } catch (err) {
+    withdraw();
+    throw err;
+  }
+  const deadline = Date.now() + REQUEST_BUDGET_MS;
   const results = await settleEach([...byActor], ACTOR_CALLS_PER_REQUEST, ([key, events]) => {
     const trust =
       untrusted.size > 0 ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) } : {};
-    return withActorSlot(async () => {
+    return withActorSlot(deadline, async () => {
       const actor = profileActor(env, key);
       const result = await withRetry(() => actor.ingest(key, events, trust));
       if (result.release) await doneWith(actor);
