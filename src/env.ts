@@ -31,6 +31,12 @@ export interface Env extends SettingsSource {
   LINK_SIGNING_SECRET?: string;
   /** Absolute origin used in emailed links when requests arrive on another host. */
   PUBLIC_BASE_URL?: string;
+  /**
+   * Self-hosted behind a reverse proxy: the header that proxy sets to the
+   * client's address (e.g. `X-Forwarded-For`, whose last entry is taken).
+   * Unset (the default, and on Cloudflare): `CF-Connecting-IP`.
+   */
+  CLIENT_ADDRESS_HEADER?: string;
   /** Optional Kafka sink through a Confluent REST Proxy v3 (URL, cluster id and topic enable it). */
   KAFKA_REST_URL?: string;
   KAFKA_CLUSTER_ID?: string;

@@ -37,7 +37,7 @@ async function record(c: Context<AppEnv>, token: string, claims: LinkClaims, eve
   if (claims.emailId) properties.email_id = claims.emailId;
   // The request is the reader's own (their mail client or browser), whatever its user agent says,
   // so the user agent speaks for the person here: a crawler's visit is recorded as a bot's.
-  const client = clientOf(c.req);
+  const client = clientOf(c.req, c.env);
   const bot = client.userAgent ? summarizeUserAgent(client.userAgent).bot : false;
   const receivedAt = Date.now();
   const messageId = await linkEventId(

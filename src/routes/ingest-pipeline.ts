@@ -27,6 +27,7 @@ import { quarantine, type Rejection } from "../sink/quarantine";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
 import { ActorsBusy, actorsUnavailable, admitIngest, REQUEST_BUDGET_MS, withActorSlot } from "./actor-gate";
 import type { WriteKeyClass } from "./auth";
+import { clientAddressOf } from "./client-address";
 import { ApiError } from "./errors";
 
 export interface IngestOptions {
@@ -43,9 +44,12 @@ export interface IngestOptions {
   quarantineRejections?: boolean;
 }
 
-/** The request's client as the platform reports it; the address is anonymized before anything keeps it. */
-export function clientOf(headers: { header(name: string): string | undefined }): ClientInfo {
-  return { ip: headers.header("cf-connecting-ip") ?? null, userAgent: headers.header("user-agent") ?? null };
+/** The request's client; the address is anonymized before anything keeps it. */
+export function clientOf(
+  req: { header(name: string): string | undefined },
+  env: Pick<Env, "CLIENT_ADDRESS_HEADER">,
+): ClientInfo {
+  return { ip: clientAddressOf(req, env), userAgent: req.header("user-agent") ?? null };
 }
 
 /** Actors one request calls at once; all requests together are bounded by the actor gate. */

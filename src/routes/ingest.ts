@@ -119,7 +119,7 @@ for (const [type, path] of SINGLE_TYPES.flatMap((t): [MessageType, string][] => 
       source: type,
       trust,
       impliedType: type,
-      client: clientOf(c.req),
+      client: clientOf(c.req, c.env),
     });
     return c.json(result);
   });
@@ -162,7 +162,7 @@ for (const path of ["/v1/batch", "/v1/import", "/v1/b"]) {
       trust,
       batchContext,
       batchSentAt: sentAtOf(body.sentAt),
-      client: clientOf(c.req),
+      client: clientOf(c.req, c.env),
     });
     return c.json(result);
   });
@@ -239,7 +239,7 @@ ingestRoutes.get("/v1/pixel/:type", openCors, async (c) => {
         trust: "browser",
         impliedType: type,
         receivedAt,
-        client: clientOf(c.req),
+        client: clientOf(c.req, c.env),
       });
     }
   } catch (err) {

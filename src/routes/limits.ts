@@ -8,6 +8,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
+import { clientAddressOf } from "./client-address";
 import { ApiError } from "./errors";
 
 /** The shortest window the binding counts in; a limited client waits this long. */
@@ -43,9 +44,9 @@ export async function enforceLimit(limiter: RateLimit | undefined, key: string, 
   );
 }
 
-/** The client's address as Cloudflare reports it. */
+/** The client's address (see client-address.ts); requests with none share one budget. */
 export function clientAddress(c: Context<AppEnv>): string {
-  return c.req.header("cf-connecting-ip") ?? "unknown";
+  return clientAddressOf(c.req, c.env) ?? "unknown";
 }
 
 /** Reads: counted per API (or merge) key, after the route's own check has accepted it. */
