@@ -107,7 +107,8 @@ export async function probeFreshness({
 export async function sinkCounters(base, apiKey) {
   const res = await fetch(`${base}/v1/sink/status`, { headers: { authorization: `Bearer ${apiKey}` } });
   const s = await res.json();
-  return { events: s.written.events, statements: s.consumer.statements, batches: s.consumer.batches };
+  const rows = Object.values(s.written).reduce((a, n) => a + n, 0);
+  return { events: s.written.events, rows, statements: s.consumer.statements, batches: s.consumer.batches };
 }
 
 /** The sink's status, or null when the request failed. */
