@@ -111,6 +111,9 @@ export async function startProductionServer(options = {}) {
   const url = `http://127.0.0.1:${port}`;
   const stop = stopperOf(child, persistDir, ownsDir);
   await untilHealthy(child, url, stop, "npm start", () => output);
+  // Ready once it has loaded the demo catalog and printed its banner, as a user would wait.
+  const deadline = Date.now() + 120_000;
+  while (!output.includes("is running at") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   return { url, port, persistDir, pid: child.pid, stop };
 }
 
