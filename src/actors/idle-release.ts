@@ -25,6 +25,13 @@
 /** Actors of this isolate that hold their database open and will release themselves. */
 let live = 0;
 
+/** Why a released actor's pending calls fail; such a call never ran and may be sent again. */
+const RELEASE_REASON = "released to bound live actors";
+
+export function wasReleased(err: unknown): boolean {
+  return String(err).includes(RELEASE_REASON);
+}
+
 /** An alarm due sooner than this keeps an idle actor for it (releasing first would only wake it again). */
 const KEEP_FOR_ALARM_MS = 2_000;
 
@@ -89,21 +96,23 @@ export class IdleRelease {
     live -= 1;
     if (this.timer !== null) clearTimeout(this.timer);
     // Resets this object: its memory and database connection go; storage stays.
-    this.ctx.abort("released to bound live actors");
+    this.ctx.abort(RELEASE_REASON);
   }
 
   private arm() {
     const idleMs = this.policy.idleMs;
     if (idleMs === null || this.released) return;
+    // Under pressure at once: alarms and confirmations wake actors that no edge call will release.
+    const wait = this.pressed ? 0 : idleMs;
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.inFlight > 0 || this.released) return;
       const alarm = this.alarmAt();
-      if (alarm !== null && alarm - Date.now() < KEEP_FOR_ALARM_MS) {
+      if (!this.pressed && alarm !== null && alarm - Date.now() < KEEP_FOR_ALARM_MS) {
         this.arm();
         return;
       }
       this.release();
-    }, idleMs);
+    }, wait);
   }
 }

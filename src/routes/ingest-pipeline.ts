@@ -6,6 +6,7 @@
 
 import type { IngestResult } from "../actors/client";
 import { doneWith, profileActor } from "../actors/client";
+import { wasReleased } from "../actors/idle-release";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
@@ -55,13 +56,17 @@ export function clientOf(
 /** Actors one request calls at once; all requests together are bounded by the actor gate. */
 const ACTOR_CALLS_PER_REQUEST = 32;
 
-/** Retries a platform error once when the platform says a retry may succeed. */
+/**
+ * Retries a platform error once when the platform says a retry may succeed,
+ * and a call that reached an actor just as it was released (it never ran:
+ * a call that runs holds the actor).
+ */
 async function withRetry<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
     const e = err as { retryable?: boolean; overloaded?: boolean };
-    if (!e?.retryable || e.overloaded) throw err;
+    if (!wasReleased(err) && (!e?.retryable || e.overloaded)) throw err;
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
     return call();
   }
