@@ -36,6 +36,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { E2E_KEYS, freePort, startProductionServer } from "../scripts/local-server.mjs";
 import { waitForDrain } from "./freshness.mjs";
+import { catalog, runId, visitEvents } from "./visits.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
@@ -60,8 +61,6 @@ const ACTOR_MARKERS = ["ingest", "ingestNow", "applyEvents"];
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiAuth = `Bearer ${E2E_KEYS.apiKey}`;
 const jsonWrite = { authorization: writeAuth, "content-type": "application/json" };
-const catalog = JSON.parse(readFileSync(join(root, "scripts", "demo-catalog.json"), "utf8")).products;
-const runId = Date.now().toString(36);
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 
 function log(line = "") {
@@ -71,34 +70,6 @@ function log(line = "") {
 if (typeof WebSocket === "undefined") {
   console.error("no global WebSocket: run with `node --experimental-websocket` (npm run profile does)");
   process.exit(1);
-}
-
-/** One person's plausible visit (as bench/run.mjs sends): a category page, product views, an add to cart. */
-function visitEvents(userId, n, seq, scenario) {
-  const events = [];
-  for (let i = 0; i < n; i++) {
-    const p = catalog[(seq + i * 7) % catalog.length];
-    const messageId = `${runId}-${scenario}-${seq}-${i}`;
-    if (i % 5 === 0) {
-      events.push({
-        type: "page",
-        userId,
-        messageId,
-        name: p.categories[0],
-        properties: { url: `https://shop.example.com/c/${i}`, category: p.categories[0] },
-      });
-    } else {
-      events.push({
-        type: "track",
-        userId,
-        messageId,
-        event: i % 5 === 4 ? "Product Added" : "Product Viewed",
-        properties: { product_id: p.id, category: p.categories[0], brand: p.brand, price: p.price },
-        context: { userAgent: "Mozilla/5.0 (X11; Linux x86_64)", page: { url: p.url } },
-      });
-    }
-  }
-  return events;
 }
 
 /** Runs `tasks` with at most `width` in flight. */

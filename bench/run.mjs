@@ -39,6 +39,7 @@ import { billPerMillion } from "./bill.mjs";
 import { probeFreshness, sinkCounters, waitForDrain } from "./freshness.mjs";
 import { measure as measureRedis, startRedisBaseline } from "./redis-baseline.mjs";
 import { measureStorageFloor, startStorageFloor } from "./storage-floor.mjs";
+import { catalog, runId, visitEvents } from "./visits.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -51,39 +52,9 @@ const NEW_PEOPLE = Number(process.env.BENCH_NEW_PEOPLE ?? 20_000);
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiHeaders = { authorization: `Bearer ${E2E_KEYS.apiKey}`, "content-type": "application/json" };
 const jsonWrite = { authorization: writeAuth, "content-type": "application/json" };
-const catalog = JSON.parse(readFileSync(join(root, "scripts", "demo-catalog.json"), "utf8")).products;
-const runId = Date.now().toString(36);
 
 function log(line) {
   process.stdout.write(`${line}\n`);
-}
-
-/** One person's plausible visit: a category page, product views, an add to cart. */
-function visitEvents(userId, n, seq, scenario) {
-  const events = [];
-  for (let i = 0; i < n; i++) {
-    const p = catalog[(seq + i * 7) % catalog.length];
-    const messageId = `${runId}-${scenario}-${seq}-${i}`;
-    if (i % 5 === 0) {
-      events.push({
-        type: "page",
-        userId,
-        messageId,
-        name: p.categories[0],
-        properties: { url: `https://shop.example.com/c/${i}`, category: p.categories[0] },
-      });
-    } else {
-      events.push({
-        type: "track",
-        userId,
-        messageId,
-        event: i % 5 === 4 ? "Product Added" : "Product Viewed",
-        properties: { product_id: p.id, category: p.categories[0], brand: p.brand, price: p.price },
-        context: { userAgent: "Mozilla/5.0 (X11; Linux x86_64)", page: { url: p.url } },
-      });
-    }
-  }
-  return events;
 }
 
 /** Posts a batch until it is accepted, waiting what a 503 or 429 says (as Segment's SDKs do); counts a batch given up after 100 tries. */
