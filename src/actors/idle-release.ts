@@ -15,7 +15,10 @@
  *     actor goes as soon as the edge is done with it: its answer says so
  *     (`release` on an ingest result) and the edge calls `releaseNow`. This
  *     is driven by calls, not timers: a saturated event loop runs timers
- *     late, exactly when the bound matters.
+ *     late, exactly when the bound matters. An actor woken by something no
+ *     edge call follows (its alarm, a confirmation) goes by a zero timer.
+ *     A call that reaches an actor as it goes fails with `RELEASE_REASON`
+ *     without having run, and ingestion sends it again.
  *
  * Storage is the truth, so a released actor wakes on its next call exactly as
  * after an eviction. On Cloudflare, actors spread over many machines and the
