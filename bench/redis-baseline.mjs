@@ -20,7 +20,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -28,6 +27,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 // @redis/client: node-redis's own core (what `redis` v5/v6 re-exports), maintained by Redis, zero runtime dependencies.
 import { createClient } from "@redis/client";
 import autocannon from "autocannon";
+import { freePort } from "../scripts/local-server.mjs";
 
 const thisFile = fileURLToPath(import.meta.url);
 const FALLBACK_KEY = "fallback:block";
@@ -37,18 +37,6 @@ const LOAD_CHUNK = 500;
 /** How long a child gets to come up, or to exit after SIGTERM before SIGKILL. */
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
-
-/** A port nobody listens on right now; redis-server cannot pick one itself (`--port 0` disables TCP). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

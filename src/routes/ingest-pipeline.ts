@@ -167,9 +167,9 @@ export async function ingestMessages(
     const trust =
       untrusted.size > 0 ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) } : {};
     return withActorSlot(deadline, async () => {
-      const actor = profileActor(env, key);
-      const result = await withRetry(() => actor.ingest(key, events, trust));
-      if (result.release) await doneWith(actor);
+      // A fresh stub for each try: a stub to an actor that was released stays broken.
+      const result = await withRetry(() => profileActor(env, key).ingest(key, events, trust));
+      if (result.release) await doneWith(profileActor(env, key));
       return result;
     });
   });
