@@ -48,9 +48,17 @@ const fileVars = readDevVars();
  * many are live, so their SQLite connections stay within workerd's
  * process-wide memory cap (src/actors/idle-release.ts); and each ingest sends
  * its change records as it commits them, so the outbox alarm does not wake
- * every actor a second time. Cloudflare needs neither.
+ * every actor a second time, through sink buffers that bundle a quarter
+ * second of many actors' records into one Queue message (Miniflare's queue
+ * broker fails after about ten thousand messages without a pause:
+ * src/actors/sink-buffer.ts). Cloudflare needs none of these.
  */
-const SELF_HOSTED = { ACTOR_IDLE_RELEASE_MS: "2000", ACTOR_LIVE_LIMIT: "1000", SINK_FLUSH_MS: "0" };
+const SELF_HOSTED = {
+  ACTOR_IDLE_RELEASE_MS: "2000",
+  ACTOR_LIVE_LIMIT: "1000",
+  SINK_FLUSH_MS: "0",
+  SINK_COALESCE_MS: "250",
+};
 const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
 // Anything wrangler.toml or .dev.vars names may be overridden from the environment, as a secret would be.
 const names = new Set([

@@ -1,6 +1,7 @@
 /** Bindings and variables the Worker and its actors receive (wrangler.toml, .dev.vars). */
 import type { EmailDirectory } from "./actors/email-directory";
 import type { ProfileActor } from "./actors/profile-actor";
+import type { SinkBuffer } from "./actors/sink-buffer";
 import type { SettingsSource } from "./model/settings";
 
 export interface Env extends SettingsSource {
@@ -8,6 +9,8 @@ export interface Env extends SettingsSource {
   WAREHOUSE: D1Database;
   /** Change records from the actors' outboxes to the sink consumer (text bodies: `ChangeMessage` JSON). */
   SINK_QUEUE: Queue<string>;
+  /** Bundles many actors' outbox runs into each Queue message, when `SINK_COALESCE_MS` is set. */
+  SINK_BUFFER: DurableObjectNamespace<SinkBuffer>;
   /** Regulation jobs (GDPR/CCPA erasure and suppression), carried out by their own consumer. */
   REGULATION_QUEUE: Queue<string>;
   /** The raw event lake (NDJSON, Hive-style partitions). */

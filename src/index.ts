@@ -10,6 +10,7 @@ import { handleQueue } from "./sink/consumer";
 
 export { EmailDirectory } from "./actors/email-directory";
 export { ProfileActor } from "./actors/profile-actor";
+export { SinkBuffer } from "./actors/sink-buffer";
 
 export default {
   fetch: app.fetch,

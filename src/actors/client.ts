@@ -9,8 +9,10 @@ import type { IdentityConflict } from "../model/identity-claims";
 import type { PopularInteraction } from "../model/profile";
 import type { PersonalSignals } from "../model/ranking";
 import type { EmailDirectory } from "./email-directory";
+import type { ChangeSender } from "./outbox";
 import type { ProfileActor } from "./profile-actor";
 import type { Handover } from "./profile-store";
+import { SINK_BUFFER_SHARDS } from "./sink-buffer";
 
 export type ProfileActorApi = Pick<
   ProfileActor,
@@ -113,4 +115,21 @@ export interface PersonalizationInput {
   traits: Record<string, unknown>;
   /** Null when the person refused personalization (consent): they get what everyone gets. */
   signals: PersonalSignals | null;
+}
+
+/**
+ * Where an actor's outbox runs go: straight to the change Queue, or with
+ * `SINK_COALESCE_MS` to one of the sink buffers (by the actor's name), which
+ * bundles many actors' runs into each Queue message.
+ */
+export function changeSender(
+  env: Pick<Env, "SINK_QUEUE" | "SINK_BUFFER">,
+  coalesce: boolean,
+  actorKey: string,
+): ChangeSender {
+  if (!coalesce) return env.SINK_QUEUE;
+  let hash = 0;
+  for (let i = 0; i < actorKey.length; i++) hash = (hash * 31 + actorKey.charCodeAt(i)) >>> 0;
+  const buffer = env.SINK_BUFFER.get(env.SINK_BUFFER.idFromName(`sink-buffer:${hash % SINK_BUFFER_SHARDS}`));
+  return { sendBatch: (messages) => buffer.add(messages.map((m) => m.body)) };
 }

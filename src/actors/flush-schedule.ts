@@ -9,7 +9,7 @@
  */
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { retryDelayMs } from "../model/changes";
-import { type FlushResult, flushOutbox, outboxDepth } from "./outbox";
+import { type ChangeSender, type FlushResult, flushOutbox, outboxDepth } from "./outbox";
 
 export class FlushSchedule {
   /** When the alarm is set for (mirrors storage, so ingest need not read it). */
@@ -53,7 +53,7 @@ export class FlushSchedule {
   async sendNow(
     now: number,
     db: DrizzleSqliteDODatabase,
-    queue: Queue,
+    queue: ChangeSender,
     actor: string | null,
     redeliverMs: number,
   ): Promise<void> {
@@ -62,7 +62,12 @@ export class FlushSchedule {
   }
 
   /** The alarm fired (or an ingest sends at once): sends what is due and arms the next run, if any. */
-  async run(db: DrizzleSqliteDODatabase, queue: Queue, actor: string | null, redeliverMs: number): Promise<void> {
+  async run(
+    db: DrizzleSqliteDODatabase,
+    queue: ChangeSender,
+    actor: string | null,
+    redeliverMs: number,
+  ): Promise<void> {
     this.alarmAt = null;
     if (!actor) return;
     let result: FlushResult;

@@ -14,6 +14,11 @@ import { type ChangeRecord, type OutboxRow, packOutbox, QUEUE_LIMITS } from "../
 import { utf8Bytes } from "../model/validate";
 import { outbox } from "./schema";
 
+/** Where packed runs go: the change Queue itself, or a sink buffer that bundles them (SinkBuffer). */
+export interface ChangeSender {
+  sendBatch(messages: readonly { body: string; contentType: "text" }[]): Promise<unknown>;
+}
+
 type Tx = Parameters<Parameters<DrizzleSqliteDODatabase["transaction"]>[0]>[0];
 
 /** Rows per insert statement: 3 bound parameters each, 100 per statement. */
@@ -93,7 +98,7 @@ function dueRuns(rows: readonly { seq: number; bytes: number; isDue: number; rec
  */
 export async function flushOutbox(
   db: DrizzleSqliteDODatabase,
-  queue: Queue<string>,
+  queue: ChangeSender,
   actor: string,
   redeliverMs: number,
   now = Date.now(),

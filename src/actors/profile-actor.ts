@@ -27,6 +27,7 @@ import { emailDirectoryName, publicProfileId } from "../model/profile-id";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView } from "../model/views";
 import {
+  changeSender,
   emailDirectory,
   type HandoverAnswer,
   type IngestResult,
@@ -382,19 +383,19 @@ export class ProfileActor extends DurableObject<Env> {
   private async recordsAdded(now: number) {
     if (this.settings.sinkFlushMs > 0) return this.flush.recordsAdded(now, this.settings.sinkFlushMs);
     const actor = this.memory.profile?.actorKey ?? null;
-    await this.flush.sendNow(now, this.db, this.env.SINK_QUEUE, actor, this.settings.sinkRedeliverMs);
+    await this.flush.sendNow(now, this.db, this.sender(actor), actor, this.settings.sinkRedeliverMs);
+  }
+
+  private sender(actor: string | null) {
+    return changeSender(this.env, this.settings.sinkCoalesceMs !== null, actor ?? this.ctx.id.toString());
   }
 
   /** The outbox alarm (FlushSchedule): sends due change records through the Queue. */
   override async alarm(): Promise<void> {
     return this.idle.around(async () => {
       await this.ready();
-      await this.flush.run(
-        this.db,
-        this.env.SINK_QUEUE,
-        this.memory.profile?.actorKey ?? null,
-        this.settings.sinkRedeliverMs,
-      );
+      const actor = this.memory.profile?.actorKey ?? null;
+      await this.flush.run(this.db, this.sender(actor), actor, this.settings.sinkRedeliverMs);
     });
   }
 

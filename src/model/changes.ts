@@ -207,9 +207,16 @@ export function packOutbox(
     runBytes += row.bytes + 1;
   }
   close();
+  return sendBatchesOf(messages, limits);
+}
 
-  const batches: PackedMessage[][] = [];
-  let batch: PackedMessage[] = [];
+/** Groups Queue messages, in order, into `sendBatch` calls within the limits. */
+export function sendBatchesOf<M extends { bytes: number }>(
+  messages: readonly M[],
+  limits: Readonly<QueueLimits>,
+): M[][] {
+  const batches: M[][] = [];
+  let batch: M[] = [];
   let batchBytes = 0;
   for (const m of messages) {
     if (batch.length > 0 && (batch.length >= limits.batchMessages || batchBytes + m.bytes > limits.batchBytes)) {
@@ -222,6 +229,60 @@ export function packOutbox(
   }
   if (batch.length > 0) batches.push(batch);
   return batches;
+}
+
+/**
+ * Several actors' runs in one Queue message (`SINK_COALESCE_MS`, the sink
+ * buffer): each entry is a `ChangeMessage`, applied and confirmed as if it
+ * had come alone.
+ */
+export const changeBundle = z.object({ v: z.literal(1), bundle: z.array(z.unknown()).min(1) });
+
+/** Bytes of a bundle's envelope around its runs. */
+const BUNDLE_ENVELOPE = 32;
+
+/**
+ * Packs packed runs (`ChangeMessage` bodies, each within the message limit)
+ * into bundle messages and those into `sendBatch` calls, within the limits;
+ * each bundle's body is assembled from the runs' text.
+ */
+export function packBundles(
+  runs: readonly { body: string; bytes: number }[],
+  limits: Readonly<QueueLimits> = QUEUE_LIMITS,
+): { body: string; bytes: number; runs: number }[][] {
+  const bundles: { body: string; bytes: number; runs: number }[] = [];
+  let open: string[] = [];
+  let openBytes = BUNDLE_ENVELOPE;
+  const close = () => {
+    if (open.length === 0) return;
+    bundles.push({ body: `{"v":1,"bundle":[${open.join(",")}]}`, bytes: openBytes, runs: open.length });
+    open = [];
+    openBytes = BUNDLE_ENVELOPE;
+  };
+  for (const run of runs) {
+    if (open.length > 0 && openBytes + run.bytes + 1 > limits.messageBytes) close();
+    open.push(run.body);
+    openBytes += run.bytes + 1;
+  }
+  close();
+  return sendBatchesOf(bundles, limits);
+}
+
+/**
+ * The runs a Queue message carries: itself, or each entry of a bundle.
+ * Null when the body is not JSON; entries are validated by the caller.
+ */
+export function runsOfBody(body: unknown): { bundled: boolean; runs: unknown[] } | null {
+  let value: unknown = body;
+  if (typeof body === "string") {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return null;
+    }
+  }
+  const bundle = changeBundle.safeParse(value);
+  return bundle.success ? { bundled: true, runs: bundle.data.bundle } : { bundled: false, runs: [value] };
 }
 
 /** Exponential backoff with jitter for retrying a failed flush: about 1 s, 2 s, 4 s … capped at a minute. */

@@ -55,11 +55,16 @@ export function deadLetterProfileIds(body: unknown): string[] | null {
   }
   if (!isObject(value)) return null;
   const ids = new Set<string>();
-  if (Array.isArray(value.records)) {
-    for (const r of value.records) if (isObject(r) && typeof r.profileId === "string") ids.add(r.profileId);
+  // A sink buffer's bundle holds several actors' runs: every one of them owns the row.
+  const runs = Array.isArray(value.bundle) ? value.bundle : [value];
+  for (const run of runs) {
+    if (!isObject(run)) continue;
+    if (Array.isArray(run.records)) {
+      for (const r of run.records) if (isObject(r) && typeof r.profileId === "string") ids.add(r.profileId);
+    }
+    const actor = profileIdOfActor(run.actor);
+    if (actor) ids.add(actor);
   }
-  const actor = profileIdOfActor(value.actor);
-  if (actor) ids.add(actor);
   return [...ids];
 }
 

@@ -9,6 +9,9 @@ import type { QuarantinePolicy } from "./quarantine-policy";
 /** The runtime evicts an actor after 10 s without a call; a release time at or past that would never come first. */
 export const MAX_IDLE_RELEASE_MS = 9_000;
 
+/** The longest a sink buffer holds records before sending them (it keeps them in memory only). */
+export const MAX_COALESCE_MS = 5_000;
+
 export type InteractionKind = "viewed" | "list_viewed" | "added" | "checkout" | "purchased" | "email_click" | "page";
 
 export const DEFAULT_WEIGHTS: Readonly<Record<InteractionKind, number>> = {
@@ -30,6 +33,12 @@ export interface Settings {
   sinkFlushMs: number;
   /** How long a sent change record may wait for the consumer's confirmation before it is sent again. */
   sinkRedeliverMs: number;
+  /**
+   * When set, actors hand their change records to a sink buffer that sends
+   * many actors' runs as one Queue message at most this often (null: each
+   * actor sends its own).
+   */
+  sinkCoalesceMs: number | null;
   /** Events one profile may take per second, sustained, before its ingestion is throttled. */
   profileEventsPerSecond: number;
   /** Events one profile may take in a burst above that rate. */
@@ -55,6 +64,7 @@ export interface SettingsSource {
   CATALOG_REFRESH_SECONDS?: string;
   SINK_FLUSH_MS?: string;
   SINK_REDELIVER_MS?: string;
+  SINK_COALESCE_MS?: string;
   PROFILE_EVENTS_PER_SECOND?: string;
   PROFILE_EVENT_BURST?: string;
   CONSENT_PERSONALIZATION_CATEGORIES?: string;
@@ -135,6 +145,9 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     catalogRefreshMs: positive(env.CATALOG_REFRESH_SECONDS, 30, "CATALOG_REFRESH_SECONDS", warn) * 1000,
     sinkFlushMs: env.SINK_FLUSH_MS?.trim() === "0" ? 0 : positive(env.SINK_FLUSH_MS, 500, "SINK_FLUSH_MS", warn),
     sinkRedeliverMs: positive(env.SINK_REDELIVER_MS, 300_000, "SINK_REDELIVER_MS", warn),
+    sinkCoalesceMs: env.SINK_COALESCE_MS?.trim()
+      ? Math.min(MAX_COALESCE_MS, positive(env.SINK_COALESCE_MS, 250, "SINK_COALESCE_MS", warn))
+      : null,
     profileEventsPerSecond: positive(env.PROFILE_EVENTS_PER_SECOND, 100, "PROFILE_EVENTS_PER_SECOND", warn),
     profileEventBurst: positive(env.PROFILE_EVENT_BURST, 3_000, "PROFILE_EVENT_BURST", warn),
     personalizationCategories: (env.CONSENT_PERSONALIZATION_CATEGORIES ?? "")

@@ -16,7 +16,7 @@ import { z } from "zod";
 import { doneWith, profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
-import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs } from "../model/changes";
+import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs, runsOfBody } from "../model/changes";
 import { deadLetterProfileIds } from "../model/owners";
 import { privacyHash } from "../model/regulations";
 import { settingsOf } from "../model/settings";
@@ -29,21 +29,23 @@ import { prepare, writeWarehouse } from "./warehouse-writer";
 export const CHANGES_QUEUE = "edge-profiles-changes";
 export const DEAD_LETTER_QUEUE = "edge-profiles-dead-letters";
 
-function parseBody(body: unknown): { ok: true; message: ChangeMessage } | { ok: false; reason: string } {
-  let value: unknown = body;
-  if (typeof body === "string") {
-    try {
-      value = JSON.parse(body);
-    } catch {
-      return { ok: false, reason: "body is not JSON" };
-    }
-  }
+type Parsed = { ok: true; message: ChangeMessage } | { ok: false; reason: string };
+
+function parseRun(value: unknown): Parsed {
   const parsed = changeMessage.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return { ok: false, reason: `not a change message: ${issue?.path.join(".") || "body"}: ${issue?.message}` };
   }
   return { ok: true, message: parsed.data };
+}
+
+/** What a Queue message carries: one run, or each run of a sink buffer's bundle (SinkBuffer). */
+function parseBody(body: unknown): { bundled: boolean; runs: { value: unknown; parsed: Parsed }[] } {
+  const carried = runsOfBody(body);
+  if (carried === null)
+    return { bundled: false, runs: [{ value: body, parsed: { ok: false, reason: "body is not JSON" } }] };
+  return { bundled: carried.bundled, runs: carried.runs.map((value) => ({ value, parsed: parseRun(value) })) };
 }
 
 /**
@@ -113,30 +115,54 @@ function retryDelaySeconds(attempts: number): number {
   return Math.max(1, Math.round(retryDelayMs(attempts + 1) / 1000));
 }
 
+/**
+ * A message's valid runs. A message that is not a change message is retried
+ * (towards the dead letters); a broken run inside a bundle goes back to the
+ * Queue alone, so its neighbours are applied. Null when the message was
+ * retried as a whole.
+ */
+async function runsToApply(env: Env, msg: Message<unknown>): Promise<ChangeMessage[] | null> {
+  const { bundled, runs } = parseBody(msg.body);
+  const poison = runs.filter((r) => !r.parsed.ok);
+  for (const r of poison) {
+    const reason = r.parsed.ok ? "" : r.parsed.reason;
+    console.error(JSON.stringify({ msg: "poison change message", id: msg.id, attempts: msg.attempts, reason }));
+  }
+  if (poison.length > 0 && !bundled) {
+    msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+    return null;
+  }
+  if (
+    poison.length > 0 &&
+    !(await resendAlone(
+      env,
+      msg,
+      poison.map((r) => r.value),
+    ))
+  )
+    return null;
+  return runs.flatMap((r) => (r.parsed.ok ? [r.parsed.message] : []));
+}
+
 export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
-  const good: { msg: Message<unknown>; message: ChangeMessage }[] = [];
+  const good: { msg: Message<unknown>; messages: ChangeMessage[] }[] = [];
   for (const msg of batch.messages) {
-    const parsed = parseBody(msg.body);
-    if (parsed.ok) {
-      good.push({ msg, message: parsed.message });
-    } else {
-      console.error(
-        JSON.stringify({ msg: "poison change message", id: msg.id, attempts: msg.attempts, reason: parsed.reason }),
-      );
-      msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
-    }
+    const messages = await runsToApply(env, msg);
+    if (messages === null) continue;
+    if (messages.length > 0) good.push({ msg, messages });
+    else msg.ack();
   }
   if (good.length === 0) return;
   try {
     await apply(
       env,
-      good.map((g) => g.message),
+      good.flatMap((g) => g.messages),
       now,
     );
     for (const g of good) g.msg.ack();
     return;
   } catch (err) {
-    if (good.length === 1) {
+    if (good.length === 1 && good[0]?.messages.length === 1) {
       const [only] = good;
       console.error(JSON.stringify({ msg: "change message failed", id: only?.msg.id, error: String(err) }));
       only?.msg.retry({ delaySeconds: retryDelaySeconds(only.msg.attempts) });
@@ -147,28 +173,63 @@ export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now
     );
   }
   for (const g of good) {
-    try {
-      await apply(env, [g.message], now);
-      g.msg.ack();
-    } catch (err) {
-      console.error(
-        JSON.stringify({ msg: "change message failed", id: g.msg.id, attempts: g.msg.attempts, error: String(err) }),
-      );
-      g.msg.retry({ delaySeconds: retryDelaySeconds(g.msg.attempts) });
+    const failed: ChangeMessage[] = [];
+    let error: unknown = null;
+    for (const message of g.messages) {
+      try {
+        await apply(env, [message], now);
+      } catch (err) {
+        failed.push(message);
+        error = err;
+      }
     }
+    if (failed.length === 0) {
+      g.msg.ack();
+      continue;
+    }
+    console.error(
+      JSON.stringify({
+        msg: "change message failed",
+        id: g.msg.id,
+        attempts: g.msg.attempts,
+        runs: failed.length,
+        error: String(error),
+      }),
+    );
+    // A bundle's failing runs are retried (and dead-lettered) alone; a lone run is retried as it came.
+    if (g.messages.length === 1) g.msg.retry({ delaySeconds: retryDelaySeconds(g.msg.attempts) });
+    else if (await resendAlone(env, g.msg, failed)) g.msg.ack();
   }
 }
 
-/** The outbox run a message carries, read from its envelope alone (its records may be what is broken). */
+/**
+ * Sends some runs of a bundle back to the Queue as messages of their own and
+ * acks the bundle's place in them; if the Queue refuses, the whole bundle is
+ * retried instead (its good runs are applied again, idempotently). Answers
+ * whether the runs went.
+ */
+async function resendAlone(env: Env, msg: Message<unknown>, runs: readonly unknown[]): Promise<boolean> {
+  try {
+    await env.SINK_QUEUE.sendBatch(runs.map((r) => ({ body: JSON.stringify(r), contentType: "text" as const })));
+    return true;
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "bundle runs not resent", id: msg.id, error: String(err) }));
+    msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+    return false;
+  }
+}
+
+/** The outbox runs a message carries (one, or a bundle's), read from their envelopes alone (their records may be what is broken). */
 const envelope = z.object({ actor: z.string().min(1), firstSeq: z.number().int(), lastSeq: z.number().int() });
 
-function runOf(body: unknown): { actor: string; firstSeq: number; lastSeq: number } | null {
-  try {
-    const parsed = envelope.safeParse(typeof body === "string" ? JSON.parse(body) : body);
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+function runsOf(body: unknown): { bundled: boolean; runs: { actor: string; firstSeq: number; lastSeq: number }[] } {
+  const carried = runsOfBody(body);
+  if (carried === null) return { bundled: false, runs: [] };
+  const runs = carried.runs.flatMap((value) => {
+    const parsed = envelope.safeParse(value);
+    return parsed.success ? [parsed.data] : [];
+  });
+  return { bundled: carried.bundled, runs };
 }
 
 /**
@@ -179,12 +240,13 @@ function runOf(body: unknown): { actor: string; firstSeq: number; lastSeq: numbe
  */
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
   const db = warehouseDb(env.WAREHOUSE);
-  const runs = batch.messages.map((m) => runOf(m.body));
+  const carried = batch.messages.map((m) => runsOf(m.body));
   const rows = batch.messages.map((m, i) => {
-    const run = runs[i];
+    const { bundled, runs } = carried[i] ?? { bundled: false, runs: [] };
+    const run = runs[0];
     return {
       queue: CHANGES_QUEUE,
-      messageId: run ? `${run.actor}#${run.firstSeq}-${run.lastSeq}` : m.id,
+      messageId: run && !bundled ? `${run.actor}#${run.firstSeq}-${run.lastSeq}` : m.id,
       attempts: m.attempts,
       body: typeof m.body === "string" ? m.body : (JSON.stringify(m.body) ?? String(m.body)),
       receivedAt: now,
@@ -198,7 +260,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
   await db.batch([first, ...rest]);
   await confirmToActors(
     env,
-    runs.filter((r) => r !== null),
+    carried.flatMap((c) => c.runs),
   );
   batch.ackAll();
 }

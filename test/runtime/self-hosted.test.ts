@@ -1,7 +1,7 @@
 /**
  * The self-hosted tuning `npm start` runs with (vitest.self-hosted.config.mts):
- * change records sent within the ingest call (`SINK_FLUSH_MS=0`) and a live
- * actor limit of 0, so the edge releases every actor it is done with. A
+ * change records handed to a sink buffer within the ingest call
+ * (`SINK_FLUSH_MS=0`, `SINK_COALESCE_MS`) and a live actor limit of 0, so the edge releases every actor it is done with. A
  * released actor must wake from storage and answer exactly as before, and
  * every acknowledged event must still reach the warehouse once.
  *
@@ -81,7 +81,7 @@ describe("a self-hosted machine releasing actors", () => {
     expect((await readJson<{ counts: { events: number } }>(`/v1/profiles/${userId}`)).counts.events).toBe(10);
   });
 
-  it("sends change records within the ingest call, leaving the alarm only as the resend backstop", async () => {
+  it("hands change records to a sink buffer within the ingest call, leaving the alarm only as the resend backstop", async () => {
     const userId = uid();
     const sentAt = Date.now();
     await sendBatch(views(userId, 0, 3));

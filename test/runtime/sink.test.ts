@@ -260,6 +260,44 @@ function message(records: ChangeRecord[]): QueueMessageInput {
   return { id: `msg-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: JSON.stringify(body) };
 }
 
+/** Fault injection: a warehouse that refuses any batch whose parameters carry `marker`. */
+function warehouseRefusing(marker: string): D1Database {
+  const bound = new WeakMap<object, unknown[]>();
+  return {
+    prepare: (query: string) => {
+      const statement = env.WAREHOUSE.prepare(query);
+      return {
+        bind: (...params: unknown[]) => {
+          const b = statement.bind(...params);
+          bound.set(b, params);
+          return b;
+        },
+      };
+    },
+    batch: (statements: D1PreparedStatement[]) =>
+      statements.some((st) => JSON.stringify(bound.get(st) ?? []).includes(marker))
+        ? Promise.reject(new Error("D1 refused the batch"))
+        : env.WAREHOUSE.batch(statements),
+  } as unknown as D1Database;
+}
+
+/** A sink buffer's Queue message: several runs, as SinkBuffer sends them. */
+function bundleOf(runs: QueueMessageInput[]): QueueMessageInput {
+  const body = `{"v":1,"bundle":[${runs.map((r) => r.body).join(",")}]}`;
+  return { id: `bundle-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body };
+}
+
+/** A change Queue that keeps what is sent to it. */
+function capturingQueue() {
+  const sent: unknown[] = [];
+  const queue = {
+    sendBatch: async (messages: Iterable<{ body: string }>) => {
+      for (const m of messages) sent.push(JSON.parse(m.body));
+    },
+  } as unknown as Queue<string>;
+  return { sent, queue };
+}
+
 async function deliver(messages: QueueMessageInput[], queue = CHANGES_QUEUE) {
   const batch = createMessageBatch(queue, messages);
   const ctx = createExecutionContext();
@@ -389,24 +427,7 @@ describe("the sink consumer", () => {
     const profileId = `user_id:${uid()}`;
     const healthy = message([eventRecord(profileId, `${profileId}-healthy`)]);
     const doomed = message([eventRecord(profileId, `${profileId}-doomed`)]);
-    // Fault injection: a warehouse that refuses any batch carrying the doomed event.
-    const bound = new WeakMap<object, unknown[]>();
-    const warehouse = {
-      prepare: (query: string) => {
-        const statement = env.WAREHOUSE.prepare(query);
-        return {
-          bind: (...params: unknown[]) => {
-            const b = statement.bind(...params);
-            bound.set(b, params);
-            return b;
-          },
-        };
-      },
-      batch: (statements: D1PreparedStatement[]) =>
-        statements.some((st) => JSON.stringify(bound.get(st) ?? []).includes("-doomed"))
-          ? Promise.reject(new Error("D1 refused the batch"))
-          : env.WAREHOUSE.batch(statements),
-    } as unknown as D1Database;
+    const warehouse = warehouseRefusing("-doomed");
     const batch = createMessageBatch(CHANGES_QUEUE, [healthy, doomed]);
     const ctx = createExecutionContext();
     await consumeChanges(batch as MessageBatch<unknown>, { ...env, WAREHOUSE: warehouse });
@@ -467,6 +488,89 @@ describe("the sink consumer", () => {
       "/v1/sink/dead-letters?limit=5",
     );
     expect(listed.deadLetters.find((d) => d.messageId === dead.id)).toMatchObject({ body: "{not json", attempts: 6 });
+  });
+});
+
+describe("bundles from the sink buffer", () => {
+  it("applies every run of a bundle and confirms each to its own actor", async () => {
+    const profileId = `user_id:${uid()}`;
+    const runs = [1, 2, 3].map((i) => message([eventRecord(profileId, `${profileId}-${i}`)]));
+    const result = await deliver([bundleOf(runs)]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+    expect(await d1Count("SELECT COUNT(*) AS n FROM events WHERE profile_id = ?", profileId)).toBe(3);
+  });
+
+  it("sends a bundle's broken run back alone and applies its neighbours", async () => {
+    const profileId = `user_id:${uid()}`;
+    const good = [1, 2].map((i) => message([eventRecord(profileId, `${profileId}-${i}`)]));
+    const broken = { ...good[0], body: JSON.stringify({ v: 1, actor: "user:broken", firstSeq: 1, lastSeq: 1 }) };
+    const bundle = bundleOf([good[0], broken, good[1]] as QueueMessageInput[]);
+    const { sent, queue } = capturingQueue();
+    const batch = createMessageBatch(CHANGES_QUEUE, [bundle]);
+    const ctx = createExecutionContext();
+    await consumeChanges(batch as MessageBatch<unknown>, { ...env, SINK_QUEUE: queue });
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual([bundle.id]);
+    expect(sent).toEqual([{ v: 1, actor: "user:broken", firstSeq: 1, lastSeq: 1 }]);
+    expect(await d1Count("SELECT COUNT(*) AS n FROM events WHERE profile_id = ?", profileId)).toBe(2);
+  });
+
+  it("sends back alone only the run whose write fails, so one bad run cannot dead-letter its bundle", async () => {
+    const profileId = `user_id:${uid()}`;
+    const healthy = message([eventRecord(profileId, `${profileId}-healthy`)]);
+    const doomed = message([eventRecord(profileId, `${profileId}-doomed`)]);
+    const bundle = bundleOf([healthy, doomed]);
+    const { sent, queue } = capturingQueue();
+    const batch = createMessageBatch(CHANGES_QUEUE, [bundle]);
+    const ctx = createExecutionContext();
+    await consumeChanges(batch as MessageBatch<unknown>, {
+      ...env,
+      WAREHOUSE: warehouseRefusing("-doomed"),
+      SINK_QUEUE: queue,
+    });
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual([bundle.id]);
+    expect(result.retryMessages).toEqual([]);
+    expect(sent).toEqual([JSON.parse(String(doomed.body))]);
+    expect(await d1Count("SELECT COUNT(*) AS n FROM events WHERE profile_id = ?", profileId)).toBe(1);
+  });
+
+  it("retries the whole bundle when its failing run cannot be sent back", async () => {
+    const profileId = `user_id:${uid()}`;
+    const bundle = bundleOf([
+      message([eventRecord(profileId, `${profileId}-doomed`)]),
+      message([eventRecord(profileId, `${profileId}-ok`)]),
+    ]);
+    const queueDown = { sendBatch: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue<string>;
+    const batch = createMessageBatch(CHANGES_QUEUE, [bundle]);
+    const ctx = createExecutionContext();
+    await consumeChanges(batch as MessageBatch<unknown>, {
+      ...env,
+      WAREHOUSE: warehouseRefusing("-doomed"),
+      SINK_QUEUE: queueDown,
+    });
+    const result = await getQueueResult(batch, ctx);
+    expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual([bundle.id]);
+    // Applied again on the retry, idempotently.
+    expect((await deliver([bundle])).explicitAcks).toEqual([bundle.id]);
+    expect(await d1Count("SELECT COUNT(*) AS n FROM events WHERE profile_id = ?", profileId)).toBe(2);
+  });
+
+  it("keeps a dead-lettered bundle once, owned by every person in it", async () => {
+    const a = `user_id:${uid()}`;
+    const b = `user_id:${uid()}`;
+    const bundle = {
+      ...bundleOf([message([eventRecord(a, `${a}-1`)]), message([eventRecord(b, `${b}-1`)])]),
+      attempts: 6,
+    };
+    expect((await deliver([bundle], DEAD_LETTER_QUEUE)).ackAll).toBe(true);
+    await deliver([bundle], DEAD_LETTER_QUEUE);
+    const rows = await env.WAREHOUSE.prepare("SELECT profile_ids FROM dead_letters WHERE message_id = ?")
+      .bind(bundle.id)
+      .all<{ profile_ids: string }>();
+    expect(rows.results).toHaveLength(1);
+    expect(JSON.parse(rows.results[0]?.profile_ids ?? "[]")).toEqual(expect.arrayContaining([a, b]));
   });
 });
 

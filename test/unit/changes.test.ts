@@ -7,9 +7,11 @@ import {
   changeRecordsOf,
   type OutboxRow,
   type PackedMessage,
+  packBundles,
   packOutbox,
   QUEUE_LIMITS,
   retryDelayMs,
+  runsOfBody,
 } from "../../src/model/changes";
 import type { ProfileEvent } from "../../src/model/messages";
 import { applyEvents, CAPS, type ProfileMemory } from "../../src/model/profile";
@@ -324,6 +326,45 @@ describe("packing the outbox into Queue messages", () => {
       for (const m of batch) expect(byteLength(m.body)).toBeLessThanOrEqual(QUEUE_LIMITS.messageBytes);
     }
     expect(real.flat().reduce((n, m) => n + m.count, 0)).toBe(1_000);
+  });
+});
+
+describe("bundling many actors' runs into Queue messages (the sink buffer)", () => {
+  // Small runs of forty actors (a browser's batch each), packed as each actor's outbox packs them.
+  const runs = Array.from({ length: 40 }, (_, i) =>
+    packOutbox(`user:${i}`, outboxRows(unevenEvents(2)), SMALL_LIMITS).flat(),
+  ).flat();
+  const limits = { messageBytes: 12_000, batchBytes: 30_000, batchMessages: 2 };
+  const batches = packBundles(runs, limits);
+  const bundles = batches.flat();
+
+  it("carries every run exactly once, in order, as the change message it was", () => {
+    const carried = bundles.flatMap((b) => runsOfBody(b.body)?.runs ?? []);
+    expect(carried).toEqual(runs.map((r) => JSON.parse(r.body)));
+    expect(carried.every((r) => changeMessage.safeParse(r).success)).toBe(true);
+  });
+
+  it("puts several runs in one message and keeps each within the message byte limit", () => {
+    expect(bundles.length).toBeLessThan(runs.length / 2);
+    for (const b of bundles) {
+      expect(byteLength(b.body)).toBeLessThanOrEqual(limits.messageBytes);
+      expect(b.bytes).toBeGreaterThanOrEqual(byteLength(b.body));
+    }
+    expect(bundles.reduce((n, b) => n + b.runs, 0)).toBe(runs.length);
+  });
+
+  it("keeps every sendBatch within the message count and byte limits", () => {
+    expect(batches.length).toBeGreaterThan(1);
+    for (const batch of batches) {
+      expect(batch.length).toBeLessThanOrEqual(limits.batchMessages);
+      expect(batch.reduce((n, b) => n + byteLength(b.body), 0)).toBeLessThanOrEqual(limits.batchBytes);
+    }
+  });
+
+  it("reads a lone change message as one run, not a bundle, and refuses text that is not JSON", () => {
+    const lone = defined(runs[0]);
+    expect(runsOfBody(lone.body)).toEqual({ bundled: false, runs: [JSON.parse(lone.body)] });
+    expect(runsOfBody("{not json")).toBeNull();
   });
 });
 
