@@ -17,6 +17,7 @@ import { doneWith, profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs, runsOfBody } from "../model/changes";
+import { settleEach } from "../model/fan-out";
 import { deadLetterProfileIds } from "../model/owners";
 import { privacyHash } from "../model/regulations";
 import { settingsOf } from "../model/settings";
@@ -85,6 +86,9 @@ async function apply(env: Env, messages: readonly ChangeMessage[], now: number):
  * them: one RPC per actor per batch. A failed confirmation only means the
  * actor sends the run again later, which the idempotent writes absorb.
  */
+/** Confirmation calls in flight per consumer batch. */
+const CONFIRMATIONS_IN_FLIGHT = 32;
+
 async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, "actor" | "firstSeq" | "lastSeq">[]) {
   const byActor = new Map<string, [number, number][]>();
   for (const m of messages) {
@@ -94,14 +98,13 @@ async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, 
   }
   // Self-hosted: a confirmation may be the last call an actor gets for a while; it decides whether to go.
   const selfHosted = settingsOf(env).actorRelease.idleMs !== null;
-  const results = await Promise.allSettled(
-    [...byActor].map(async ([key, ranges]) => {
-      const actor = profileActor(env, key);
-      const deleted = await actor.confirmDelivered(ranges);
-      if (selfHosted) await doneWith(actor);
-      return deleted;
-    }),
-  );
+  // A batch of bundles names thousands of actors: they are woken a few at a time, not all at once.
+  const results = await settleEach([...byActor], CONFIRMATIONS_IN_FLIGHT, async ([key, ranges]) => {
+    const actor = profileActor(env, key);
+    const deleted = await actor.confirmDelivered(ranges);
+    if (selfHosted) await doneWith(actor);
+    return deleted;
+  });
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {
     console.error(
