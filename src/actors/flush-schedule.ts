@@ -7,7 +7,6 @@
  * all, so an idle actor is never woken for nothing. Alarms are
  * at-least-once: a run with nothing due does nothing.
  */
-import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { retryDelayMs } from "../model/changes";
 import { type ChangeSender, type FlushResult, flushOutbox, outboxDepth } from "./outbox";
 
@@ -23,9 +22,9 @@ export class FlushSchedule {
   constructor(private readonly storage: DurableObjectStorage) {}
 
   /** On wake: reads the alarm, and arms one for records left without it (a crash between commit and setAlarm). */
-  async load(db: DrizzleSqliteDODatabase): Promise<void> {
+  async load(): Promise<void> {
     this.alarmAt = await this.storage.getAlarm();
-    if (this.alarmAt === null && outboxDepth(db).pending > 0) await this.arm(Date.now());
+    if (this.alarmAt === null && outboxDepth(this.storage.sql).pending > 0) await this.arm(Date.now());
   }
 
   get at(): number | null {
@@ -50,30 +49,19 @@ export class FlushSchedule {
    * which case the alarm takes them. An actor that sends as it writes is not
    * woken again by its alarm, and its records reach the warehouse sooner.
    */
-  async sendNow(
-    now: number,
-    db: DrizzleSqliteDODatabase,
-    queue: ChangeSender,
-    actor: string | null,
-    redeliverMs: number,
-  ): Promise<void> {
+  async sendNow(now: number, queue: ChangeSender, actor: string | null, redeliverMs: number): Promise<void> {
     if (this.running || now < this.retryAt) return this.recordsAdded(now, 0);
-    await this.run(db, queue, actor, redeliverMs);
+    await this.run(queue, actor, redeliverMs);
   }
 
   /** The alarm fired (or an ingest sends at once): sends what is due and arms the next run, if any. */
-  async run(
-    db: DrizzleSqliteDODatabase,
-    queue: ChangeSender,
-    actor: string | null,
-    redeliverMs: number,
-  ): Promise<void> {
+  async run(queue: ChangeSender, actor: string | null, redeliverMs: number): Promise<void> {
     this.alarmAt = null;
     if (!actor) return;
     let result: FlushResult;
     this.running = true;
     try {
-      result = await flushOutbox(db, queue, actor, redeliverMs);
+      result = await flushOutbox(this.storage.sql, queue, actor, redeliverMs);
       this.failures = 0;
       this.retryAt = 0;
     } catch (err) {
@@ -98,8 +86,8 @@ export class FlushSchedule {
   }
 
   /** After a confirmation: with nothing left to send or resend, the alarm would only wake the actor for nothing. */
-  async confirmed(db: DrizzleSqliteDODatabase): Promise<void> {
-    if (this.alarmAt === null || outboxDepth(db).pending > 0) return;
+  async confirmed(): Promise<void> {
+    if (this.alarmAt === null || outboxDepth(this.storage.sql).pending > 0) return;
     this.alarmAt = null;
     await this.storage.deleteAlarm();
   }

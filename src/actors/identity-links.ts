@@ -15,7 +15,6 @@ import {
   type Handover,
   insertRecentEvents,
   type ProfileDb,
-  type ProfileTx,
   persistChanges,
   prune,
   storedSessions,
@@ -80,7 +79,7 @@ export class IdentityLinks {
   }
 
   /** Records a merge, inside the caller's transaction when it has one. */
-  recordMerged(db: ProfileDb | ProfileTx, id: string, now: number) {
+  recordMerged(db: ProfileDb, id: string, now: number) {
     db.insert(schema.identityLinks).values({ id, status: "merged", reason: null, at: now }).run();
     this.links.set(id, { status: "merged", at: now });
   }
@@ -105,11 +104,12 @@ export class IdentityLinks {
  */
 export function persistMerge(
   db: ProfileDb,
+  sql: SqlStorage,
   memory: ProfileMemory,
   actorKey: string,
   handover: Handover & { profile: NonNullable<Handover["profile"]> },
   options: { settings: Settings; now: number; withTraits: boolean },
-  recordLink: (tx: ProfileTx) => void,
+  recordLink: () => void,
 ): MergeChanges {
   const { settings, now, withTraits } = options;
   const into: PersonState = { ...memory, sessions: memory.profile ? storedSessions(db) : [] };
@@ -121,13 +121,14 @@ export function persistMerge(
   };
   const changes = mergePeople(actorKey, into, from, settings, now, { withTraits });
   const records = changeRecordsOf(publicProfileId(actorKey), [], changes, now);
-  db.transaction((tx) => {
-    tx.delete(schema.sessions).run();
-    persistChanges(tx, changes);
-    insertRecentEvents(tx, handover.recentEvents);
-    recordLink(tx);
-    prune(tx, now);
-    appendToOutbox(tx, records, now);
+  // The same transaction holds drizzle's statements and the fixed-shape ones (both are this storage's).
+  db.transaction(() => {
+    sql.exec("DELETE FROM sessions");
+    persistChanges(sql, changes);
+    insertRecentEvents(sql, handover.recentEvents);
+    recordLink();
+    prune(sql, now);
+    appendToOutbox(sql, records, now);
   });
   return changes;
 }

@@ -68,6 +68,7 @@ async function askHandover(env: Env, actorKey: string, claim: IdentityClaim): Pr
  */
 export function mergeVisitor(
   db: ProfileDb,
+  sql: SqlStorage,
   memory: ProfileMemory,
   links: IdentityLinks,
   merge: { actorKey: string; id: string; handover: Handover; settings: Settings; now: number; withTraits: boolean },
@@ -79,8 +80,8 @@ export function mergeVisitor(
     links.recordMerged(db, id, now);
     return false;
   }
-  const changes = persistMerge(db, memory, actorKey, { ...handover, profile }, { settings, now, withTraits }, (tx) =>
-    links.recordMerged(tx, id, now),
+  const changes = persistMerge(db, sql, memory, actorKey, { ...handover, profile }, { settings, now, withTraits }, () =>
+    links.recordMerged(db, id, now),
   );
   commitToMemory(memory, changes);
   memory.sessions = changes.sessionList.slice(-CAPS.memorySessions);

@@ -8,37 +8,31 @@
  * not durable (a local `wrangler dev` killed mid-stream); the consumer's
  * writes are idempotent, so a resend is applied once.
  */
-import { asc, between, eq, gt, isNull, lte, or, sql } from "drizzle-orm";
-import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { type ChangeRecord, type OutboxRow, packOutbox, QUEUE_LIMITS } from "../model/changes";
 import { utf8Bytes } from "../model/validate";
-import { outbox } from "./schema";
+import { insertRows } from "./sql-rows";
 
 /** Where packed runs go: the change Queue itself, or a sink buffer that bundles them (SinkBuffer). */
 export interface ChangeSender {
   sendBatch(messages: readonly { body: string; contentType: "text" }[]): Promise<unknown>;
 }
 
-type Tx = Parameters<Parameters<DrizzleSqliteDODatabase["transaction"]>[0]>[0];
-
-/** Rows per insert statement: 3 bound parameters each, 100 per statement. */
-const ROWS_PER_INSERT = 33;
 /** Rows read per flush round; a round is at most a few `sendBatch` calls. */
 const ROWS_PER_ROUND = 1_000;
 /** Rounds per alarm run before handing the rest to the next alarm. */
 const MAX_ROUNDS = 10;
 
 /** Appends records to the outbox; call inside the transaction that makes the change. */
-export function appendToOutbox(tx: Tx, records: readonly ChangeRecord[], now: number): void {
-  const rows = records.map((r) => {
-    const record = JSON.stringify(r);
-    return { record, bytes: utf8Bytes(record), createdAt: now };
-  });
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    tx.insert(outbox)
-      .values(rows.slice(i, i + ROWS_PER_INSERT))
-      .run();
-  }
+export function appendToOutbox(sql: SqlStorage, records: readonly ChangeRecord[], now: number): void {
+  insertRows(
+    sql,
+    "INSERT INTO outbox (record, bytes, created_at)",
+    3,
+    records.flatMap((r) => {
+      const record = JSON.stringify(r);
+      return [record, utf8Bytes(record), now];
+    }),
+  );
 }
 
 export interface OutboxDepth {
@@ -48,16 +42,12 @@ export interface OutboxDepth {
   unconfirmed: number;
 }
 
-export function outboxDepth(db: DrizzleSqliteDODatabase): OutboxDepth {
-  const row = db
-    .select({
-      pending: sql<number>`count(*)`,
-      oldestAt: sql<number | null>`min(${outbox.createdAt})`,
-      unconfirmed: sql<number>`count(${outbox.sentAt})`,
-    })
-    .from(outbox)
-    .get();
-  return { pending: row?.pending ?? 0, oldestAt: row?.oldestAt ?? null, unconfirmed: row?.unconfirmed ?? 0 };
+export function outboxDepth(sql: SqlStorage): OutboxDepth {
+  return sql
+    .exec<{ pending: number; oldestAt: number | null; unconfirmed: number }>(
+      "SELECT count(*) AS pending, min(created_at) AS oldestAt, count(sent_at) AS unconfirmed FROM outbox",
+    )
+    .one();
 }
 
 export interface FlushResult {
@@ -66,9 +56,14 @@ export interface FlushResult {
   nextAt: number | null;
 }
 
-/** Rows to send now: never sent, or sent at or before `resendBefore` and still unconfirmed. */
-const due = (resendBefore: number) => or(isNull(outbox.sentAt), lte(outbox.sentAt, resendBefore));
-
+/**
+ * Every row after `after` in order, up to a round; the record only for rows
+ * due now: never sent, or sent at or before the resend cutoff and still
+ * unconfirmed.
+ */
+const ROUND = `SELECT seq, bytes, (sent_at IS NULL OR sent_at <= ?) AS isDue,
+  CASE WHEN sent_at IS NULL OR sent_at <= ? THEN record END AS record
+  FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`;
 /** Bytes of records one flush round holds in memory, however many rows that is. */
 const BYTES_PER_ROUND = 1024 * 1024;
 
@@ -97,7 +92,7 @@ function dueRuns(rows: readonly { seq: number; bytes: number; isDue: number; rec
  * rejects stops the flush with its rows unmarked, and the error propagates.
  */
 export async function flushOutbox(
-  db: DrizzleSqliteDODatabase,
+  sql: SqlStorage,
   queue: ChangeSender,
   actor: string,
   redeliverMs: number,
@@ -107,19 +102,15 @@ export async function flushOutbox(
   const resendBefore = now - redeliverMs;
   let after = 0;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    // Every row in order (records only for the due ones), up to a byte budget.
-    const rows = db
-      .select({
-        seq: outbox.seq,
-        bytes: outbox.bytes,
-        isDue: sql<number>`(${due(resendBefore)})`,
-        record: sql<string | null>`CASE WHEN ${due(resendBefore)} THEN ${outbox.record} END`,
-      })
-      .from(outbox)
-      .where(gt(outbox.seq, after))
-      .orderBy(asc(outbox.seq))
-      .limit(ROWS_PER_ROUND)
-      .all();
+    const rows = sql
+      .exec<{ seq: number; bytes: number; isDue: number; record: string | null }>(
+        ROUND,
+        resendBefore,
+        resendBefore,
+        after,
+        ROWS_PER_ROUND,
+      )
+      .toArray();
     if (rows.length === 0) break;
     let budget = BYTES_PER_ROUND;
     const taken = [];
@@ -141,7 +132,7 @@ export async function flushOutbox(
             bytes: r.bytes,
           }),
         );
-        db.delete(outbox).where(eq(outbox.seq, r.seq)).run();
+        sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
       }
       for (const batch of packOutbox(
         actor,
@@ -149,10 +140,7 @@ export async function flushOutbox(
       )) {
         await queue.sendBatch(batch.map((m) => ({ body: m.body, contentType: "text" as const })));
         for (const m of batch) {
-          db.update(outbox)
-            .set({ sentAt: now })
-            .where(between(outbox.seq, m.firstSeq, m.lastSeq))
-            .run();
+          sql.exec("UPDATE outbox SET sent_at = ? WHERE seq BETWEEN ? AND ?", now, m.firstSeq, m.lastSeq);
         }
         sent += batch.reduce((n, m) => n + m.count, 0);
       }
@@ -160,24 +148,19 @@ export async function flushOutbox(
     if (taken.length === rows.length && rows.length < ROWS_PER_ROUND) break;
     if (round === MAX_ROUNDS - 1) return { sent, nextAt: now };
   }
-  const oldestSent = db
-    .select({ at: sql<number | null>`min(${outbox.sentAt})` })
-    .from(outbox)
-    .get()?.at;
+  const oldestSent = sql.exec<{ at: number | null }>("SELECT min(sent_at) AS at FROM outbox").one().at;
   return { sent, nextAt: oldestSent == null ? null : oldestSent + redeliverMs };
 }
 
-/** Deletes the rows of messages the consumer applied (each `[firstSeq, lastSeq]`). */
-export function confirmOutbox(db: DrizzleSqliteDODatabase, ranges: readonly (readonly [number, number])[]): number {
+/**
+ * Deletes the rows of messages the consumer applied (each `[firstSeq, lastSeq]`).
+ * Each delete stands alone: one that did not run leaves rows that are sent
+ * again and confirmed again.
+ */
+export function confirmOutbox(sql: SqlStorage, ranges: readonly (readonly [number, number])[]): number {
   let deleted = 0;
-  db.transaction((tx) => {
-    for (const [first, last] of ranges) {
-      deleted += tx
-        .delete(outbox)
-        .where(between(outbox.seq, first, last))
-        .returning({ seq: outbox.seq })
-        .all().length;
-    }
-  });
+  for (const [first, last] of ranges) {
+    deleted += sql.exec("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", first, last).rowsWritten;
+  }
   return deleted;
 }

@@ -135,7 +135,7 @@ export class ProfileActor extends DurableObject<Env> {
     if (this.appliedMigration() === LATEST_MIGRATION) this.migrated = true;
     else await this.migrateOnce();
     this.loadMemory();
-    await this.flush.load(this.db);
+    await this.flush.load();
   }
 
   /** The `when` of the newest migration applied here (drizzle's own bookkeeping). */
@@ -203,7 +203,7 @@ export class ProfileActor extends DurableObject<Env> {
 
     const now = Date.now();
     const deduped = this.dropDuplicates(events);
-    const { fresh: unscanned, repeated } = markScannerClicks(this.db, deduped);
+    const { fresh: unscanned, repeated } = markScannerClicks(this.db, this.ctx.storage.sql, deduped);
     const duplicateIds = [...(deduped.length === events.length ? [] : duplicatesOf(events, deduped)), ...repeated];
     const conflicts: IdentityConflict[] = [];
     const fresh = guarded ? withoutUnverifiedTraits(unscanned, untrusted, actorKey, conflicts) : unscanned;
@@ -221,10 +221,11 @@ export class ProfileActor extends DurableObject<Env> {
         changes.profile.eventCount,
         PRUNE_EVERY_EVENTS,
       );
-      this.db.transaction((tx) => {
-        persistBatch(tx, fresh, changes, now);
-        if (pruneDue) prune(tx, now);
-        appendToOutbox(tx, records, now);
+      const sql = this.ctx.storage.sql;
+      this.ctx.storage.transactionSync(() => {
+        persistBatch(sql, fresh, changes, now);
+        if (pruneDue) prune(sql, now);
+        appendToOutbox(sql, records, now);
       });
       commitToMemory(this.memory, changes);
       popular = changes.popular;
@@ -287,7 +288,7 @@ export class ProfileActor extends DurableObject<Env> {
   /** Removes events already applied, and repeats within the batch itself. */
   private dropDuplicates(events: readonly ProfileEvent[]): ProfileEvent[] {
     const seen = seenAmong(
-      this.db,
+      this.ctx.storage.sql,
       events.map((e) => e.messageId),
     );
     return events.filter((e) => {
@@ -325,7 +326,7 @@ export class ProfileActor extends DurableObject<Env> {
       const verified = !untrusted.has(claim.messageId);
       const withTraits = verified || !guarded;
       const merge = { actorKey, id: claim.id, handover, settings: this.settings, now, withTraits };
-      if (mergeVisitor(this.db, this.memory, this.links, merge)) merged += 1;
+      if (mergeVisitor(this.db, this.ctx.storage.sql, this.memory, this.links, merge)) merged += 1;
       const email = emailOf(handover.profile?.traits);
       // The visitor's address is claimed for the user only as trusted as the message that linked them.
       if (email && withTraits) emails.push({ email, trusted: verified, messageId: claim.messageId });
@@ -383,7 +384,7 @@ export class ProfileActor extends DurableObject<Env> {
   private async recordsAdded(now: number) {
     if (this.settings.sinkFlushMs > 0) return this.flush.recordsAdded(now, this.settings.sinkFlushMs);
     const actor = this.memory.profile?.actorKey ?? null;
-    await this.flush.sendNow(now, this.db, this.sender(actor), actor, this.settings.sinkRedeliverMs);
+    await this.flush.sendNow(now, this.sender(actor), actor, this.settings.sinkRedeliverMs);
   }
 
   private sender(actor: string | null) {
@@ -395,7 +396,7 @@ export class ProfileActor extends DurableObject<Env> {
     return this.idle.around(async () => {
       await this.ready();
       const actor = this.memory.profile?.actorKey ?? null;
-      await this.flush.run(this.db, this.sender(actor), actor, this.settings.sinkRedeliverMs);
+      await this.flush.run(this.sender(actor), actor, this.settings.sinkRedeliverMs);
     });
   }
 
@@ -404,8 +405,8 @@ export class ProfileActor extends DurableObject<Env> {
     return this.idle.around(async () => {
       await this.ready();
       if (!this.migrated) return 0;
-      const deleted = confirmOutbox(this.db, ranges);
-      await this.flush.confirmed(this.db);
+      const deleted = confirmOutbox(this.ctx.storage.sql, ranges);
+      await this.flush.confirmed();
       return deleted;
     });
   }
@@ -585,7 +586,7 @@ export class ProfileActor extends DurableObject<Env> {
       await this.ready();
       const forward = this.forward();
       if (forward) return forward.exportData();
-      return this.migrated ? exportOf(this.db, this.memory) : null;
+      return this.migrated ? exportOf(this.db, this.ctx.storage.sql, this.memory) : null;
     });
   }
 
@@ -596,7 +597,7 @@ export class ProfileActor extends DurableObject<Env> {
       const forward = this.forward();
       if (forward) return forward.outboxStatus();
       if (!this.migrated) return { pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null };
-      return { ...outboxDepth(this.db), alarmAt: this.flush.at };
+      return { ...outboxDepth(this.ctx.storage.sql), alarmAt: this.flush.at };
     });
   }
 

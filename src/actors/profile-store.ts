@@ -4,7 +4,7 @@
  * transaction, keeping the tables within their caps, and reading the whole
  * state a visitor hands over when it is merged into a person.
  */
-import { and, desc, eq, getTableColumns, gte, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gte } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { DecayingScore } from "../model/affinity";
 import {
@@ -20,21 +20,9 @@ import { type BatchChanges, CAPS, type ProfileMemory, type ProfileState } from "
 import type { ProductHistory } from "../model/ranking";
 import type { Session } from "../model/sessions";
 import * as schema from "./schema";
+import { insertRows, MAX_PARAMS, placeholders } from "./sql-rows";
 
 export type ProfileDb = DrizzleSqliteDODatabase;
-/** The handle inside `db.transaction(...)`: the same query API, committed together. */
-export type ProfileTx = Parameters<Parameters<ProfileDb["transaction"]>[0]>[0];
-
-/** Bound parameters per statement in Durable Object SQLite. */
-const MAX_PARAMS = 100;
-
-/** Splits rows so that one insert of `perRow` parameters each stays within the bound. */
-export function chunks<T>(items: readonly T[], perRow: number): T[][] {
-  const size = Math.max(1, Math.floor(MAX_PARAMS / perRow));
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export type RecentEventRow = Omit<typeof schema.recentEvents.$inferSelect, "seq">;
 
@@ -103,14 +91,15 @@ export function readHandover(db: ProfileDb, memory: ProfileMemory): Handover {
 }
 
 /** Writes one applied batch: its events into the dedup window and ring buffer, then every changed row. */
-export function persistBatch(tx: ProfileTx, events: readonly ProfileEvent[], c: BatchChanges, now: number) {
-  for (const rows of chunks(events, 2)) {
-    tx.insert(schema.seenMessages)
-      .values(rows.map((e) => ({ messageId: e.messageId, seenAt: now })))
-      .run();
-  }
+export function persistBatch(sql: SqlStorage, events: readonly ProfileEvent[], c: BatchChanges, now: number) {
+  insertRows(
+    sql,
+    "INSERT INTO seen_messages (message_id, seen_at)",
+    2,
+    events.flatMap((e) => [e.messageId, now]),
+  );
   insertRecentEvents(
-    tx,
+    sql,
     events.map((e) => ({
       messageId: e.messageId,
       type: e.type,
@@ -120,98 +109,112 @@ export function persistBatch(tx: ProfileTx, events: readonly ProfileEvent[], c: 
       body: { properties: e.properties, traits: e.traits, context: e.context },
     })),
   );
-  persistChanges(tx, c);
+  persistChanges(sql, c);
 }
 
-export function insertRecentEvents(tx: ProfileTx, events: readonly RecentEventRow[]) {
-  for (const rows of chunks(events, 6)) tx.insert(schema.recentEvents).values(rows).run();
+export function insertRecentEvents(sql: SqlStorage, events: readonly RecentEventRow[]) {
+  insertRows(
+    sql,
+    "INSERT INTO recent_events (message_id, type, name, timestamp, received_at, body)",
+    6,
+    events.flatMap((e) => [e.messageId, e.type, e.name, e.timestamp, e.receivedAt, JSON.stringify(e.body)]),
+  );
 }
+
+/** The profile row as drizzle's column modes store it (JSON text, booleans as 0/1). */
+const UPSERT_PROFILE = `INSERT INTO profile (id, actor_key, user_id, anonymous_ids, traits, trait_times, group_ids,
+  first_seen, last_seen, event_count, session_count, version, personalization, consent_at)
+  VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET actor_key = excluded.actor_key, user_id = excluded.user_id,
+  anonymous_ids = excluded.anonymous_ids, traits = excluded.traits, trait_times = excluded.trait_times,
+  group_ids = excluded.group_ids, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+  event_count = excluded.event_count, session_count = excluded.session_count, version = excluded.version,
+  personalization = excluded.personalization, consent_at = excluded.consent_at`;
 
 /** Upserts the profile row, affinities, product history and sessions a batch or merge changed. */
-export function persistChanges(tx: ProfileTx, c: BatchChanges) {
-  tx.insert(schema.profile)
-    .values({ id: 1, ...c.profile })
-    .onConflictDoUpdate({ target: schema.profile.id, set: { ...c.profile } })
-    .run();
-
-  for (const rows of chunks([...c.affinities], 3)) {
-    tx.insert(schema.affinities)
-      .values(rows.map(([dimension, s]) => ({ dimension, score: s.score, asOf: s.asOf })))
-      .onConflictDoUpdate({
-        target: schema.affinities.dimension,
-        set: { score: sql`excluded.score`, asOf: sql`excluded.as_of` },
-      })
-      .run();
-  }
-  for (const ids of chunks(c.evictedDimensions, 1)) {
-    tx.delete(schema.affinities).where(inArray(schema.affinities.dimension, ids)).run();
-  }
-  for (const rows of chunks([...c.products.values()], 4)) {
-    tx.insert(schema.productHistory)
-      .values(rows)
-      .onConflictDoUpdate({
-        target: schema.productHistory.productId,
-        set: {
-          lastViewedAt: sql`excluded.last_viewed_at`,
-          lastAddedAt: sql`excluded.last_added_at`,
-          lastPurchasedAt: sql`excluded.last_purchased_at`,
-        },
-      })
-      .run();
-  }
-  for (const ids of chunks(c.evictedProducts, 1)) {
-    tx.delete(schema.productHistory).where(inArray(schema.productHistory.productId, ids)).run();
-  }
-  for (const rows of chunks([...c.sessions.values()], 7)) {
-    tx.insert(schema.sessions)
-      .values(rows)
-      .onConflictDoUpdate({
-        target: schema.sessions.number,
-        set: {
-          startedAt: sql`excluded.started_at`,
-          endedAt: sql`excluded.ended_at`,
-          events: sql`excluded.events`,
-          pages: sql`excluded.pages`,
-          revenue: sql`excluded.revenue`,
-          landingPage: sql`excluded.landing_page`,
-        },
-      })
-      .run();
-  }
+export function persistChanges(sql: SqlStorage, c: BatchChanges) {
+  const p = c.profile;
+  sql.exec(
+    UPSERT_PROFILE,
+    p.actorKey,
+    p.userId,
+    JSON.stringify(p.anonymousIds),
+    JSON.stringify(p.traits),
+    JSON.stringify(p.traitTimes),
+    JSON.stringify(p.groupIds),
+    p.firstSeen,
+    p.lastSeen,
+    p.eventCount,
+    p.sessionCount,
+    p.version,
+    p.personalization === null ? null : p.personalization ? 1 : 0,
+    p.consentAt,
+  );
+  insertRows(
+    sql,
+    "INSERT INTO affinities (dimension, score, as_of)",
+    3,
+    [...c.affinities].flatMap(([dimension, s]) => [dimension, s.score, s.asOf]),
+    " ON CONFLICT (dimension) DO UPDATE SET score = excluded.score, as_of = excluded.as_of",
+  );
+  for (const dimension of c.evictedDimensions) sql.exec("DELETE FROM affinities WHERE dimension = ?", dimension);
+  insertRows(
+    sql,
+    "INSERT INTO product_history (product_id, last_viewed_at, last_added_at, last_purchased_at)",
+    4,
+    [...c.products.values()].flatMap((h) => [h.productId, h.lastViewedAt, h.lastAddedAt, h.lastPurchasedAt]),
+    ` ON CONFLICT (product_id) DO UPDATE SET last_viewed_at = excluded.last_viewed_at,
+      last_added_at = excluded.last_added_at, last_purchased_at = excluded.last_purchased_at`,
+  );
+  for (const id of c.evictedProducts) sql.exec("DELETE FROM product_history WHERE product_id = ?", id);
+  insertRows(
+    sql,
+    "INSERT INTO sessions (number, started_at, ended_at, events, pages, revenue, landing_page)",
+    7,
+    [...c.sessions.values()].flatMap((s) => [
+      s.number,
+      s.startedAt,
+      s.endedAt,
+      s.events,
+      s.pages,
+      s.revenue,
+      s.landingPage,
+    ]),
+    ` ON CONFLICT (number) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at,
+      events = excluded.events, pages = excluded.pages, revenue = excluded.revenue, landing_page = excluded.landing_page`,
+  );
 }
 
 /**
  * Keeps the ring buffer (newest by event time), the session log and the
  * dedup window bounded.
  */
-export function prune(tx: ProfileTx, now: number) {
-  tx.run(
-    sql`DELETE FROM recent_events WHERE seq IN (SELECT seq FROM recent_events ORDER BY timestamp DESC, seq DESC LIMIT -1 OFFSET ${CAPS.recentEvents})`,
+export function prune(sql: SqlStorage, now: number) {
+  sql.exec(
+    "DELETE FROM recent_events WHERE seq IN (SELECT seq FROM recent_events ORDER BY timestamp DESC, seq DESC LIMIT -1 OFFSET ?)",
+    CAPS.recentEvents,
   );
-  tx.run(sql`DELETE FROM sessions WHERE number <= (SELECT MAX(number) FROM sessions) - ${CAPS.storedSessions}`);
-  tx.delete(schema.seenMessages)
-    .where(lt(schema.seenMessages.seenAt, now - CAPS.dedupWindowMs))
-    .run();
-  const excess = tx.get<{ n: number }>(sql`SELECT COUNT(*) - ${CAPS.dedupEntries} AS n FROM seen_messages`);
-  if (excess && excess.n > 0) {
-    const cutoff = tx.get<{ at: number }>(
-      sql`SELECT seen_at AS at FROM seen_messages ORDER BY seen_at LIMIT 1 OFFSET ${excess.n - 1}`,
-    );
-    if (cutoff) tx.delete(schema.seenMessages).where(lte(schema.seenMessages.seenAt, cutoff.at)).run();
+  sql.exec("DELETE FROM sessions WHERE number <= (SELECT MAX(number) FROM sessions) - ?", CAPS.storedSessions);
+  sql.exec("DELETE FROM seen_messages WHERE seen_at < ?", now - CAPS.dedupWindowMs);
+  const excess = sql.exec<{ n: number }>("SELECT COUNT(*) - ? AS n FROM seen_messages", CAPS.dedupEntries).one().n;
+  if (excess > 0) {
+    const cutoff = sql
+      .exec<{ at: number }>("SELECT seen_at AS at FROM seen_messages ORDER BY seen_at LIMIT 1 OFFSET ?", excess - 1)
+      .toArray()[0];
+    if (cutoff) sql.exec("DELETE FROM seen_messages WHERE seen_at <= ?", cutoff.at);
   }
 }
 
 /** messageIds of `ids` already in the dedup window. */
-export function seenAmong(db: ProfileDb, ids: readonly string[]): Set<string> {
+export function seenAmong(sql: SqlStorage, ids: readonly string[]): Set<string> {
   const seen = new Set<string>();
-  for (const part of chunks(ids, 1)) {
-    for (const row of db
-      .select({ id: schema.seenMessages.messageId })
-      .from(schema.seenMessages)
-      .where(inArray(schema.seenMessages.messageId, part))
-      .all()) {
-      seen.add(row.id);
-    }
+  for (let i = 0; i < ids.length; i += MAX_PARAMS) {
+    const part = ids.slice(i, i + MAX_PARAMS);
+    const rows = sql.exec<{ id: string }>(
+      `SELECT message_id AS id FROM seen_messages WHERE message_id IN (${placeholders(part.length)})`,
+      ...part,
+    );
+    for (const row of rows) seen.add(row.id);
   }
   return seen;
 }
@@ -243,6 +246,7 @@ function recentLinkClicks(db: ProfileDb, since: number): LinkClick[] {
  */
 export function markScannerClicks(
   db: ProfileDb,
+  sql: SqlStorage,
   events: readonly ProfileEvent[],
 ): { fresh: ProfileEvent[]; repeated: string[] } {
   const incoming = events.flatMap((e) => {
@@ -259,7 +263,7 @@ export function markScannerClicks(
       : e,
   );
   const seen = seenAmong(
-    db,
+    sql,
     renamed.filter((e) => e.messageId.endsWith(`:${TOO_FAST}`)).map((e) => e.messageId),
   );
   return {

@@ -89,7 +89,7 @@ export interface ActorExport {
 }
 
 /** Every table of a migrated actor, or null when it holds nothing (no profile, no suppression). */
-export function exportOf(db: ProfileDb, memory: ProfileMemory): ActorExport | null {
+export function exportOf(db: ProfileDb, sql: SqlStorage, memory: ProfileMemory): ActorExport | null {
   const suppression = db.select().from(schema.suppression).get();
   if (!memory.profile && !suppression) return null;
   const { seq: _seq, ...recent } = getTableColumns(schema.recentEvents);
@@ -103,7 +103,7 @@ export function exportOf(db: ProfileDb, memory: ProfileMemory): ActorExport | nu
       .select({ id: schema.identityLinks.id, status: schema.identityLinks.status, at: schema.identityLinks.at })
       .from(schema.identityLinks)
       .all(),
-    outbox: outboxDepth(db),
+    outbox: outboxDepth(sql),
     suppressed: suppression ? { at: suppression.at, dropped: suppression.dropped } : null,
   };
 }

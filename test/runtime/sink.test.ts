@@ -6,7 +6,6 @@ import {
   runInDurableObject,
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { drizzle } from "drizzle-orm/durable-sqlite";
 import { describe, expect, it } from "vitest";
 import { flushOutbox } from "../../src/actors/outbox";
 import type { ProfileActor } from "../../src/actors/profile-actor";
@@ -183,7 +182,7 @@ describe("the outbox", () => {
     const blackHole = { sendBatch: async (msgs: { body: string }[]) => void lost.push(...msgs.map((m) => m.body)) };
     const t0 = Date.now();
     const flushes = await runInDurableObject(stub, async (_i, state) => {
-      const db = drizzle(state.storage);
+      const db = state.storage.sql;
       const queue = blackHole as unknown as Queue<string>;
       const first = await flushOutbox(db, queue, `user:${userId}`, 60_000, t0);
       const early = await flushOutbox(db, queue, `user:${userId}`, 60_000, t0 + 30_000);
@@ -315,7 +314,7 @@ describe("the outbox under resends", () => {
     } as unknown as Queue<string>;
     const t0 = Date.now();
     const flush = (at: number) =>
-      runInDurableObject(stub, (_i, state) => flushOutbox(drizzle(state.storage), queue, `user:${userId}`, 60_000, at));
+      runInDurableObject(stub, (_i, state) => flushOutbox(state.storage.sql, queue, `user:${userId}`, 60_000, at));
     await sendBatch(views(userId, 3).slice(0, 1)); // run A
     await flush(t0);
     await sendBatch(views(userId, 3).slice(1, 2)); // run B
@@ -345,7 +344,7 @@ describe("the outbox under resends", () => {
     const bodies: string[] = [];
     const queue = { sendBatch: async (msgs: { body: string }[]) => void bodies.push(...msgs.map((m) => m.body)) };
     await runInDurableObject(stub, (_i, state) =>
-      flushOutbox(drizzle(state.storage), queue as unknown as Queue<string>, `user:${userId}`, 60_000),
+      flushOutbox(state.storage.sql, queue as unknown as Queue<string>, `user:${userId}`, 60_000),
     );
     const body = bodies[0] ?? "";
     // The same run dead-lettered twice, as two Queue messages (a resend has a new id).
