@@ -100,8 +100,15 @@ export async function flushOutbox(
 ): Promise<FlushResult> {
   let sent = 0;
   const resendBefore = now - redeliverMs;
-  let after = 0;
-  for (let round = 0; round < MAX_ROUNDS; round++) {
+  // From just before the first due row: rows sent and awaiting confirmation before it need no look.
+  const firstDue = sql
+    .exec<{ seq: number | null }>(
+      "SELECT min(seq) AS seq FROM outbox WHERE sent_at IS NULL OR sent_at <= ?",
+      resendBefore,
+    )
+    .one().seq;
+  let after = (firstDue ?? 1) - 1;
+  for (let round = 0; round < MAX_ROUNDS && firstDue !== null; round++) {
     const rows = sql
       .exec<{ seq: number; bytes: number; isDue: number; record: string | null }>(
         ROUND,

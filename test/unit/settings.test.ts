@@ -18,6 +18,7 @@ describe("settings", () => {
       catalogRefreshMs: 30_000,
       sinkFlushMs: 500,
       sinkRedeliverMs: 300_000,
+      sinkCoalesceMs: null,
       profileEventsPerSecond: 100,
       profileEventBurst: 3_000,
       personalizationCategories: [],
@@ -46,6 +47,15 @@ describe("settings", () => {
     const negative = readWithWarnings({ SINK_FLUSH_MS: "-5" });
     expect(negative.settings.sinkFlushMs).toBe(500);
     expect(negative.warnings).toEqual(['SINK_FLUSH_MS="-5" is not a positive number; using 500']);
+  });
+
+  it("bundles change records through the sink buffers only when SINK_COALESCE_MS is set, for at most 5 seconds", () => {
+    expect(readWithWarnings({}).settings.sinkCoalesceMs).toBeNull();
+    expect(readWithWarnings({ SINK_COALESCE_MS: "250" }).settings.sinkCoalesceMs).toBe(250);
+    expect(readWithWarnings({ SINK_COALESCE_MS: "60000" }).settings.sinkCoalesceMs).toBe(5_000);
+    const bad = readWithWarnings({ SINK_COALESCE_MS: "soon" });
+    expect(bad.settings.sinkCoalesceMs).toBe(250);
+    expect(bad.warnings).toEqual(['SINK_COALESCE_MS="soon" is not a positive number; using 250']);
   });
 
   it("reads the link dedup and popularity windows in hours, the link window at most the 48-hour dedup window", () => {
