@@ -44,7 +44,7 @@ const WARMUP_SECONDS = Number(process.env.PROFILE_WARMUP_SECONDS ?? 2);
 const CONNECTIONS = Number(process.env.PROFILE_CONNECTIONS ?? 32);
 const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US ?? 100);
 /**
- * The actors release themselves after 2 s idle on `npm start`
+ * The actors release themselves after 8 s idle on `npm start`
  * (ACTOR_IDLE_RELEASE_MS): when the load reaches each person less often than
  * that, most requests pay an actor's start-up, and the profile shows it.
  */

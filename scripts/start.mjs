@@ -54,7 +54,7 @@ const fileVars = readDevVars();
  * src/actors/sink-buffer.ts). Cloudflare needs none of these.
  */
 const SELF_HOSTED = {
-  ACTOR_IDLE_RELEASE_MS: "2000",
+  ACTOR_IDLE_RELEASE_MS: "8000",
   ACTOR_LIVE_LIMIT: "1000",
   SINK_FLUSH_MS: "0",
   SINK_COALESCE_MS: "250",
