@@ -26,12 +26,14 @@ const MAX_ROUNDS = 10;
 export function appendToOutbox(sql: SqlStorage, records: readonly ChangeRecord[], now: number): void {
   insertRows(
     sql,
-    "INSERT INTO outbox (record, bytes, created_at)",
-    3,
-    records.flatMap((r) => {
+    "outbox",
+    ["record", "bytes", "created_at"],
+    records.map((r) => {
       const record = JSON.stringify(r);
       return [record, utf8Bytes(record), now];
     }),
+    // A record is at most about 100 KB (a profile's capped traits): 16 of them stay within a SQLite value's 2 MB.
+    { rowsPerStatement: 16 },
   );
 }
 

@@ -20,7 +20,7 @@ import { type BatchChanges, CAPS, type ProfileMemory, type ProfileState } from "
 import type { ProductHistory } from "../model/ranking";
 import type { Session } from "../model/sessions";
 import * as schema from "./schema";
-import { insertRows, MAX_PARAMS, placeholders } from "./sql-rows";
+import { IN_JSON, insertRows } from "./sql-rows";
 
 export type ProfileDb = DrizzleSqliteDODatabase;
 
@@ -94,9 +94,9 @@ export function readHandover(db: ProfileDb, memory: ProfileMemory): Handover {
 export function persistBatch(sql: SqlStorage, events: readonly ProfileEvent[], c: BatchChanges, now: number) {
   insertRows(
     sql,
-    "INSERT INTO seen_messages (message_id, seen_at)",
-    2,
-    events.flatMap((e) => [e.messageId, now]),
+    "seen_messages",
+    ["message_id", "seen_at"],
+    events.map((e) => [e.messageId, now]),
   );
   insertRecentEvents(
     sql,
@@ -115,9 +115,11 @@ export function persistBatch(sql: SqlStorage, events: readonly ProfileEvent[], c
 export function insertRecentEvents(sql: SqlStorage, events: readonly RecentEventRow[]) {
   insertRows(
     sql,
-    "INSERT INTO recent_events (message_id, type, name, timestamp, received_at, body)",
-    6,
-    events.flatMap((e) => [e.messageId, e.type, e.name, e.timestamp, e.receivedAt, JSON.stringify(e.body)]),
+    "recent_events",
+    ["message_id", "type", "name", "timestamp", "received_at", "body"],
+    events.map((e) => [e.messageId, e.type, e.name, e.timestamp, e.receivedAt, JSON.stringify(e.body)]),
+    // A body is at most a 32 KB message: 50 of them stay within a SQLite value's 2 MB.
+    { rowsPerStatement: 50 },
   );
 }
 
@@ -152,26 +154,28 @@ export function persistChanges(sql: SqlStorage, c: BatchChanges) {
   );
   insertRows(
     sql,
-    "INSERT INTO affinities (dimension, score, as_of)",
-    3,
-    [...c.affinities].flatMap(([dimension, s]) => [dimension, s.score, s.asOf]),
-    " ON CONFLICT (dimension) DO UPDATE SET score = excluded.score, as_of = excluded.as_of",
+    "affinities",
+    ["dimension", "score", "as_of"],
+    [...c.affinities].map(([dimension, s]) => [dimension, s.score, s.asOf]),
+    { conflict: " ON CONFLICT (dimension) DO UPDATE SET score = excluded.score, as_of = excluded.as_of" },
   );
   for (const dimension of c.evictedDimensions) sql.exec("DELETE FROM affinities WHERE dimension = ?", dimension);
   insertRows(
     sql,
-    "INSERT INTO product_history (product_id, last_viewed_at, last_added_at, last_purchased_at)",
-    4,
-    [...c.products.values()].flatMap((h) => [h.productId, h.lastViewedAt, h.lastAddedAt, h.lastPurchasedAt]),
-    ` ON CONFLICT (product_id) DO UPDATE SET last_viewed_at = excluded.last_viewed_at,
-      last_added_at = excluded.last_added_at, last_purchased_at = excluded.last_purchased_at`,
+    "product_history",
+    ["product_id", "last_viewed_at", "last_added_at", "last_purchased_at"],
+    [...c.products.values()].map((h) => [h.productId, h.lastViewedAt, h.lastAddedAt, h.lastPurchasedAt]),
+    {
+      conflict: ` ON CONFLICT (product_id) DO UPDATE SET last_viewed_at = excluded.last_viewed_at,
+        last_added_at = excluded.last_added_at, last_purchased_at = excluded.last_purchased_at`,
+    },
   );
   for (const id of c.evictedProducts) sql.exec("DELETE FROM product_history WHERE product_id = ?", id);
   insertRows(
     sql,
-    "INSERT INTO sessions (number, started_at, ended_at, events, pages, revenue, landing_page)",
-    7,
-    [...c.sessions.values()].flatMap((s) => [
+    "sessions",
+    ["number", "started_at", "ended_at", "events", "pages", "revenue", "landing_page"],
+    [...c.sessions.values()].map((s) => [
       s.number,
       s.startedAt,
       s.endedAt,
@@ -180,8 +184,10 @@ export function persistChanges(sql: SqlStorage, c: BatchChanges) {
       s.revenue,
       s.landingPage,
     ]),
-    ` ON CONFLICT (number) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at,
-      events = excluded.events, pages = excluded.pages, revenue = excluded.revenue, landing_page = excluded.landing_page`,
+    {
+      conflict: ` ON CONFLICT (number) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at,
+        events = excluded.events, pages = excluded.pages, revenue = excluded.revenue, landing_page = excluded.landing_page`,
+    },
   );
 }
 
@@ -208,14 +214,12 @@ export function prune(sql: SqlStorage, now: number) {
 /** messageIds of `ids` already in the dedup window. */
 export function seenAmong(sql: SqlStorage, ids: readonly string[]): Set<string> {
   const seen = new Set<string>();
-  for (let i = 0; i < ids.length; i += MAX_PARAMS) {
-    const part = ids.slice(i, i + MAX_PARAMS);
-    const rows = sql.exec<{ id: string }>(
-      `SELECT message_id AS id FROM seen_messages WHERE message_id IN (${placeholders(part.length)})`,
-      ...part,
-    );
-    for (const row of rows) seen.add(row.id);
-  }
+  if (ids.length === 0) return seen;
+  const rows = sql.exec<{ id: string }>(
+    `SELECT message_id AS id FROM seen_messages WHERE message_id IN ${IN_JSON}`,
+    JSON.stringify(ids),
+  );
+  for (const row of rows) seen.add(row.id);
   return seen;
 }
 

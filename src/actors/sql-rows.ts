@@ -3,54 +3,48 @@
  *
  * Profiling `npm start` showed drizzle's statement building (`is`, `toQuery`,
  * `_prepare`) at about a quarter of a warm ingest's CPU. These paths write a
- * few known shapes over and over, so they go straight to `ctx.storage.sql`:
- * each statement's text is built once per shape and row count and reused
- * (workerd keeps prepared statements by their text), and values are bound,
- * never spliced. Cold paths (wake, export, merge reads) keep drizzle.
+ * few known shapes over and over, so they go straight to `ctx.storage.sql`
+ * with one statement text per table, whatever the number of rows: the rows
+ * travel as one JSON array bound to a single parameter, and SQLite's
+ * `json_each` spreads them into columns. One text per shape also keeps each
+ * live actor's cache of prepared statements small (workerd keeps every
+ * distinct statement an actor ran, and all actors' SQLite memory shares one
+ * cap). Values are bound, never spliced. Cold paths keep drizzle.
  */
-
-/** Bound parameters per statement in Durable Object SQLite. */
-export const MAX_PARAMS = 100;
 
 const texts = new Map<string, string>();
 
-function insertText(head: string, perRow: number, rows: number, tail: string): string {
-  const key = `${rows}\u0000${head}\u0000${tail}`;
+function insertText(table: string, columns: readonly string[], conflict: string): string {
+  const key = `${table}\u0000${columns.join(",")}\u0000${conflict}`;
   let text = texts.get(key);
   if (text === undefined) {
-    const row = `(${Array.from({ length: perRow }, () => "?").join(", ")})`;
-    text = `${head} VALUES ${Array.from({ length: rows }, () => row).join(", ")}${tail}`;
+    const values = columns.map((_, i) => `value ->> ${i}`).join(", ");
+    // `WHERE true` lets an upsert clause follow a SELECT (SQLite's parsing rule for INSERT … SELECT … ON CONFLICT).
+    text = `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${values} FROM json_each(?) WHERE true${conflict}`;
     texts.set(key, text);
   }
   return text;
 }
 
 /**
- * Inserts rows given as one flat list of `perRow` values each, as few
- * statements as the parameter bound allows: `head` is `INSERT INTO t (a, b)`,
- * `tail` an optional `ON CONFLICT …` clause.
+ * Inserts `rows` (each the values of `columns`, in order) into `table`, in
+ * statements of at most `rowsPerStatement` rows: enough that a statement's
+ * JSON stays within the 2 MB a Durable Object SQLite value may hold.
+ * `conflict` is an optional ` ON CONFLICT …` clause.
  */
 export function insertRows(
   sql: SqlStorage,
-  head: string,
-  perRow: number,
-  values: readonly SqlStorageValue[],
-  tail = "",
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly SqlStorageValue[])[],
+  options: { conflict?: string; rowsPerStatement?: number } = {},
 ) {
-  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / perRow)) * perRow;
-  for (let i = 0; i < values.length; i += perStatement) {
-    const part = values.slice(i, i + perStatement);
-    sql.exec(insertText(head, perRow, part.length / perRow, tail), ...part);
+  const per = options.rowsPerStatement ?? 500;
+  const text = insertText(table, columns, options.conflict ?? "");
+  for (let i = 0; i < rows.length; i += per) {
+    sql.exec(text, JSON.stringify(i === 0 && rows.length <= per ? rows : rows.slice(i, i + per)));
   }
 }
 
-/** `?, ?, …` for `n` parameters, built once per count. */
-const lists: string[] = [];
-export function placeholders(n: number): string {
-  let list = lists[n];
-  if (list === undefined) {
-    list = Array.from({ length: n }, () => "?").join(", ");
-    lists[n] = list;
-  }
-  return list;
-}
+/** `WHERE <column> IN` this, bound to a JSON array of the values: one statement text for any count. */
+export const IN_JSON = "(SELECT value FROM json_each(?))";
