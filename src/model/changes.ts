@@ -242,6 +242,14 @@ export const changeBundle = z.object({ v: z.literal(1), bundle: z.array(z.unknow
 const BUNDLE_ENVELOPE = 32;
 
 /**
+ * Runs per bundle. The consumer takes up to 100 messages a batch and
+ * confirms each run to its actor: bundles of ten keep a batch near a
+ * thousand runs. Unbounded, one batch carried several thousand runs and held
+ * the runtime for tens of seconds while the Queue waited on it.
+ */
+export const BUNDLE_RUNS = 10;
+
+/**
  * Packs packed runs (`ChangeMessage` bodies, each within the message limit)
  * into bundle messages and those into `sendBatch` calls, within the limits;
  * each bundle's body is assembled from the runs' text.
@@ -260,7 +268,7 @@ export function packBundles(
     openBytes = BUNDLE_ENVELOPE;
   };
   for (const run of runs) {
-    if (open.length > 0 && openBytes + run.bytes + 1 > limits.messageBytes) close();
+    if (open.length >= BUNDLE_RUNS || (open.length > 0 && openBytes + run.bytes + 1 > limits.messageBytes)) close();
     open.push(run.body);
     openBytes += run.bytes + 1;
   }

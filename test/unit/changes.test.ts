@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { DecayingScore } from "../../src/model/affinity";
 import {
+  BUNDLE_RUNS,
   type ChangeRecord,
   changeMessage,
   changeRecord,
@@ -344,8 +345,9 @@ describe("bundling many actors' runs into Queue messages (the sink buffer)", () 
     expect(carried.every((r) => changeMessage.safeParse(r).success)).toBe(true);
   });
 
-  it("puts several runs in one message and keeps each within the message byte limit", () => {
+  it("puts several runs in one message, at most BUNDLE_RUNS, and keeps each within the message byte limit", () => {
     expect(bundles.length).toBeLessThan(runs.length / 2);
+    expect(Math.max(...bundles.map((b) => b.runs))).toBeLessThanOrEqual(BUNDLE_RUNS);
     for (const b of bundles) {
       expect(byteLength(b.body)).toBeLessThanOrEqual(limits.messageBytes);
       expect(b.bytes).toBeGreaterThanOrEqual(byteLength(b.body));
