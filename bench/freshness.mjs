@@ -62,7 +62,7 @@ export async function probeFreshness({
     const messageId = `fresh-${label}-${Date.now().toString(36)}-${k++}`;
     const p = fetch(`${base}/v1/batch`, {
       method: "POST",
-      headers: { authorization: writeAuth, "content-type": "application/json" },
+      headers: { authorization: writeAuth, "content-type": "application/json", connection: "close" },
       body: JSON.stringify({
         batch: [{ type: "track", userId: `fresh-${label}-${k % 10}`, messageId, event: "Probe", properties: {} }],
       }),
@@ -105,16 +105,23 @@ export async function probeFreshness({
 
 /** The consumer's counters, to compute statements per 1,000 events over a scenario. */
 export async function sinkCounters(base, apiKey) {
-  const res = await fetch(`${base}/v1/sink/status`, { headers: { authorization: `Bearer ${apiKey}` } });
-  const s = await res.json();
-  const rows = Object.values(s.written).reduce((a, n) => a + n, 0);
-  return { events: s.written.events, rows, statements: s.consumer.statements, batches: s.consumer.batches };
+  for (let attempt = 1; ; attempt++) {
+    const s = await sinkStatus(base, apiKey);
+    if (s) {
+      const rows = Object.values(s.written).reduce((a, n) => a + n, 0);
+      return { events: s.written.events, rows, statements: s.consumer.statements, batches: s.consumer.batches };
+    }
+    if (attempt >= 10) throw new Error(`${base}/v1/sink/status did not answer in 10 tries`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
-/** The sink's status, or null when the request failed. */
+/** The sink's status, or null when the request failed (a fresh connection each time: a reused one can meet the server closing it). */
 async function sinkStatus(base, apiKey) {
   try {
-    const res = await fetch(`${base}/v1/sink/status`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const res = await fetch(`${base}/v1/sink/status`, {
+      headers: { authorization: `Bearer ${apiKey}`, connection: "close" },
+    });
     return res.ok ? await res.json() : null;
   } catch {
     return null;

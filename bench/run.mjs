@@ -120,7 +120,7 @@ async function seedPeople(base, prefix, n, withTraits = false) {
 async function warm(base, paths) {
   await pooled(
     paths.map((path) => async () => {
-      const res = await fetch(`${base}${path}`, { headers: apiHeaders });
+      const res = await fetch(`${base}${path}`, { headers: { ...apiHeaders, connection: "close" } });
       await res.arrayBuffer();
       if (!res.ok) throw new Error(`warm-up ${path} failed: ${res.status}`);
     }),
