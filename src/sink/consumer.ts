@@ -89,6 +89,29 @@ async function apply(env: Env, messages: readonly ChangeMessage[], now: number):
 /** Confirmation calls in flight per consumer batch. */
 const CONFIRMATIONS_IN_FLIGHT = 32;
 
+/**
+ * How long one confirmation may take. The Queue hands the consumer its next
+ * batch only when this one returns, so a call that never settles (an actor
+ * reset under it) must not hold the whole sink: past the deadline the run
+ * counts as unconfirmed, and its actor sends it again later.
+ */
+const CONFIRMATION_DEADLINE_MS = 10_000;
+
+async function confirmOne(env: Env, [key, ranges]: [string, [number, number][]], selfHosted: boolean) {
+  const actor = profileActor(env, key);
+  const deleted = await actor.confirmDelivered(ranges);
+  if (selfHosted) await doneWith(actor);
+  return deleted;
+}
+
+function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, "actor" | "firstSeq" | "lastSeq">[]) {
   const byActor = new Map<string, [number, number][]>();
   for (const m of messages) {
@@ -99,12 +122,9 @@ async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, 
   // Self-hosted: a confirmation may be the last call an actor gets for a while; it decides whether to go.
   const selfHosted = settingsOf(env).actorRelease.idleMs !== null;
   // A batch of bundles names thousands of actors: they are woken a few at a time, not all at once.
-  const results = await settleEach([...byActor], CONFIRMATIONS_IN_FLIGHT, async ([key, ranges]) => {
-    const actor = profileActor(env, key);
-    const deleted = await actor.confirmDelivered(ranges);
-    if (selfHosted) await doneWith(actor);
-    return deleted;
-  });
+  const results = await settleEach([...byActor], CONFIRMATIONS_IN_FLIGHT, (entry) =>
+    withinDeadline(confirmOne(env, entry, selfHosted), CONFIRMATION_DEADLINE_MS),
+  );
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {
     console.error(
