@@ -86,6 +86,9 @@ async function apply(env: Env, messages: readonly ChangeMessage[], now: number):
  * them: one RPC per actor per batch. A failed confirmation only means the
  * actor sends the run again later, which the idempotent writes absorb.
  */
+/** Runs written to the warehouse (and confirmed) together: what one batch held before bundles. */
+const RUNS_PER_APPLY = 100;
+
 /** Confirmation calls in flight per consumer batch. */
 const CONFIRMATIONS_IN_FLIGHT = 32;
 
@@ -177,11 +180,9 @@ export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now
   }
   if (good.length === 0) return;
   try {
-    await apply(
-      env,
-      good.flatMap((g) => g.messages),
-      now,
-    );
+    // A batch of bundles carries up to a thousand runs: applied a hundred at a time, as a batch of lone runs was.
+    const runs = good.flatMap((g) => g.messages);
+    for (let i = 0; i < runs.length; i += RUNS_PER_APPLY) await apply(env, runs.slice(i, i + RUNS_PER_APPLY), now);
     for (const g of good) g.msg.ack();
     return;
   } catch (err) {
