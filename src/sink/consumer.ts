@@ -158,15 +158,14 @@ async function runsToApply(env: Env, msg: Message<unknown>): Promise<ChangeMessa
     msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
     return null;
   }
-  if (
-    poison.length > 0 &&
-    !(await resendAlone(
+  if (poison.length > 0) {
+    const resent = await resendAlone(
       env,
       msg,
       poison.map((r) => r.value),
-    ))
-  )
-    return null;
+    );
+    if (!resent) return null;
+  }
   return runs.flatMap((r) => (r.parsed.ok ? [r.parsed.message] : []));
 }
 
@@ -180,7 +179,7 @@ export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now
   }
   if (good.length === 0) return;
   try {
-    // A batch of bundles carries up to a thousand runs: applied a hundred at a time, as a batch of lone runs was.
+    // A batch of bundles carries thousands of runs: written a hundred at a time, as a batch of lone runs was.
     const runs = good.flatMap((g) => g.messages);
     for (let i = 0; i < runs.length; i += RUNS_PER_APPLY) await apply(env, runs.slice(i, i + RUNS_PER_APPLY), now);
     for (const g of good) g.msg.ack();
