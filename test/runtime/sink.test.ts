@@ -297,10 +297,11 @@ function capturingQueue() {
   return { sent, queue };
 }
 
-async function deliver(messages: QueueMessageInput[], queue = CHANGES_QUEUE) {
+/** Delivers `messages` to the consumer of `queue`, with some bindings replaced (fault injection) if given. */
+async function deliver(messages: QueueMessageInput[], queue = CHANGES_QUEUE, bindings: Partial<Env> = {}) {
   const batch = createMessageBatch(queue, messages);
   const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, env);
+  await worker.queue(batch as MessageBatch<unknown>, { ...env, ...bindings });
   return getQueueResult(batch, ctx);
 }
 
@@ -506,10 +507,7 @@ describe("bundles from the sink buffer", () => {
     const broken = { ...good[0], body: JSON.stringify({ v: 1, actor: "user:broken", firstSeq: 1, lastSeq: 1 }) };
     const bundle = bundleOf([good[0], broken, good[1]] as QueueMessageInput[]);
     const { sent, queue } = capturingQueue();
-    const batch = createMessageBatch(CHANGES_QUEUE, [bundle]);
-    const ctx = createExecutionContext();
-    await consumeChanges(batch as MessageBatch<unknown>, { ...env, SINK_QUEUE: queue });
-    const result = await getQueueResult(batch, ctx);
+    const result = await deliver([bundle], CHANGES_QUEUE, { SINK_QUEUE: queue });
     expect(result.explicitAcks).toEqual([bundle.id]);
     expect(sent).toEqual([{ v: 1, actor: "user:broken", firstSeq: 1, lastSeq: 1 }]);
     expect(await d1Count("SELECT COUNT(*) AS n FROM events WHERE profile_id = ?", profileId)).toBe(2);
@@ -521,14 +519,10 @@ describe("bundles from the sink buffer", () => {
     const doomed = message([eventRecord(profileId, `${profileId}-doomed`)]);
     const bundle = bundleOf([healthy, doomed]);
     const { sent, queue } = capturingQueue();
-    const batch = createMessageBatch(CHANGES_QUEUE, [bundle]);
-    const ctx = createExecutionContext();
-    await consumeChanges(batch as MessageBatch<unknown>, {
-      ...env,
+    const result = await deliver([bundle], CHANGES_QUEUE, {
       WAREHOUSE: warehouseRefusing("-doomed"),
       SINK_QUEUE: queue,
     });
-    const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([bundle.id]);
     expect(result.retryMessages).toEqual([]);
     expect(sent).toEqual([JSON.parse(String(doomed.body))]);
@@ -542,14 +536,10 @@ describe("bundles from the sink buffer", () => {
       message([eventRecord(profileId, `${profileId}-ok`)]),
     ]);
     const queueDown = { sendBatch: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue<string>;
-    const batch = createMessageBatch(CHANGES_QUEUE, [bundle]);
-    const ctx = createExecutionContext();
-    await consumeChanges(batch as MessageBatch<unknown>, {
-      ...env,
+    const result = await deliver([bundle], CHANGES_QUEUE, {
       WAREHOUSE: warehouseRefusing("-doomed"),
       SINK_QUEUE: queueDown,
     });
-    const result = await getQueueResult(batch, ctx);
     expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual([bundle.id]);
     // Applied again on the retry, idempotently.
     expect((await deliver([bundle])).explicitAcks).toEqual([bundle.id]);
