@@ -53,6 +53,8 @@ const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64
 const apiHeaders = { authorization: `Bearer ${E2E_KEYS.apiKey}`, "content-type": "application/json" };
 const jsonWrite = { authorization: writeAuth, "content-type": "application/json" };
 
+const fmt = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "—");
+
 function log(line) {
   process.stdout.write(`${line}\n`);
 }
@@ -145,7 +147,8 @@ function load(opts) {
 }
 
 function summarize(name, r, eventsPerRequest = 0) {
-  const ok = r.requests.total - r.non2xx - r.errors - r.timeouts;
+  // autocannon counts a timeout among `errors` too.
+  const ok = r.requests.total - r.non2xx - r.errors;
   const requestsPerSecond = ok / (r.duration || SECONDS);
   return {
     name,
@@ -227,15 +230,26 @@ function rssMiB(pid) {
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024);
 }
 
-/** Runs `scenario` and adds the runtime's CPU time per unit of work (`units(result)`) to its result. */
-async function withCpu(pids, scenario, units) {
+/**
+ * Runs `scenario` and adds to its result the runtime's CPU time per unit of
+ * work (`units(result)`) and what the sink wrote meanwhile: the sink shares
+ * the thread, and a sink that stopped shows here first.
+ */
+async function withCpu(server, pids, scenario, units) {
+  const sinkBefore = await sinkCounters(server.url, E2E_KEYS.apiKey);
   const before = pids.reduce((a, p) => a + cpuMs(p), 0);
   const result = await scenario();
   const spentMs = pids.reduce((a, p) => a + cpuMs(p), 0) - before;
+  const sinkAfter = await sinkCounters(server.url, E2E_KEYS.apiKey);
   const n = units(result);
+  const sink = { eventsWritten: sinkAfter.events - sinkBefore.events, batches: sinkAfter.batches - sinkBefore.batches };
+  log(
+    `  ${fmt(result.okRequests)} ok of ${fmt(result.requests)}; meanwhile the sink wrote ${fmt(sink.eventsWritten)} events in ${fmt(sink.batches)} batches`,
+  );
   return {
     ...result,
     cpu: { runtimeMs: spentMs, units: n, microsPerUnit: n > 0 ? Math.round((spentMs * 1000) / n) : null },
+    sink,
   };
 }
 
@@ -248,6 +262,7 @@ async function measureProduct(server) {
 
   log(`healthz: ${SECONDS}s × ${CONNECTIONS} connections`);
   results.healthz = await withCpu(
+    server,
     pids,
     async () => summarize("GET /healthz", await load({ url: `${base}/healthz` })),
     perRequest,
@@ -260,6 +275,7 @@ async function measureProduct(server) {
   await waitForDrain(base, E2E_KEYS.apiKey);
   log("profile read (one actor call, no ranking)");
   results.profileRead = await withCpu(
+    server,
     pids,
     async () =>
       summarize("GET /v1/profiles/:id", await rotatingGet(base, (u) => `/v1/profiles/user_id:bench-${u}`, PEOPLE)),
@@ -267,6 +283,7 @@ async function measureProduct(server) {
   );
   log("merge by user id");
   results.merge = await withCpu(
+    server,
     pids,
     async () =>
       summarize(
@@ -277,6 +294,7 @@ async function measureProduct(server) {
   );
   log("merge by e-mail");
   results.mergeEmail = await withCpu(
+    server,
     pids,
     async () =>
       summarize(
@@ -290,6 +308,7 @@ async function measureProduct(server) {
   await warm(base, profilePaths("shopper", PEOPLE));
   log(`ingest, browser-like: 20 events from one person per request, ${PEOPLE} people`);
   results.ingestBrowser = await withCpu(
+    server,
     pids,
     async () =>
       summarize(
@@ -305,6 +324,7 @@ async function measureProduct(server) {
   const before = await sinkCounters(base, E2E_KEYS.apiKey);
   log("ingest, server-like: 100 events across 50 people per request");
   results.ingestServer = await withCpu(
+    server,
     pids,
     async () =>
       summarize(
@@ -335,6 +355,7 @@ async function measureProduct(server) {
   await warm(base, profilePaths("wide", WIDE));
   log(`ingest, browser-like over ${WIDE} people`);
   results.ingestWide = await withCpu(
+    server,
     pids,
     async () =>
       summarize(
@@ -459,7 +480,7 @@ function ratio(a, b) {
 }
 
 function goalsOf(r, b) {
-  const ok = (x) => x.non2xx + x.errors + x.timeouts === 0;
+  const ok = (x) => x.non2xx + x.errors === 0;
   const list = [
     ["merge ÷ healthz", "≥ 0.35", ratio(r.merge.requestsPerSecond, r.healthz.requestsPerSecond), (v) => v >= 0.35],
     [
@@ -522,9 +543,8 @@ function goalsOf(r, b) {
 function table(run) {
   const r = run.results;
   const b = run.baselines;
-  const fmt = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "—");
   const row = (x, cpuUnit = "") =>
-    `| ${x.name} | ${fmt(x.requestsPerSecond)} | ${fmt(x.eventsPerSecond)} | ${x.latencyMs.p50} | ${x.latencyMs.p99} | ${x.non2xx + x.errors + x.timeouts} | ${x.cpu ? `${fmt(x.cpu.microsPerUnit)}${cpuUnit}` : "—"} |`;
+    `| ${x.name} | ${fmt(x.requestsPerSecond)} | ${fmt(x.eventsPerSecond)} | ${x.latencyMs.p50} | ${x.latencyMs.p99} | ${x.non2xx + x.errors} | ${x.cpu ? `${fmt(x.cpu.microsPerUnit)}${cpuUnit}` : "—"} |`;
   const floorRow = `| storage floor: one SQLite upsert per request, ${PEOPLE} actors (same runtime) | ${fmt(b.storageFloor.requestsPerSecond)} | — | ${b.storageFloor.latencyMs.p50} | ${b.storageFloor.latencyMs.p99} | ${b.storageFloor.non2xx + b.storageFloor.errors} | — |`;
   const redisRow = `| Node + Redis serving layer, same merge block precomputed | ${fmt(b.redisServing.requestsPerSecond)} | — | ${b.redisServing.latencyMs.p50} | ${b.redisServing.latencyMs.p99} | ${b.redisServing.non2xx + b.redisServing.errors} | — |`;
   const f = r.freshness;

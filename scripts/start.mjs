@@ -12,6 +12,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
+import http from "node:http";
 import { join } from "node:path";
 import {
   banner,
@@ -32,7 +33,25 @@ let stop = async (signal) => {
   process.exit(0);
 };
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => stop(signal));
-const { Miniflare } = await import("miniflare");
+/**
+ * Miniflare's services inside workerd report back to this process over a
+ * loopback HTTP server: the Queue broker posts a log line after every batch
+ * it delivers. Node closes a keep-alive connection idle for 5 s, and workerd
+ * can send on it just as it closes; that log call then fails ("Network
+ * connection lost"), and the broker, which clears its pending flush only
+ * after the log line (miniflare 4.20260426's `QueueBrokerObject#flush`),
+ * delivers nothing more until `max_batch_size` messages wait — with sink
+ * bundles, often never. Measured in `npm run bench`: the consumer stopped for
+ * good after the seeding phase. Connections to this process stay open for
+ * as long as workerd holds them.
+ */
+const createServer = http.createServer;
+http.createServer = (...args) => {
+  const server = createServer(...args);
+  server.keepAliveTimeout = 0;
+  return server;
+};
+const { Log, LogLevel, Miniflare } = await import("miniflare");
 const { unstable_getMiniflareWorkerOptions, unstable_readConfig } = await import("wrangler");
 
 const port = Number(process.env.PORT ?? 8787);
@@ -93,6 +112,16 @@ const modules = [
     .map((f) => ({ type: "Text", path: join(bundleDir, f) })),
 ];
 
+/** `MINIFLARE_LOG=warn|info|debug`: Miniflare's level, by name. */
+function logLevel(name) {
+  const level = LogLevel[name.toUpperCase()];
+  if (level === undefined) {
+    console.error(`MINIFLARE_LOG=${name} is not a level; use none, error, warn, info or debug`);
+    process.exit(2);
+  }
+  return level;
+}
+
 const v3 = join(persist, "v3");
 const mf = new Miniflare({
   ...workerOptions,
@@ -110,6 +139,8 @@ const mf = new Miniflare({
   d1Persist: join(v3, "d1"),
   r2Persist: join(v3, "r2"),
   kvPersist: join(v3, "kv"),
+  // The runtime's own warnings (a Queue broker or storage failing underneath the Worker) only when asked for.
+  ...(process.env.MINIFLARE_LOG ? { log: new Log(logLevel(process.env.MINIFLARE_LOG)) } : {}),
   // A profiler's way in (bench/profile.mjs): workerd's DevTools inspector, only when asked for.
   ...(process.env.INSPECTOR_PORT ? { inspectorPort: Number(process.env.INSPECTOR_PORT) } : {}),
 });

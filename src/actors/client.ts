@@ -130,6 +130,10 @@ export function changeSender(
   if (!coalesce) return env.SINK_QUEUE;
   let hash = 0;
   for (let i = 0; i < actorKey.length; i++) hash = (hash * 31 + actorKey.charCodeAt(i)) >>> 0;
-  const buffer = env.SINK_BUFFER.get(env.SINK_BUFFER.idFromName(`sink-buffer:${hash % SINK_BUFFER_SHARDS}`));
+  const buffer = sinkBuffer(env, hash % SINK_BUFFER_SHARDS);
   return { sendBatch: (messages) => buffer.add(messages.map((m) => m.body)) };
+}
+
+export function sinkBuffer(env: Pick<Env, "SINK_BUFFER">, shard: number) {
+  return env.SINK_BUFFER.get(env.SINK_BUFFER.idFromName(`sink-buffer:${shard}`));
 }

@@ -36,11 +36,25 @@ interface Run {
   bytes: number;
 }
 
+/** What an operator sees of one buffer (`GET /v1/sink/status`). */
+export interface SinkBufferStatus {
+  runs: number;
+  bytes: number;
+  /** When the send in progress began; a send that never ends holds every run behind it. */
+  sendingSince: string | null;
+  lastSentAt: string | null;
+  runsSent: number;
+  /** Sends failed in a row. */
+  failures: number;
+}
+
 export class SinkBuffer extends DurableObject<Env> {
   private runs: Run[] = [];
   private bytes = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private sending = false;
+  private sendingSince: number | null = null;
+  private lastSentAt: number | null = null;
+  private runsSent = 0;
   private failures = 0;
   private readonly coalesceMs: number;
 
@@ -59,8 +73,20 @@ export class SinkBuffer extends DurableObject<Env> {
     this.arm(this.coalesceMs);
   }
 
+  async status(): Promise<SinkBufferStatus> {
+    const at = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      runs: this.runs.length,
+      bytes: this.bytes,
+      sendingSince: at(this.sendingSince),
+      lastSentAt: at(this.lastSentAt),
+      runsSent: this.runsSent,
+      failures: this.failures,
+    };
+  }
+
   private arm(delayMs: number) {
-    if (this.timer !== null || this.sending) return;
+    if (this.timer !== null || this.sendingSince !== null) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.send();
@@ -72,12 +98,14 @@ export class SinkBuffer extends DurableObject<Env> {
     const runs = this.runs;
     this.runs = [];
     this.bytes = 0;
-    this.sending = true;
+    this.sendingSince = Date.now();
     let sent = 0;
     try {
       for (const batch of packBundles(runs)) {
         await this.env.SINK_QUEUE.sendBatch(batch.map((m) => ({ body: m.body, contentType: "text" as const })));
         sent += batch.reduce((n, m) => n + m.runs, 0);
+        this.runsSent += batch.reduce((n, m) => n + m.runs, 0);
+        this.lastSentAt = Date.now();
       }
       this.failures = 0;
     } catch (err) {
@@ -94,7 +122,7 @@ export class SinkBuffer extends DurableObject<Env> {
         }),
       );
     } finally {
-      this.sending = false;
+      this.sendingSince = null;
     }
     if (this.runs.length > 0) this.arm(this.failures > 0 ? retryDelayMs(this.failures) : this.coalesceMs);
   }

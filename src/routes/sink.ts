@@ -6,7 +6,11 @@
  */
 import { desc, sql } from "drizzle-orm";
 import { Hono } from "hono";
+import { sinkBuffer } from "../actors/client";
+import { SINK_BUFFER_SHARDS, type SinkBufferStatus } from "../actors/sink-buffer";
 import { warehouseDb } from "../catalog/store";
+import { settingsOf } from "../model/settings";
+import { consumerInProgress } from "../sink/consumer";
 import { IDENTITY_CONFLICT_COUNTERS } from "../sink/identity-conflicts";
 import { kafkaConfig } from "../sink/kafka";
 import { deadLetters, sinkStats } from "../sink/warehouse-schema";
@@ -43,6 +47,11 @@ sinkRoutes.get("/v1/sink/status", async (c) => {
   ]);
   const stat = new Map(stats.map((s) => [s.name, s.value]));
   const lastBatchAt = stat.get("last_batch_at");
+  // With SINK_COALESCE_MS the runs wait in the sink buffers before the Queue: what each holds and whether it is sending.
+  const buffers: SinkBufferStatus[] | null =
+    settingsOf(c.env).sinkCoalesceMs === null
+      ? null
+      : await Promise.all(Array.from({ length: SINK_BUFFER_SHARDS }, (_, i) => sinkBuffer(c.env, i).status()));
   return c.json({
     tables: counts,
     written: {
@@ -57,7 +66,10 @@ sinkRoutes.get("/v1/sink/status", async (c) => {
       lastBatchAt: lastBatchAt ? new Date(lastBatchAt).toISOString() : null,
       /** Age of the oldest change in the last batch when it was written. */
       lastLagMs: stat.get("last_lag_ms") ?? null,
+      /** The batch this isolate is applying, if any, and its step: a step that never ends stops the Queue. */
+      inProgress: consumerInProgress(),
     },
+    buffers,
     deadLetters: counts?.dead_letters ?? 0,
     /** Events dropped because a regulation suppressed their identity. */
     suppressedEvents: stat.get("suppressed_events") ?? 0,

@@ -69,15 +69,70 @@ async function withoutErased(env: Env, records: ChangeRecord[]): Promise<ChangeR
   });
 }
 
-async function apply(env: Env, messages: readonly ChangeMessage[], now: number): Promise<void> {
+/** A change batch being applied in this isolate: when it began and the step it is at. */
+interface BatchInProgress {
+  since: number;
+  messages: number;
+  step: string;
+  stepSince: number;
+}
+
+const batchesInProgress = new Set<BatchInProgress>();
+
+function described(b: BatchInProgress) {
+  return {
+    since: new Date(b.since).toISOString(),
+    messages: b.messages,
+    step: b.step,
+    stepSince: new Date(b.stepSince).toISOString(),
+  };
+}
+
+/** The change batches this isolate is applying now (`GET /v1/sink/status`): the Queue waits for each to return. */
+export function consumerInProgress() {
+  return [...batchesInProgress].map(described);
+}
+
+/** A batch still running after this long is logged, with its step, and again each time this passes. */
+const SLOW_BATCH_MS = 30_000;
+
+async function tracked(messages: number, work: (step: (name: string) => void) => Promise<void>): Promise<void> {
+  const now = Date.now();
+  const batch: BatchInProgress = { since: now, messages, step: "parsing", stepSince: now };
+  batchesInProgress.add(batch);
+  const watchdog = setInterval(
+    () => console.error(JSON.stringify({ msg: "change batch still running", ...described(batch) })),
+    SLOW_BATCH_MS,
+  );
+  try {
+    await work((name) => {
+      batch.step = name;
+      batch.stepSince = Date.now();
+    });
+  } finally {
+    clearInterval(watchdog);
+    batchesInProgress.delete(batch);
+  }
+}
+
+async function apply(
+  env: Env,
+  messages: readonly ChangeMessage[],
+  now: number,
+  step: (name: string) => void = () => {},
+): Promise<void> {
+  step("reading erasures");
   const records = await withoutErased(
     env,
     messages.flatMap((m) => m.records),
   );
   const rows = warehouseRowsOf(records);
+  step("writing the warehouse and lake");
   await writeWarehouse(env.WAREHOUSE, env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
   const kafka = kafkaConfig(env);
+  step("producing to Kafka");
   if (kafka) await produceToKafka(kafka, records);
+  step(`confirming to ${new Set(messages.map((m) => m.actor)).size} actors`);
   await confirmToActors(env, messages);
 }
 
@@ -169,7 +224,16 @@ async function runsToApply(env: Env, msg: Message<unknown>): Promise<ChangeMessa
   return runs.flatMap((r) => (r.parsed.ok ? [r.parsed.message] : []));
 }
 
-export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
+export function consumeChanges(batch: MessageBatch<unknown>, env: Env, now = Date.now()): Promise<void> {
+  return tracked(batch.messages.length, (step) => applyChanges(batch, env, now, step));
+}
+
+async function applyChanges(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  now: number,
+  step: (name: string) => void,
+): Promise<void> {
   const good: { msg: Message<unknown>; messages: ChangeMessage[] }[] = [];
   for (const msg of batch.messages) {
     const messages = await runsToApply(env, msg);
@@ -181,7 +245,11 @@ export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now
   try {
     // A batch of bundles carries thousands of runs: written a hundred at a time, as a batch of lone runs was.
     const runs = good.flatMap((g) => g.messages);
-    for (let i = 0; i < runs.length; i += RUNS_PER_APPLY) await apply(env, runs.slice(i, i + RUNS_PER_APPLY), now);
+    for (let i = 0; i < runs.length; i += RUNS_PER_APPLY) {
+      await apply(env, runs.slice(i, i + RUNS_PER_APPLY), now, (name) =>
+        step(`runs ${i + 1}–${Math.min(i + RUNS_PER_APPLY, runs.length)} of ${runs.length}: ${name}`),
+      );
+    }
     for (const g of good) g.msg.ack();
     return;
   } catch (err) {
@@ -195,6 +263,7 @@ export async function consumeChanges(batch: MessageBatch<unknown>, env: Env, now
       JSON.stringify({ msg: "change batch failed; applying one by one", size: good.length, error: String(err) }),
     );
   }
+  step("applying one by one");
   for (const g of good) {
     const failed: ChangeMessage[] = [];
     let error: unknown = null;

@@ -94,4 +94,21 @@ describe("a self-hosted machine releasing actors", () => {
     if (state.alarm !== null) expect(state.alarm).toBeGreaterThan(sentAt + 60_000);
     await eventually(async () => (await warehouseEvents(userId)) === 3, "the three events in D1");
   });
+
+  it("shows an operator what each sink buffer holds and has sent", async () => {
+    type Buffer = { runs: number; sendingSince: string | null; lastSentAt: string | null; runsSent: number };
+    const buffers = async () => (await readJson<{ buffers: Buffer[] }>("/v1/sink/status")).buffers;
+    const sentBefore = (await buffers()).reduce((n, b) => n + b.runsSent, 0);
+    await sendBatch(views(uid(), 0, 2));
+    await eventually(async () => {
+      const now = await buffers();
+      return (
+        now.reduce((n, b) => n + b.runsSent, 0) > sentBefore &&
+        now.every((b) => b.runs === 0 && b.sendingSince === null)
+      );
+    }, "the run sent on and every buffer empty");
+    const now = await buffers();
+    expect(now).toHaveLength(4);
+    expect(now.some((b) => b.lastSentAt !== null && Date.parse(b.lastSentAt) <= Date.now())).toBe(true);
+  });
 });

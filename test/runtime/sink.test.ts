@@ -585,4 +585,38 @@ describe("the operator's view", () => {
     expect(lake.objects.length).toBeGreaterThan(0);
     expect(lake.objects.every((o) => o.lines > 0 && o.key.startsWith("raw/events/dt="))).toBe(true);
   });
+
+  it("shows a batch the consumer is still applying, with the step it is waiting on", async () => {
+    type InProgress = { messages: number; step: string; since: string };
+    const inProgress = async () =>
+      (await readJson<{ consumer: { inProgress: InProgress[] }; buffers: unknown }>("/v1/sink/status")).consumer
+        .inProgress;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A warehouse whose write does not answer until the test lets it: what a hung D1 call looks like from outside.
+    const slowWarehouse = {
+      prepare: (query: string) => env.WAREHOUSE.prepare(query),
+      batch: async (statements: D1PreparedStatement[]) => {
+        await held;
+        return env.WAREHOUSE.batch(statements);
+      },
+    } as unknown as D1Database;
+    const profileId = `user_id:${uid()}`;
+    const delivered = deliver([message([eventRecord(profileId, `${profileId}-held`)])], CHANGES_QUEUE, {
+      WAREHOUSE: slowWarehouse,
+    });
+    await eventually(async () => (await inProgress()).length > 0, "the held batch in the status");
+    const [batch] = await inProgress();
+    expect(batch?.messages).toBe(1);
+    expect(batch?.step).toContain("writing the warehouse");
+    release();
+    await delivered;
+    expect(await inProgress()).toEqual([]);
+  });
+
+  it("has no sink buffers to show where runs go straight to the Queue", async () => {
+    expect((await readJson<{ buffers: unknown }>("/v1/sink/status")).buffers).toBeNull();
+  });
 });
