@@ -31,8 +31,14 @@ export const ACTOR_CALLS_IN_FLIGHT = 64;
 const ADMISSION_BUDGET_MS = 5_000;
 /** Calls admitted before the finishing rate is known: one full batch of distinct people. */
 const COLD_ALLOWANCE = 2_500;
-/** How long one request's fan-out may wait for slots in all. */
-export const REQUEST_BUDGET_MS = 10_000;
+/**
+ * How long one request's fan-out may wait for slots in all. Half of what
+ * Segment's server SDK waits for an answer (analytics-node's
+ * `httpRequestTimeout`, 10 s): the calls already running still need time to
+ * finish, and a 503 that arrives after the client gave up is a timeout to it,
+ * without the `Retry-After` it needed.
+ */
+export const REQUEST_BUDGET_MS = 5_000;
 const POLL_MS = 3;
 /** What a refused client is told to wait. */
 export const OVERLOAD_RETRY_AFTER_SECONDS = 2;
