@@ -39,6 +39,12 @@ const COLD_ALLOWANCE = 2_500;
  * without the `Retry-After` it needed.
  */
 export const REQUEST_BUDGET_MS = 5_000;
+/**
+ * How long after the slot budget a request still waits for calls already
+ * running before it answers without them: the answer comes within
+ * `REQUEST_BUDGET_MS + ANSWER_GRACE_MS` (7 s) however slowly the actors go.
+ */
+export const ANSWER_GRACE_MS = 2_000;
 const POLL_MS = 3;
 /** What a refused client is told to wait. */
 export const OVERLOAD_RETRY_AFTER_SECONDS = 2;
@@ -106,4 +112,25 @@ export function actorsUnavailable(failed: number, of: number, overloaded: boolea
     undefined,
     retryAfter,
   );
+}
+
+/**
+ * The fan-out's results, or null once `ms` have passed: the calls still
+ * running are left to finish in the background (`waitUntil`), and the
+ * request answers 503 for them — a retry is applied once, by messageId,
+ * whether or not they finished meanwhile.
+ */
+export async function resultsWithin<T>(
+  fanOut: Promise<T>,
+  ms: number,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  const results = await Promise.race([fanOut, late]);
+  clearTimeout(timer);
+  if (results === null) waitUntil(fanOut);
+  return results;
 }

@@ -26,7 +26,15 @@ import { actorKeyOf, validateMessage } from "../model/validate";
 import { recordConflicts } from "../sink/identity-conflicts";
 import { quarantine, type Rejection } from "../sink/quarantine";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
-import { ActorsBusy, actorsUnavailable, admitIngest, REQUEST_BUDGET_MS, withActorSlot } from "./actor-gate";
+import {
+  ActorsBusy,
+  ANSWER_GRACE_MS,
+  actorsUnavailable,
+  admitIngest,
+  REQUEST_BUDGET_MS,
+  resultsWithin,
+  withActorSlot,
+} from "./actor-gate";
 import type { WriteKeyClass } from "./auth";
 import { clientAddressOf } from "./client-address";
 import { ApiError } from "./errors";
@@ -163,16 +171,20 @@ export async function ingestMessages(
     throw err;
   }
   const deadline = Date.now() + REQUEST_BUDGET_MS;
-  const results = await settleEach([...byActor], ACTOR_CALLS_PER_REQUEST, ([key, events]) => {
+  let finished = 0;
+  const fanOut = settleEach([...byActor], ACTOR_CALLS_PER_REQUEST, ([key, events]) => {
     const trust =
       untrusted.size > 0 ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) } : {};
     return withActorSlot(deadline, async () => {
       // A fresh stub for each try: a stub to an actor that was released stays broken.
       const result = await withRetry(() => profileActor(env, key).ingest(key, events, trust));
       if (result.release) await doneWith(profileActor(env, key));
+      finished += 1;
       return result;
     });
   });
+  const results = await resultsWithin(fanOut, REQUEST_BUDGET_MS + ANSWER_GRACE_MS, waitUntil);
+  if (results === null) throw actorsUnavailable(byActor.size - finished, byActor.size, true);
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {
     const overloaded = failed.filter((r) => r.reason instanceof ActorsBusy).length;

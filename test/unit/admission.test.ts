@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Admission } from "../../src/model/admission";
+import { resultsWithin } from "../../src/routes/actor-gate";
 
 /** Finishes `n` admitted calls spread evenly over `ms` starting at `from`; returns the end time. */
 function finish(a: Admission, n: number, from: number, ms: number): number {
@@ -51,5 +52,27 @@ describe("admission to the actors", () => {
     a.withdraw(80);
     expect(a.queued).toBe(0);
     expect(a.admit(100, 1).ok).toBe(true);
+  });
+});
+
+describe("a request's answer while its actors are slow", () => {
+  it("comes at the deadline, and the calls still running are handed on to finish", async () => {
+    let finishLate: (v: string) => void = () => {};
+    const slow = new Promise<string>((resolve) => {
+      finishLate = resolve;
+    });
+    const handedOn: Promise<unknown>[] = [];
+    const started = Date.now();
+    expect(await resultsWithin(slow, 50, (p) => handedOn.push(p))).toBeNull();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(handedOn).toHaveLength(1);
+    finishLate("stored");
+    expect(await handedOn[0]).toBe("stored");
+  });
+
+  it("is the results themselves when the calls finish in time", async () => {
+    const handedOn: Promise<unknown>[] = [];
+    expect(await resultsWithin(Promise.resolve(["ok"]), 1_000, (p) => handedOn.push(p))).toEqual(["ok"]);
+    expect(handedOn).toEqual([]);
   });
 });
