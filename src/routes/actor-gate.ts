@@ -116,14 +116,14 @@ export function actorsUnavailable(failed: number, of: number, overloaded: boolea
 
 /**
  * The fan-out's results, or null once `ms` have passed: the calls still
- * running are left to finish in the background (`waitUntil`), and the
+ * running are handed to `finishLate` (to finish under `waitUntil`), and the
  * request answers 503 for them — a retry is applied once, by messageId,
  * whether or not they finished meanwhile.
  */
 export async function resultsWithin<T>(
   fanOut: Promise<T>,
   ms: number,
-  waitUntil: (p: Promise<unknown>) => void,
+  finishLate: (fanOut: Promise<T>) => void,
 ): Promise<T | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<null>((resolve) => {
@@ -131,6 +131,6 @@ export async function resultsWithin<T>(
   });
   const results = await Promise.race([fanOut, late]);
   clearTimeout(timer);
-  if (results === null) waitUntil(fanOut);
+  if (results === null) finishLate(fanOut);
   return results;
 }

@@ -183,7 +183,15 @@ export async function ingestMessages(
       return result;
     });
   });
-  const results = await resultsWithin(fanOut, REQUEST_BUDGET_MS + ANSWER_GRACE_MS, waitUntil);
+  // Calls that finish after the answer still keep their refused identity claims for the operator.
+  const results = await resultsWithin(fanOut, REQUEST_BUDGET_MS + ANSWER_GRACE_MS, (late) =>
+    waitUntil(
+      late.then((settled) => {
+        const conflicts = settled.flatMap((r) => (r.status === "fulfilled" ? (r.value.conflicts ?? []) : []));
+        return conflicts.length > 0 ? recordConflicts(db, conflicts, receivedAt, settings.quarantine) : undefined;
+      }),
+    ),
+  );
   if (results === null) throw actorsUnavailable(byActor.size - finished, byActor.size, true);
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed.length > 0) {
