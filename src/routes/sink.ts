@@ -10,7 +10,7 @@ import { sinkBuffer } from "../actors/client";
 import { SINK_BUFFER_SHARDS, type SinkBufferStatus } from "../actors/sink-buffer";
 import { warehouseDb } from "../catalog/store";
 import { settingsOf } from "../model/settings";
-import { consumerInProgress } from "../sink/consumer";
+import { consumerInProgress } from "../sink/batch-progress";
 import { IDENTITY_CONFLICT_COUNTERS } from "../sink/identity-conflicts";
 import { kafkaConfig } from "../sink/kafka";
 import { deadLetters, sinkStats } from "../sink/warehouse-schema";

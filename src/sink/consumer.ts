@@ -23,6 +23,7 @@ import { privacyHash } from "../model/regulations";
 import { settingsOf } from "../model/settings";
 import { warehouseRowsOf } from "../model/warehouse-rows";
 import { consumeRegulations, REGULATIONS_QUEUE } from "../privacy/regulations";
+import { tracked } from "./batch-progress";
 import { kafkaConfig, produceToKafka } from "./kafka";
 import { deadLetters } from "./warehouse-schema";
 import { prepare, writeWarehouse } from "./warehouse-writer";
@@ -69,52 +70,6 @@ async function withoutErased(env: Env, records: ChangeRecord[]): Promise<ChangeR
   });
 }
 
-/** A change batch being applied in this isolate: when it began and the step it is at. */
-interface BatchInProgress {
-  since: number;
-  messages: number;
-  step: string;
-  stepSince: number;
-}
-
-const batchesInProgress = new Set<BatchInProgress>();
-
-function described(b: BatchInProgress) {
-  return {
-    since: new Date(b.since).toISOString(),
-    messages: b.messages,
-    step: b.step,
-    stepSince: new Date(b.stepSince).toISOString(),
-  };
-}
-
-/** The change batches this isolate is applying now (`GET /v1/sink/status`): the Queue waits for each to return. */
-export function consumerInProgress() {
-  return [...batchesInProgress].map(described);
-}
-
-/** A batch still running after this long is logged, with its step, and again each time this passes. */
-const SLOW_BATCH_MS = 30_000;
-
-async function tracked(messages: number, work: (step: (name: string) => void) => Promise<void>): Promise<void> {
-  const now = Date.now();
-  const batch: BatchInProgress = { since: now, messages, step: "parsing", stepSince: now };
-  batchesInProgress.add(batch);
-  const watchdog = setInterval(
-    () => console.error(JSON.stringify({ msg: "change batch still running", ...described(batch) })),
-    SLOW_BATCH_MS,
-  );
-  try {
-    await work((name) => {
-      batch.step = name;
-      batch.stepSince = Date.now();
-    });
-  } finally {
-    clearInterval(watchdog);
-    batchesInProgress.delete(batch);
-  }
-}
-
 async function apply(
   env: Env,
   messages: readonly ChangeMessage[],
@@ -130,8 +85,10 @@ async function apply(
   step("writing the warehouse and lake");
   await writeWarehouse(env.WAREHOUSE, env.LAKE, rows, now, `${now}-${crypto.randomUUID()}`);
   const kafka = kafkaConfig(env);
-  step("producing to Kafka");
-  if (kafka) await produceToKafka(kafka, records);
+  if (kafka) {
+    step("producing to Kafka");
+    await produceToKafka(kafka, records);
+  }
   step(`confirming to ${new Set(messages.map((m) => m.actor)).size} actors`);
   await confirmToActors(env, messages);
 }
