@@ -103,8 +103,9 @@ export class SinkBuffer extends DurableObject<Env> {
     try {
       for (const batch of packBundles(runs)) {
         await this.env.SINK_QUEUE.sendBatch(batch.map((m) => ({ body: m.body, contentType: "text" as const })));
-        sent += batch.reduce((n, m) => n + m.runs, 0);
-        this.runsSent += batch.reduce((n, m) => n + m.runs, 0);
+        const runsInBatch = batch.reduce((n, m) => n + m.runs, 0);
+        sent += runsInBatch;
+        this.runsSent += runsInBatch;
         this.lastSentAt = Date.now();
       }
       this.failures = 0;

@@ -26,3 +26,20 @@ export async function settleEach<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
   return results;
 }
+
+/**
+ * `work`'s value, wrapped, or null once `ms` have passed without it: the
+ * caller decides what a late call means (give up on it, or let it finish in
+ * the background). The timer is cleared either way.
+ */
+export async function finishedWithin<T>(work: Promise<T>, ms: number): Promise<{ value: T } | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([work.then((value) => ({ value })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

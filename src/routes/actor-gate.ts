@@ -23,6 +23,7 @@
  * that made it.
  */
 import { Admission } from "../model/admission";
+import { finishedWithin } from "../model/fan-out";
 import { ApiError } from "./errors";
 
 /** Ingest calls to actors in flight in this isolate at once. */
@@ -125,12 +126,7 @@ export async function resultsWithin<T>(
   ms: number,
   finishLate: (fanOut: Promise<T>) => void,
 ): Promise<T | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
-  });
-  const results = await Promise.race([fanOut, late]);
-  clearTimeout(timer);
-  if (results === null) finishLate(fanOut);
-  return results;
+  const finished = await finishedWithin(fanOut, ms);
+  if (finished === null) finishLate(fanOut);
+  return finished?.value ?? null;
 }

@@ -17,7 +17,7 @@ import { doneWith, profileActor } from "../actors/client";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs, runsOfBody } from "../model/changes";
-import { settleEach } from "../model/fan-out";
+import { finishedWithin, settleEach } from "../model/fan-out";
 import { deadLetterProfileIds } from "../model/owners";
 import { privacyHash } from "../model/regulations";
 import { settingsOf } from "../model/settings";
@@ -93,11 +93,6 @@ async function apply(
   await confirmToActors(env, messages);
 }
 
-/**
- * Tells each actor which of its outbox runs are applied, so it can delete
- * them: one RPC per actor per batch. A failed confirmation only means the
- * actor sends the run again later, which the idempotent writes absorb.
- */
 /** Runs written to the warehouse (and confirmed) together: what one batch held before bundles. */
 const RUNS_PER_APPLY = 100;
 
@@ -119,14 +114,17 @@ async function confirmOne(env: Env, [key, ranges]: [string, [number, number][]],
   return deleted;
 }
 
-function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  const finished = await finishedWithin(work, ms);
+  if (finished === null) throw new Error(`no answer within ${ms} ms`);
+  return finished.value;
 }
 
+/**
+ * Tells each actor which of its outbox runs are applied, so it can delete
+ * them: one RPC per actor per batch. A failed confirmation only means the
+ * actor sends the run again later, which the idempotent writes absorb.
+ */
 async function confirmToActors(env: Env, messages: readonly Pick<ChangeMessage, "actor" | "firstSeq" | "lastSeq">[]) {
   const byActor = new Map<string, [number, number][]>();
   for (const m of messages) {
