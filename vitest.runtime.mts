@@ -14,6 +14,8 @@ export function runtimeConfig(options: {
   exclude?: string[];
   ratelimits: { ingest: number; read: number };
   bindings?: Record<string, string>;
+  /** For files that drive thousands of requests (vitest's default is 5 s). */
+  testTimeout?: number;
 }) {
   return defineConfig(async () => {
     const migrations = await readD1Migrations("./migrations");
@@ -46,6 +48,7 @@ export function runtimeConfig(options: {
         include: options.include,
         exclude: options.exclude ?? [],
         setupFiles: ["./test/runtime/setup.ts"],
+        ...(options.testTimeout ? { testTimeout: options.testTimeout } : {}),
       },
     };
   });

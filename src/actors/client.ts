@@ -54,6 +54,8 @@ export function emailDirectory(env: Pick<Env, "DIRECTORY">, name: string): Durab
 export interface IngestTrust {
   /** messageIds sent with a browser key and no valid identity verification. */
   untrusted?: string[];
+  /** Every message came from a sealed e-mail link (`/o/`, `/c/`): its experiment and variant can be believed. */
+  sealedLinks?: boolean;
 }
 
 /** An actor's id as text: a one-way hash of its name, which names no one by itself. */
@@ -115,6 +117,8 @@ export interface PersonalizationInput {
   traits: Record<string, unknown>;
   /** Null when the person refused personalization (consent): they get what everyone gets. */
   signals: PersonalSignals | null;
+  /** Inside a running experiment: the person's variant, and whether this call was their first exposure. */
+  experiment?: { variant: string; exposedAt: number; first: boolean };
 }
 
 /**

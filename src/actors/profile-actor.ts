@@ -19,6 +19,12 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import type { Env } from "../env";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf } from "../model/changes";
+import {
+  attributeEvents,
+  type ExposureRequest,
+  joinMembership,
+  type Membership,
+} from "../model/experiment-attribution";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
 import { type IdentityConflict, withoutUnverifiedTraits } from "../model/identity-claims";
 import type { ProfileEvent } from "../model/messages";
@@ -37,6 +43,7 @@ import {
   type ProfileActorApi,
   profileActor,
 } from "./client";
+import { ExperimentMemberships, membershipRecord } from "./experiment-memberships";
 import { FlushSchedule } from "./flush-schedule";
 import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
 import { askForHandovers, mergeVisitor } from "./identity-resolution";
@@ -96,6 +103,10 @@ export class ProfileActor extends DurableObject<Env> {
   private pointsTo: string | null = null;
   /** Ids linked to this person and what came of each. */
   private readonly links = new IdentityLinks();
+  /** The experiments this person was exposed to (a write-through copy of `experiment_memberships`). */
+  private readonly memberships = new ExperimentMemberships();
+  /** This actor's name when it holds no profile yet (see `actorName`); a profile carries its own. */
+  private namedAs: string | null = null;
   /** Flood protection: the events this profile may still take right now (in memory; a flooded actor stays awake). */
   private floodBucket: TokenBucket | null = null;
   /** When a regulation suppressed this identity (mirrors the `suppression` row). */
@@ -168,6 +179,13 @@ export class ProfileActor extends DurableObject<Env> {
     this.suppressedAt = this.db.select().from(schema.suppression).get()?.at ?? null;
     this.memory = loadMemory(this.db);
     this.links.load(this.db);
+    this.memberships.load(this.ctx.storage.sql);
+    this.namedAs = this.db.select().from(schema.actorName).get()?.name ?? null;
+  }
+
+  /** The name this actor's outbox runs are sent under: its person's, else the one it was told. */
+  private ownName(): string | null {
+    return this.memory.profile?.actorKey ?? this.namedAs;
   }
 
   /** The first write creates the schema, behind the input gate like the constructor's migration. */
@@ -215,7 +233,11 @@ export class ProfileActor extends DurableObject<Env> {
         // A visitor that belongs to someone else is not listed as this person's.
         changes.profile.anonymousIds = changes.profile.anonymousIds.filter((id) => !this.links.isRefused(id));
       }
-      const records = changeRecordsOf(publicProfileId(actorKey), fresh, changes, now);
+      const profileId = publicProfileId(actorKey);
+      const records = changeRecordsOf(profileId, fresh, changes, now);
+      const attributed = attributeEvents(this.memberships.current, fresh, trust.sealedLinks === true);
+      for (const m of attributed) records.push(membershipRecord(profileId, m, now));
+      let forgotten: string[] = [];
       const pruneDue = crossesMultiple(
         this.memory.profile?.eventCount ?? 0,
         changes.profile.eventCount,
@@ -225,9 +247,11 @@ export class ProfileActor extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         persistBatch(sql, fresh, changes, now);
         if (pruneDue) prune(sql, now);
+        if (attributed.length > 0) forgotten = this.memberships.persist(sql, attributed);
         appendToOutbox(sql, records, now);
       });
       commitToMemory(this.memory, changes);
+      this.memberships.commit(attributed, forgotten);
       popular = changes.popular;
     }
     if (fresh.length > 0 || identity.merged > 0) await this.recordsAdded(now);
@@ -326,7 +350,10 @@ export class ProfileActor extends DurableObject<Env> {
       const verified = !untrusted.has(claim.messageId);
       const withTraits = verified || !guarded;
       const merge = { actorKey, id: claim.id, handover, settings: this.settings, now, withTraits };
-      if (mergeVisitor(this.db, this.ctx.storage.sql, this.memory, this.links, merge)) merged += 1;
+      // Synchronous with the merge, so both commit together (no await between them).
+      const joined = mergeVisitor(this.db, this.ctx.storage.sql, this.memory, this.links, merge);
+      const absorbed = this.absorbMemberships(actorKey, `anon:${claim.id}`, handover.memberships ?? [], now);
+      if (joined || absorbed) merged += 1;
       const email = emailOf(handover.profile?.traits);
       // The visitor's address is claimed for the user only as trusted as the message that linked them.
       if (email && withTraits) emails.push({ email, trusted: verified, messageId: claim.messageId });
@@ -361,7 +388,10 @@ export class ProfileActor extends DurableObject<Env> {
         this.db.insert(schema.pointer).values({ id: 1, target, at }).run();
         this.pointsTo = target;
       }
-      return { outcome: "merged", handover: readHandover(this.db, this.memory) };
+      return {
+        outcome: "merged",
+        handover: { ...readHandover(this.db, this.memory), memberships: this.memberships.all() },
+      };
     });
   }
 
@@ -383,7 +413,7 @@ export class ProfileActor extends DurableObject<Env> {
   /** Change records were committed: sent now (`SINK_FLUSH_MS=0`) or by the alarm within `SINK_FLUSH_MS`. */
   private async recordsAdded(now: number) {
     if (this.settings.sinkFlushMs > 0) return this.flush.recordsAdded(now, this.settings.sinkFlushMs);
-    const actor = this.memory.profile?.actorKey ?? null;
+    const actor = this.ownName();
     await this.flush.sendNow(now, this.sender(actor), actor, this.settings.sinkRedeliverMs);
   }
 
@@ -395,7 +425,7 @@ export class ProfileActor extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     return this.idle.around(async () => {
       await this.ready();
-      const actor = this.memory.profile?.actorKey ?? null;
+      const actor = this.ownName();
       await this.flush.run(this.sender(actor), actor, this.settings.sinkRedeliverMs);
     });
   }
@@ -543,6 +573,8 @@ export class ProfileActor extends DurableObject<Env> {
         this.memory = emptyMemory();
         this.pointsTo = null;
         this.links.clear();
+        this.memberships.clear();
+        this.namedAs = null;
         this.migrated = false;
         this.floodBucket = null;
         this.suppressedAt = null;
@@ -586,7 +618,9 @@ export class ProfileActor extends DurableObject<Env> {
       await this.ready();
       const forward = this.forward();
       if (forward) return forward.exportData();
-      return this.migrated ? exportOf(this.db, this.ctx.storage.sql, this.memory) : null;
+      if (!this.migrated) return null;
+      const held = exportOf(this.db, this.ctx.storage.sql, this.memory);
+      return held ? { ...held, experiments: this.memberships.all() } : null;
     });
   }
 
@@ -611,14 +645,75 @@ export class ProfileActor extends DurableObject<Env> {
     });
   }
 
-  /** What the recommender needs, in one call, from memory. */
-  async personalization(now = Date.now()): Promise<PersonalizationInput> {
+  /**
+   * The person's variant in an experiment: recorded on first exposure, with
+   * its change record, and the same on every later call (ESPs render one
+   * e-mail several times: HTML, text, AMP, previews).
+   */
+  private async expose(request: ExposureRequest, now: number) {
+    const { membership, first } = await this.memberships.assignment(request, now);
+    if (first) {
+      await this.ensureSchema();
+      // Another call may have recorded it while this one hashed.
+      const recorded = this.memberships.current.get(request.experimentId);
+      if (recorded) return { variant: recorded.variant, exposedAt: recorded.exposedAt, first: false };
+      const sql = this.ctx.storage.sql;
+      const named = this.ownName();
+      const profileId = publicProfileId(named ?? request.actorKey);
+      let forgotten: string[] = [];
+      this.ctx.storage.transactionSync(() => {
+        if (!named) sql.exec("INSERT OR REPLACE INTO actor_name (id, name) VALUES (1, ?)", request.actorKey);
+        forgotten = this.memberships.persist(sql, [membership]);
+        appendToOutbox(sql, [membershipRecord(profileId, membership, now)], now);
+      });
+      this.memberships.commit([membership], forgotten);
+      this.namedAs ??= named ? null : request.actorKey;
+      await this.recordsAdded(now);
+    }
+    return { variant: membership.variant, exposedAt: membership.exposedAt, first };
+  }
+
+  /**
+   * A merged visitor's experiment memberships join the person's (earliest
+   * exposure wins, see joinMembership). The visitor's own warehouse rows are
+   * marked as merged into the person, so each person is one recipient.
+   * Returns whether anything was written.
+   */
+  private absorbMemberships(actorKey: string, visitorKey: string, theirs: readonly Membership[], now: number): boolean {
+    if (theirs.length === 0) return false;
+    const into = publicProfileId(actorKey);
+    const from = publicProfileId(visitorKey);
+    const joined = theirs.flatMap((m) => joinMembership(this.memberships.current.get(m.experimentId), m) ?? []);
+    const records = [
+      ...theirs.map((m) => membershipRecord(from, m, now, { into })),
+      ...joined.map((m) => membershipRecord(into, m, now)),
+    ];
+    const sql = this.ctx.storage.sql;
+    let forgotten: string[] = [];
+    this.ctx.storage.transactionSync(() => {
+      if (joined.length > 0) forgotten = this.memberships.persist(sql, joined);
+      appendToOutbox(sql, records, now);
+    });
+    this.memberships.commit(joined, forgotten);
+    return true;
+  }
+
+  /**
+   * What the recommender needs, in one call, from memory. With `exposure`
+   * (a merge call inside a running experiment), also the person's variant:
+   * the one recorded on their first exposure, else assigned and recorded now.
+   */
+  async personalization(now = Date.now(), exposure?: ExposureRequest): Promise<PersonalizationInput> {
     return this.idle.around(async () => {
       await this.ready();
       const forward = this.forward();
-      if (forward) return forward.personalization(now);
+      if (forward && this.pointsTo) {
+        return forward.personalization(now, exposure && { ...exposure, actorKey: this.pointsTo });
+      }
+      const experiment = exposure && this.suppressedAt === null ? await this.expose(exposure, now) : undefined;
       const p = this.memory.profile;
       return {
+        ...(experiment ? { experiment } : {}),
         known: p !== null,
         profileId: p ? publicProfileId(p.actorKey) : null,
         traits: p?.traits ?? {},

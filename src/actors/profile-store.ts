@@ -4,9 +4,11 @@
  * transaction, keeping the tables within their caps, and reading the whole
  * state a visitor hands over when it is merged into a person.
  */
+
 import { and, desc, eq, getTableColumns, gte } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { DecayingScore } from "../model/affinity";
+import type { Membership } from "../model/experiment-attribution";
 import {
   EMAIL_LINK_CLICKED,
   type LinkClick,
@@ -36,6 +38,8 @@ export interface Handover {
   products: ProductHistory[];
   sessions: Session[];
   recentEvents: RecentEventRow[];
+  /** The visitor's experiment memberships, which the person joins (absent from a visitor of an older version). */
+  memberships?: Membership[];
 }
 
 export function emptyMemory(): ProfileMemory {

@@ -3,8 +3,10 @@
  * timeline (DESIGN §2.2), and the full export of what it holds (GDPR
  * access). Built from the actor's memory and tables; the actor only routes.
  */
+
 import { desc, getTableColumns } from "drizzle-orm";
 import { rankedAffinities } from "../model/affinity";
+import type { Membership } from "../model/experiment-attribution";
 import type { ProfileMemory, ProfileState } from "../model/profile";
 import { publicProfileId } from "../model/profile-id";
 import type { ProductHistory } from "../model/ranking";
@@ -86,6 +88,8 @@ export interface ActorExport {
   identityLinks: { id: string; status: string; at: number }[];
   outbox: OutboxDepth;
   suppressed: { at: number; dropped: number } | null;
+  /** The experiments the person was exposed to, and what they did after. */
+  experiments?: Membership[];
 }
 
 /** Every table of a migrated actor, or null when it holds nothing (no profile, no suppression). */

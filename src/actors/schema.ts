@@ -143,3 +143,32 @@ export const directoryClaims = sqliteTable("directory_claims", {
   name: text("name").primaryKey(),
   at: integer("at").notNull(),
 });
+
+/**
+ * This person's part in each experiment (model/experiment-attribution.ts):
+ * the variant of their first exposure and what they did after, each outcome
+ * set once. At most `MAX_MEMBERSHIPS` rows.
+ */
+export const experimentMemberships = sqliteTable("experiment_memberships", {
+  experimentId: text("experiment_id").primaryKey(),
+  variant: text("variant").notNull(),
+  exposedAt: integer("exposed_at").notNull(),
+  conversionEvent: text("conversion_event").notNull(),
+  windowMs: integer("window_ms").notNull(),
+  openedAt: integer("opened_at"),
+  clickedAt: integer("clicked_at"),
+  convertedAt: integer("converted_at"),
+  conversionMessageId: text("conversion_message_id"),
+  revenue: real("revenue").notNull().default(0),
+  revision: integer("revision").notNull(),
+});
+
+/**
+ * The actor's own name (`user:42`), for an actor that holds no profile yet
+ * knows whom it is about (a recipient exposed to an experiment before any
+ * event of theirs arrived): its outbox runs are sent under this name.
+ */
+export const actorName = sqliteTable("actor_name", {
+  id: integer("id").primaryKey(),
+  name: text("name").notNull(),
+});

@@ -55,6 +55,18 @@ export const sessionFact = z.object({
   landingPage: z.string().nullable(),
 });
 
+/** A person's part in one experiment (model/experiment-attribution.ts), whole. */
+export const membershipFact = z.object({
+  experimentId: z.string().min(1),
+  variant: z.string().min(1),
+  exposedAt: z.number(),
+  openedAt: z.number().nullable(),
+  clickedAt: z.number().nullable(),
+  convertedAt: z.number().nullable(),
+  conversionMessageId: z.string().nullable(),
+  revenue: z.number(),
+});
+
 /**
  * Every record names its profile (`user_id:42`) and the profile version the
  * change produced: versions only grow, so the warehouse keeps the newest
@@ -74,6 +86,11 @@ export const changeRecord = z.discriminatedUnion("kind", [
     score: z.number(),
     asOf: z.number(),
   }),
+  /**
+   * `version` is the membership's revision. `mergedInto` names the person a
+   * merged visitor's membership now counts under (their own record counts it).
+   */
+  z.object({ kind: z.literal("experiment"), ...common, membership: membershipFact, mergedInto: z.string().nullable() }),
 ]);
 export type ChangeRecord = z.infer<typeof changeRecord>;
 

@@ -10,6 +10,7 @@
  * it even where the hash of another id would say otherwise.
  */
 import { z } from "zod";
+import { type CatalogIndex, type PersonalSignals, type Recommendation, recommend } from "./ranking";
 
 export const EXPERIMENT_ID = /^[a-z0-9-]{1,64}$/;
 const VARIANT_KEY = /^[a-z0-9_-]{1,32}$/;
@@ -86,7 +87,7 @@ export async function assignmentPoint(salt: string, personId: string): Promise<n
 
 /** The variant a person is assigned on first exposure. */
 export async function assignVariant(
-  experiment: Pick<ExperimentDefinition, "variants">,
+  experiment: { variants: readonly Pick<ExperimentVariant, "key" | "weight">[] },
   salt: string,
   personId: string,
 ): Promise<string> {
@@ -115,4 +116,39 @@ export function conversionRevenue(properties: Record<string, unknown>): number |
     sum += price * (typeof quantity === "number" && Number.isFinite(quantity) && quantity > 0 ? quantity : 1);
   }
   return priced ? sum : null;
+}
+
+/** What a merge call shows: a strategy's picks, the merchandiser's list, or (a holdout) nothing. */
+export type ContentStrategy = "personalized" | "trending" | "static" | "none";
+
+/**
+ * The recommendations a variant renders. `personalized` is the ranking every
+ * merge call uses (a cold person gets its trending fallback, as outside an
+ * experiment); `trending` ignores the person; `static` shows the variant's
+ * products in their order, skipping any no longer in stock or in the catalog;
+ * `none` shows nothing.
+ */
+export function variantRecommendations(
+  variant: Pick<ExperimentVariant, "strategy" | "productIds">,
+  index: CatalogIndex,
+  signals: PersonalSignals | null,
+  limit: number,
+): { items: Recommendation[]; strategy: ContentStrategy } {
+  switch (variant.strategy) {
+    case "personalized":
+      return recommend(index, signals, limit);
+    case "trending":
+      return recommend(index, null, limit);
+    case "static": {
+      const items: Recommendation[] = [];
+      for (const id of variant.productIds ?? []) {
+        const product = index.byId.get(id);
+        if (product?.inStock) items.push({ product, score: 0, reason: "Chosen for this campaign" });
+        if (items.length >= limit) break;
+      }
+      return { items, strategy: "static" };
+    }
+    case "none":
+      return { items: [], strategy: "none" };
+  }
 }

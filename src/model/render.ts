@@ -19,7 +19,11 @@ export function firstNameOf(traits: Record<string, unknown>): string | null {
 }
 
 /** The block's heading: a greeting by name for personal picks, a plain one for trending. */
-export function recommendationHeading(strategy: "personalized" | "trending", traits: Record<string, unknown>): string {
+export function recommendationHeading(
+  strategy: "personalized" | "trending" | "static",
+  traits: Record<string, unknown>,
+): string {
+  if (strategy === "static") return "Our picks for you";
   if (strategy !== "personalized") return "Popular right now";
   const name = firstNameOf(traits);
   return name ? `Picked for you, ${name}` : "Picked for you";
@@ -91,6 +95,11 @@ function cell(item: BlockItem, widthPercent: number): string {
 }
 
 /** Renders items in rows of up to three columns. */
+/** The invisible open pixel; alone, it is what a holdout variant's e-mail carries, so its opens count too. */
+export function openPixelTag(url: string): string {
+  return `<img src="${escapeHtml(url)}" alt="" width="1" height="1" style="display:block;border:0;width:1px;height:1px;">`;
+}
+
 export function renderRecommendationBlock(items: readonly BlockItem[], options: BlockOptions): string {
   const perRow = Math.min(3, Math.max(1, items.length));
   const width = Math.floor(100 / perRow);
@@ -103,9 +112,7 @@ export function renderRecommendationBlock(items: readonly BlockItem[], options: 
         .join("")}</tr>`,
     );
   }
-  const pixel = options.openPixelUrl
-    ? `<img src="${escapeHtml(options.openPixelUrl)}" alt="" width="1" height="1" style="display:block;border:0;width:1px;height:1px;">`
-    : "";
+  const pixel = options.openPixelUrl ? openPixelTag(options.openPixelUrl) : "";
   return (
     `<table role="presentation" class="ep-recommendations" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;max-width:600px;margin:0 auto;">` +
     `<tr><td colspan="${perRow}" style="padding:8px;${FONT}font-size:18px;font-weight:bold;color:#1a1a1a;">${escapeHtml(options.heading)}</td></tr>` +

@@ -25,6 +25,8 @@ export interface LinkClaims {
   productId?: string;
   /** The e-mail (one merge call) the link belongs to: a random id, naming no one. */
   emailId?: string;
+  /** The experiment the e-mail was rendered in (its variant is `variant`). */
+  experiment?: string;
   /** Expiry, epoch seconds. */
   exp: number;
 }
@@ -112,6 +114,7 @@ function compactClaims(c: LinkClaims): Record<string, string | number> {
   if (c.url !== undefined) out.u = c.url;
   if (c.productId !== undefined) out.i = c.productId;
   if (c.emailId !== undefined) out.m = c.emailId;
+  if (c.experiment !== undefined) out.x = c.experiment;
   return out;
 }
 
@@ -130,6 +133,7 @@ function expandClaims(v: unknown): LinkClaims | null {
   if (optional(c.u) !== undefined) claims.url = optional(c.u);
   if (optional(c.i) !== undefined) claims.productId = optional(c.i);
   if (optional(c.m) !== undefined) claims.emailId = optional(c.m);
+  if (optional(c.x) !== undefined) claims.experiment = optional(c.x);
   return claims;
 }
 

@@ -111,7 +111,8 @@ export function correctedTimestamp(
 /** Events older than this are refused: no client has a reason to send them, and dates before it break nothing downstream. */
 export const EARLIEST_TIMESTAMP = Date.UTC(2000, 0, 1);
 
-function describeIssue(issue: { path: PropertyKey[]; message: string; code: string }): string {
+/** `path.to.field: what is wrong`, for a 400 that names the field. */
+export function describeIssue(issue: { path: PropertyKey[]; message: string; code: string }): string {
   const where = issue.path.map(String).join(".");
   return where ? `${where}: ${issue.message}` : issue.message;
 }

@@ -43,6 +43,20 @@ export type ProfileRow = [
 export type SessionRow = [string, number, number, number, number, number, number, string | null, number];
 /** [profileId, dimension, score, asOf, version] */
 export type AffinityRow = [string, string, number, number, number];
+/** [experimentId, profileId, variant, exposedAt, openedAt, clickedAt, convertedAt, conversionMessageId, revenue, mergedInto, revision] */
+export type ExposureRow = [
+  string,
+  string,
+  string,
+  number,
+  number | null,
+  number | null,
+  number | null,
+  string | null,
+  number,
+  string | null,
+  number,
+];
 
 export interface WarehouseRows {
   events: EventRow[];
@@ -51,6 +65,7 @@ export interface WarehouseRows {
   profilesWithoutTraits: ProfileRow[];
   sessions: SessionRow[];
   affinities: AffinityRow[];
+  exposures: ExposureRow[];
   /** The oldest `at` among the records: how far behind the sink is. */
   oldestChangeAt: number | null;
 }
@@ -67,6 +82,7 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
   const profiles = new Map<string, { version: number; row: ProfileRow; omitted: boolean }>();
   const sessions = new Map<string, { version: number; row: SessionRow }>();
   const affinities = new Map<string, { version: number; row: AffinityRow }>();
+  const exposures = new Map<string, { version: number; row: ExposureRow }>();
   let oldestChangeAt: number | null = null;
 
   for (const r of records) {
@@ -141,6 +157,23 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
           r.version,
         ] satisfies AffinityRow);
         break;
+      case "experiment": {
+        const m = r.membership;
+        keepNewest(exposures, `${m.experimentId}\u0000${r.profileId}`, r.version, [
+          m.experimentId,
+          r.profileId,
+          m.variant,
+          m.exposedAt,
+          m.openedAt,
+          m.clickedAt,
+          m.convertedAt,
+          m.conversionMessageId,
+          m.revenue,
+          r.mergedInto,
+          r.version,
+        ] satisfies ExposureRow);
+        break;
+      }
     }
   }
   const allProfiles = [...profiles.values()];
@@ -150,6 +183,7 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
     profilesWithoutTraits: allProfiles.filter((p) => p.omitted).map((p) => p.row),
     sessions: rowsOf(sessions),
     affinities: rowsOf(affinities),
+    exposures: rowsOf(exposures),
     oldestChangeAt,
   };
 }

@@ -216,6 +216,8 @@ async function eraseFromWarehouse(env: Env, f: Footprint, now: number) {
     sql`DELETE FROM profiles WHERE profile_id IN ${among(f.profileIds)}`,
     sql`DELETE FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
     sql`DELETE FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
+    // A merged visitor's row names the person it joined: theirs too.
+    sql`DELETE FROM experiment_exposures WHERE profile_id IN ${among(f.profileIds)} OR merged_into IN ${among(f.profileIds)}`,
     sql`DELETE FROM bad_events WHERE ${quarantinedOf(f)}`,
     // A refused claim names who sent it, whom it tried to displace and the address: each is a person's row.
     sql`DELETE FROM identity_conflicts WHERE profile_id IN ${among(f.profileIds)}
@@ -285,6 +287,7 @@ export interface WarehouseExport {
   events: unknown[];
   eventsTotal: number;
   lakeObjects: string[];
+  experiments: unknown[];
 }
 
 export async function exportSubject(
@@ -297,7 +300,7 @@ export async function exportSubject(
   const start = namedActor(subject) ?? f.people[0]?.actorKey;
   const actor = start ? await profileActor(env, start).exportData() : null;
   const ids = json(f.profileIds);
-  const [profiles, sessions, affinities, events, total, lake] = await env.WAREHOUSE.batch(
+  const [profiles, sessions, affinities, events, total, lake, experiments] = await env.WAREHOUSE.batch(
     [
       sql`SELECT * FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
       sql`SELECT * FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY started_at`,
@@ -305,6 +308,7 @@ export async function exportSubject(
       sql`SELECT * FROM events WHERE ${eventsOf(f)} ORDER BY timestamp DESC LIMIT ${eventLimit}`,
       sql`SELECT COUNT(*) AS n FROM events WHERE ${eventsOf(f)}`,
       sql`SELECT DISTINCT lake_key FROM events WHERE lake_key IS NOT NULL AND ${eventsOf(f)}`,
+      sql`SELECT * FROM experiment_exposures WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
     ].map((s) => prepare(env.WAREHOUSE, s)),
   );
   return {
@@ -317,6 +321,7 @@ export async function exportSubject(
       events: events?.results ?? [],
       eventsTotal: Number((total?.results?.[0] as { n?: number } | undefined)?.n ?? 0),
       lakeObjects: ((lake?.results ?? []) as { lake_key: string }[]).map((r) => r.lake_key),
+      experiments: experiments?.results ?? [],
     },
   };
 }

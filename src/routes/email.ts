@@ -19,7 +19,7 @@ import { type LinkClaims, signingSecrets, verifyToken } from "../model/signing";
 import { countUnauthenticated } from "../sink/quarantine";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
-import { clientOf, ingestMessages } from "./ingest-pipeline";
+import { clientOf, EMAIL_LINK_SOURCE, ingestMessages } from "./ingest-pipeline";
 import { clientAddress, overLimit } from "./limits";
 
 export const emailRoutes = new Hono<AppEnv>();
@@ -32,6 +32,7 @@ async function record(c: Context<AppEnv>, token: string, claims: LinkClaims, eve
   if (await overLimit(c.env.INGEST_LIMITER, `email:${clientAddress(c)}`)) return;
   const identity = parsed.ref.kind === "user" ? { userId: parsed.ref.value } : { anonymousId: parsed.ref.value };
   const properties: Record<string, unknown> = { campaign: claims.campaign, variant: claims.variant };
+  if (claims.experiment) properties.experiment = claims.experiment;
   if (claims.productId) properties.product_id = claims.productId;
   if (claims.url) properties.url = claims.url;
   if (claims.emailId) properties.email_id = claims.emailId;
@@ -55,7 +56,7 @@ async function record(c: Context<AppEnv>, token: string, claims: LinkClaims, eve
       (p) => c.executionCtx.waitUntil(p),
       [{ type: "track", event, messageId, ...identity, properties, context }],
       {
-        source: "email",
+        source: EMAIL_LINK_SOURCE,
         receivedAt,
         // The link was sealed by the merge call for this person: nothing else names them.
         trust: "server",

@@ -4,7 +4,7 @@
  * accepted events by profile actor and make one RPC per actor.
  */
 
-import type { IngestResult } from "../actors/client";
+import type { IngestResult, IngestTrust } from "../actors/client";
 import { doneWith, profileActor } from "../actors/client";
 import { wasReleased } from "../actors/idle-release";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
@@ -38,6 +38,9 @@ import {
 import type { WriteKeyClass } from "./auth";
 import { clientAddressOf } from "./client-address";
 import { ApiError } from "./errors";
+
+/** The source of the messages the e-mail routes make from sealed links (and only they). */
+export const EMAIL_LINK_SOURCE = "email";
 
 export interface IngestOptions {
   source: string;
@@ -173,8 +176,10 @@ export async function ingestMessages(
   const deadline = Date.now() + REQUEST_BUDGET_MS;
   let finished = 0;
   const fanOut = settleEach([...byActor], ACTOR_CALLS_PER_REQUEST, ([key, events]) => {
-    const trust =
+    const trust: IngestTrust =
       untrusted.size > 0 ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) } : {};
+    // Only the e-mail routes make these messages, from links this service sealed.
+    if (options.source === EMAIL_LINK_SOURCE) trust.sealedLinks = true;
     return withActorSlot(deadline, async () => {
       // A fresh stub for each try: a stub to an actor that was released stays broken.
       const result = await withRetry(() => profileActor(env, key).ingest(key, events, trust));

@@ -4,12 +4,21 @@
  * everyone: an unknown or unparseable id gets the trending block, because
  * ESPs render an error page as an empty string. Each recommended product
  * carries a sealed click URL and the block carries a sealed open pixel.
+ *
+ * Inside an experiment (`?experiment=`, or a `campaign` tied to one) the call
+ * renders the person's variant, which their actor records on first exposure,
+ * and seals the experiment and variant into every link (DESIGN §7).
  */
 import { Hono } from "hono";
+import { warehouseDb } from "../catalog/store";
+import { experimentForMerge } from "../experiments/cache";
+import type { StoredExperiment } from "../experiments/store";
+import type { ExposureRequest } from "../model/experiment-attribution";
+import { assignVariant, variantRecommendations } from "../model/experiments";
 import { cleanJsonText } from "../model/html";
 import { publicProfileId } from "../model/profile-id";
 import { recommend } from "../model/ranking";
-import { type BlockItem, recommendationHeading, renderRecommendationBlock } from "../model/render";
+import { type BlockItem, openPixelTag, recommendationHeading, renderRecommendationBlock } from "../model/render";
 import { base64UrlEncode, type LinkClaims, sealToken, signingSecrets } from "../model/signing";
 import { type AppEnv, publicOrigin } from "./app-env";
 import { requireMergeAccess } from "./auth";
@@ -33,6 +42,20 @@ function shortParam(raw: string | undefined, name: string, max: number): string 
  * is (also when they were looked up by e-mail), else the id as resolved — a
  * directory name for an unknown address, so no address travels in a link.
  */
+function exposureOf(experiment: StoredExperiment, actorKey: string): ExposureRequest {
+  return {
+    actorKey,
+    experimentId: experiment.id,
+    salt: experiment.salt,
+    variants: experiment.variants,
+    conversionEvent: experiment.conversionEvent,
+    windowMs: experiment.attributionWindowDays * 24 * 3600 * 1000,
+  };
+}
+
+/** Actor names a merge call can record an exposure on: a person or a visitor (not an unclaimed address). */
+const RECORDABLE = /^(user|anon):/;
+
 function claimProfile(raw: string, resolvedName: string | null, known: string | null): string {
   if (known) return known;
   if (!resolvedName) return raw.slice(0, 256);
@@ -42,28 +65,56 @@ function claimProfile(raw: string, resolvedName: string | null, known: string | 
 mergeRoutes.get("/v1/merge/:id", async (c) => {
   const rawId = c.req.param("id");
   const limit = limitParam(c.req.query("limit"), 3, 12);
-  const campaign = shortParam(c.req.query("campaign"), "campaign", 128);
-  const variant = shortParam(c.req.query("variant"), "variant", 64);
+  const campaignParam = shortParam(c.req.query("campaign"), "campaign", 128);
+  const variantParam = shortParam(c.req.query("variant"), "variant", 64);
+  const experimentParam = shortParam(c.req.query("experiment"), "experiment", 64);
   const format = c.req.query("format") ?? "json";
   if (format !== "json" && format !== "html") {
     throw new ApiError(400, "invalid_format", `format must be json or html; got "${format.slice(0, 20)}"`);
   }
 
-  const resolved = await resolveProfile(c.env, rawId);
+  const [resolved, joined] = await Promise.all([
+    resolveProfile(c.env, rawId),
+    experimentForMerge(warehouseDb(c.env.WAREHOUSE), { experiment: experimentParam, campaign: campaignParam }, (p) =>
+      c.executionCtx.waitUntil(p),
+    ),
+  ]);
+  if (joined === "unknown") {
+    throw new ApiError(
+      404,
+      "unknown_experiment",
+      `no experiment "${experimentParam}": create it with POST /v1/experiments, or leave experiment out of the merge URL`,
+    );
+  }
+  const running = joined?.status === "running" ? joined : null;
+  const name = resolved.ok ? resolved.profile.name : null;
+  const exposure = running && name && RECORDABLE.test(name) ? exposureOf(running, name) : undefined;
   const [input, index] = await Promise.all([
-    resolved.ok ? resolved.profile.stub.personalization() : null,
+    resolved.ok ? resolved.profile.stub.personalization(undefined, exposure) : null,
     catalogFor(c),
   ]);
   const known = input?.known ?? false;
   const traits = known && input ? input.traits : {};
-  const result = recommend(index, input?.signals ?? null, limit);
+  const signals = input?.signals ?? null;
+  // A stopped experiment sends everyone to the control; a person nobody can record is assigned by the hash alone.
+  const variantKey = !joined
+    ? null
+    : !running
+      ? joined.control
+      : (input?.experiment?.variant ?? (await assignVariant(running, running.salt, name ?? rawId)));
+  const variantShown = joined?.variants.find((v) => v.key === variantKey);
+  const result = variantShown
+    ? variantRecommendations(variantShown, index, signals, limit)
+    : recommend(index, signals, limit);
 
   const base = publicOrigin(c.env, c.req.url);
   const [secret] = signingSecrets(c.env.LINK_SIGNING_SECRET);
   const claimBase = {
     profile: claimProfile(rawId, resolved.ok ? resolved.profile.name : null, input?.profileId ?? null),
-    campaign,
-    variant,
+    campaign: campaignParam ?? (joined ? (joined.campaign ?? null) : null),
+    variant: variantKey ?? variantParam,
+    // Only a running experiment's links count: a stopped one's results are frozen.
+    ...(running ? { experiment: running.id } : {}),
     // One id for every link of this e-mail, so a scanner following all of them at once is told from a reader.
     emailId: base64UrlEncode(crypto.getRandomValues(new Uint8Array(8))),
     exp: Math.floor(Date.now() / 1000) + LINK_TTL_SECONDS,
@@ -80,7 +131,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   );
   const openPixelUrl = await link({ ...claimBase, kind: "o" }, "/o/");
 
-  const heading = recommendationHeading(result.strategy, traits);
+  const strategy = result.strategy;
   const blockItems: BlockItem[] = items.map((i) => ({
     title: i.title,
     clickUrl: i.clickUrl,
@@ -89,7 +140,13 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
     currency: i.currency,
     reason: i.reason,
   }));
-  const block = renderRecommendationBlock(blockItems, { heading, openPixelUrl });
+  // A holdout's e-mail has no block, only the open pixel: its opens count like every variant's.
+  const block =
+    strategy === "none"
+      ? openPixelUrl
+        ? openPixelTag(openPixelUrl)
+        : ""
+      : renderRecommendationBlock(blockItems, { heading: recommendationHeading(strategy, traits), openPixelUrl });
 
   c.header("cache-control", "private, no-store");
   if (format === "html") return c.html(block);
@@ -99,7 +156,8 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
     recommendations: cleanJsonText(items),
     recommendation_block: block,
     open_pixel_url: openPixelUrl,
-    strategy: result.strategy,
+    strategy,
+    ...(joined && variantKey ? { experiment: { id: joined.id, variant: variantKey, status: joined.status } } : {}),
     generatedAt: new Date().toISOString(),
   });
 });

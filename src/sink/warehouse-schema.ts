@@ -8,6 +8,7 @@
  * and the sink's own bookkeeping sit beside them. `docs/warehouse.md` has the
  * diagram and example queries.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Product dimension and the catalog's source of truth. */
@@ -262,5 +263,65 @@ export const identityConflicts = sqliteTable(
     // The cap walks each kind from its newest row, retention the oldest rows.
     index("identity_conflicts_kind").on(t.kind, t.id),
     index("identity_conflicts_received").on(t.receivedAt),
+  ],
+);
+
+/**
+ * Experiments (DESIGN §7) as the marketer defined them. `salt` feeds the
+ * assignment hash; `variants` is the JSON array of `{ key, weight, strategy,
+ * productIds? }`. A stopped experiment keeps its row: its results are read
+ * up to `stopped_at`, and its campaign's merge calls get the control.
+ */
+export const experiments = sqliteTable(
+  "experiments",
+  {
+    id: text("id").primaryKey(),
+    name: text("name"),
+    campaign: text("campaign"),
+    control: text("control").notNull(),
+    variants: text("variants", { mode: "json" }).notNull(),
+    conversionEvent: text("conversion_event").notNull(),
+    attributionWindowDays: integer("attribution_window_days").notNull(),
+    salt: text("salt").notNull(),
+    status: text("status", { enum: ["running", "stopped"] }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    stoppedAt: integer("stopped_at"),
+  },
+  (t) => [
+    index("experiments_campaign").on(t.campaign, t.createdAt),
+    // A campaign's merge calls join one running experiment.
+    uniqueIndex("experiments_running_campaign").on(t.campaign).where(sql`status = 'running'`),
+  ],
+);
+
+/**
+ * One row per person and experiment (an accumulating snapshot fact): the
+ * variant of their first exposure and when they opened, clicked and
+ * converted, each set once by the person's actor. `revision` guards the
+ * upsert, so a redelivered or late record never undoes a newer one. A
+ * visitor merged into a known person keeps a row with `merged_into` set:
+ * the person's own row counts them, once.
+ */
+export const experimentExposures = sqliteTable(
+  "experiment_exposures",
+  {
+    experimentId: text("experiment_id").notNull(),
+    profileId: text("profile_id").notNull(),
+    variant: text("variant").notNull(),
+    exposedAt: integer("exposed_at").notNull(),
+    openedAt: integer("opened_at"),
+    clickedAt: integer("clicked_at"),
+    convertedAt: integer("converted_at"),
+    conversionMessageId: text("conversion_message_id"),
+    revenue: real("revenue").notNull(),
+    mergedInto: text("merged_into"),
+    revision: integer("revision").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.experimentId, t.profileId] }),
+    index("experiment_exposures_variant").on(t.experimentId, t.variant),
+    index("experiment_exposures_profile").on(t.profileId),
+    index("experiment_exposures_merged_into").on(t.mergedInto),
   ],
 );

@@ -76,6 +76,20 @@ function upsertAffinities(json: string): SQL {
     WHERE excluded.version > profile_affinities.version`;
 }
 
+function upsertExposures(json: string, now: number): SQL {
+  return sql`INSERT INTO experiment_exposures (experiment_id, profile_id, variant, exposed_at, opened_at, clicked_at,
+      converted_at, conversion_message_id, revenue, merged_into, revision, updated_at)
+    SELECT ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)},
+      ${col(9)}, ${col(10)}, ${now}
+    FROM json_each(${json}) AS j WHERE true
+    ON CONFLICT (experiment_id, profile_id) DO UPDATE SET variant = excluded.variant,
+      exposed_at = excluded.exposed_at, opened_at = excluded.opened_at, clicked_at = excluded.clicked_at,
+      converted_at = excluded.converted_at, conversion_message_id = excluded.conversion_message_id,
+      revenue = excluded.revenue, merged_into = excluded.merged_into, revision = excluded.revision,
+      updated_at = excluded.updated_at
+    WHERE excluded.revision > experiment_exposures.revision`;
+}
+
 /** Adds the row count of the statement just before it to a counter (`changes()` of the same connection). */
 function countChanges(name: string): SQL {
   return sql`INSERT INTO sink_stats (name, value) VALUES (${name}, changes())
@@ -163,6 +177,8 @@ export async function writeWarehouse(
   for (const json of chunkByJsonSize(rows.sessions)) statements.push(upsertSessions(json), countChanges("sessions"));
   for (const json of chunkByJsonSize(rows.affinities))
     statements.push(upsertAffinities(json), countChanges("affinities"));
+  for (const json of chunkByJsonSize(rows.exposures))
+    statements.push(upsertExposures(json, now), countChanges("experiment_exposures"));
 
   const claimAt = statements.length;
   if (rows.events.length > 0) {

@@ -134,6 +134,7 @@ describe("warehouse rows of a consumer batch", () => {
       profilesWithoutTraits: [],
       sessions: [],
       affinities: [],
+      exposures: [],
       oldestChangeAt: null,
     });
   });
