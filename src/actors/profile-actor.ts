@@ -667,7 +667,7 @@ export class ProfileActor extends DurableObject<Env> {
         appendToOutbox(sql, [membershipRecord(profileId, membership, now)], now);
       });
       this.memberships.commit([membership], forgotten);
-      this.namedAs ??= named ? null : request.actorKey;
+      if (!named) this.namedAs = request.actorKey;
       await this.recordsAdded(now);
     }
     return { variant: membership.variant, exposedAt: membership.exposedAt, first };

@@ -67,13 +67,7 @@ export const recommendationView = z.object({
 
 export const recommendationsResponse = z.object({
   items: z.array(recommendationView),
-  strategy: z
-    .enum(["personalized", "trending", "static", "none"])
-    .describe("static: an experiment variant's fixed products; none: a holdout, whose block is only the open pixel"),
-  experiment: z
-    .object({ id: z.string(), variant: z.string(), status: z.enum(["running", "stopped"]) })
-    .optional()
-    .describe("present inside an experiment: the variant rendered (a stopped experiment's control)"),
+  strategy: z.enum(["personalized", "trending"]),
   generatedAt: isoTime,
 });
 

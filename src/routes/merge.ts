@@ -37,11 +37,6 @@ function shortParam(raw: string | undefined, name: string, max: number): string 
   return raw;
 }
 
-/**
- * Who a link's clicks and opens are recorded on: the person the actor says it
- * is (also when they were looked up by e-mail), else the id as resolved — a
- * directory name for an unknown address, so no address travels in a link.
- */
 function exposureOf(experiment: StoredExperiment, actorKey: string): ExposureRequest {
   return {
     actorKey,
@@ -56,6 +51,11 @@ function exposureOf(experiment: StoredExperiment, actorKey: string): ExposureReq
 /** Actor names a merge call can record an exposure on: a person or a visitor (not an unclaimed address). */
 const RECORDABLE = /^(user|anon):/;
 
+/**
+ * Who a link's clicks and opens are recorded on: the person the actor says it
+ * is (also when they were looked up by e-mail), else the id as resolved — a
+ * directory name for an unknown address, so no address travels in a link.
+ */
 function claimProfile(raw: string, resolvedName: string | null, known: string | null): string {
   if (known) return known;
   if (!resolvedName) return raw.slice(0, 256);
@@ -110,7 +110,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   const base = publicOrigin(c.env, c.req.url);
   const [secret] = signingSecrets(c.env.LINK_SIGNING_SECRET);
   const claimBase = {
-    profile: claimProfile(rawId, resolved.ok ? resolved.profile.name : null, input?.profileId ?? null),
+    profile: claimProfile(rawId, name, input?.profileId ?? null),
     campaign: campaignParam ?? (joined ? (joined.campaign ?? null) : null),
     variant: variantKey ?? variantParam,
     // Only a running experiment's links count: a stopped one's results are frozen.

@@ -31,6 +31,16 @@ import {
 
 const experimentId = () => uid("x").slice(0, 40);
 
+/** The experiment's rows in the warehouse's exposure facts that meet `condition` (a fixed SQL text). */
+async function exposureRows(id: string, condition: string): Promise<number> {
+  const row = await env.WAREHOUSE.prepare(
+    `SELECT COUNT(*) AS n FROM experiment_exposures WHERE experiment_id = ? AND ${condition}`,
+  )
+    .bind(id)
+    .first<{ n: number }>();
+  return row?.n ?? -1;
+}
+
 /** Four products in a category of their own, so what a variant shows is recognisable. */
 async function catalog() {
   const tag = uid("c").slice(0, 12);
@@ -332,12 +342,7 @@ describe("assignment across an anonymous → known merge", () => {
     }
     const r = await resultsWhen(id, (x) => totalRecipients(x) === checked, `${checked} recipients`);
     expect(totalRecipients(r)).toBe(checked);
-    const merged = await env.WAREHOUSE.prepare(
-      "SELECT COUNT(*) AS n FROM experiment_exposures WHERE experiment_id = ? AND merged_into IS NOT NULL",
-    )
-      .bind(id)
-      .first<{ n: number }>();
-    expect(merged?.n).toBe(checked);
+    expect(await exposureRows(id, "merged_into IS NOT NULL")).toBe(checked);
   });
 });
 
@@ -365,14 +370,10 @@ describe("stopping an experiment", () => {
     }
     for (const m of merges) if (m.open_pixel_url) await follow(m.open_pixel_url);
     // The opens reach the warehouse (each person's row shows when they opened) ...
-    await eventually(async () => {
-      const row = await env.WAREHOUSE.prepare(
-        "SELECT COUNT(*) AS n FROM experiment_exposures WHERE experiment_id = ? AND opened_at IS NOT NULL",
-      )
-        .bind(id)
-        .first<{ n: number }>();
-      return row?.n === 10;
-    }, "the late opens in the warehouse");
+    await eventually(
+      async () => (await exposureRows(id, "opened_at IS NOT NULL")) === 10,
+      "the late opens in the warehouse",
+    );
     // ... and the results, read up to the stop, do not move.
     const after = await resultsWhen(id, (x) => x.status === "stopped", "stopped results");
     expect(after.variants.map((v) => [v.key, v.recipients, v.openers])).toEqual(
