@@ -26,6 +26,7 @@ import {
   studentTwoSided,
   upperGammaRegularized,
 } from "../../src/model/experiment-stats";
+import { uniforms } from "../seeded-random";
 
 const close = (actual: number | null | undefined, expected: number, digits = 10) =>
   expect(actual).toBeCloseTo(expected, digits);
@@ -172,19 +173,6 @@ describe("the sequential p-value", () => {
     expect(sequentialPValue(0, v, 0.009)).toBe(1);
   });
 });
-
-/** Marsaglia's xorshift32: a seeded, reproducible stream of uniforms in [0, 1). */
-function uniforms(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 4_294_967_296;
-  };
-}
 
 /**
  * A/A tests: two arms with the same 5% click rate, 2,000 recipients each,
