@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { product } from "../model/catalog";
+import { experimentResultsResponse } from "../model/experiment-results";
+import { experimentDefinition } from "../model/experiments";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
 import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
@@ -55,6 +57,23 @@ function ingestPath(summary: string, body: string) {
   };
 }
 
+const experimentIdParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
+
+function experimentPath(summary: string, response: string) {
+  return {
+    get: {
+      summary,
+      security: [{ apiKey: [] }],
+      parameters: [experimentIdParam],
+      responses: {
+        "200": { description: "OK", ...json(response) },
+        ...errors,
+        "404": { description: "Unknown experiment", ...json("Error") },
+      },
+    },
+  };
+}
+
 let cached: unknown = null;
 
 export function openApiDocument(): unknown {
@@ -99,6 +118,22 @@ export function openApiDocument(): unknown {
         Events: schema(eventsResponse),
         Recommendations: schema(recommendationsResponse),
         Merge: schema(mergeResponse),
+        ExperimentDefinition: schema(experimentDefinition),
+        Experiment: {
+          allOf: [
+            { $ref: "#/components/schemas/ExperimentDefinition" },
+            {
+              type: "object",
+              properties: {
+                status: { enum: ["running", "stopped"] },
+                createdAt: { type: "string", format: "date-time" },
+                stoppedAt: { type: ["string", "null"], format: "date-time" },
+              },
+              required: ["status", "createdAt", "stoppedAt"],
+            },
+          ],
+        },
+        ExperimentResults: schema(experimentResultsResponse),
         Error: errorBody,
       },
     },
@@ -142,6 +177,12 @@ export function openApiDocument(): unknown {
             { name: "format", in: "query", schema: { enum: ["json", "html"] } },
             { name: "campaign", in: "query", schema: { type: "string" } },
             { name: "variant", in: "query", schema: { type: "string" } },
+            {
+              name: "experiment",
+              in: "query",
+              schema: { type: "string" },
+              description: "Join this experiment (a campaign tied to a running one joins it without this)",
+            },
           ],
           responses: {
             "200": {
@@ -152,6 +193,56 @@ export function openApiDocument(): unknown {
               },
             },
             ...errors,
+            "404": { description: "Unknown experiment", ...json("Error") },
+          },
+        },
+      },
+      "/v1/experiments": {
+        post: {
+          summary: "Define and start an experiment: variants with weights and content strategies, a control",
+          security: [{ apiKey: [] }],
+          requestBody: {
+            content: { "application/json": { schema: { $ref: "#/components/schemas/ExperimentDefinition" } } },
+          },
+          responses: {
+            "201": { description: "Created, running", ...json("Experiment") },
+            ...errors,
+            "409": { description: "The id is taken, or a running experiment holds the campaign", ...json("Error") },
+          },
+        },
+        get: {
+          summary: "Every experiment, newest first",
+          security: [{ apiKey: [] }],
+          responses: {
+            "200": {
+              description: "OK",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: { items: { type: "array", items: { $ref: "#/components/schemas/Experiment" } } },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      "/v1/experiments/{id}": experimentPath("One experiment", "Experiment"),
+      "/v1/experiments/{id}/results": experimentPath(
+        "Per-variant counts and rates, each variant against the control, sample-ratio check",
+        "ExperimentResults",
+      ),
+      "/v1/experiments/{id}/stop": {
+        post: {
+          summary: "Stop: results frozen, every later merge call served the control",
+          security: [{ apiKey: [] }],
+          parameters: [experimentIdParam],
+          responses: {
+            "200": { description: "Stopped", ...json("Experiment") },
+            ...errors,
+            "404": { description: "Unknown experiment", ...json("Error") },
           },
         },
       },

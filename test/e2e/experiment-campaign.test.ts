@@ -56,6 +56,28 @@ async function inPool<T>(count: number, limit: number, work: (i: number) => Prom
   return out;
 }
 
+/**
+ * Requests that died on the connection (no HTTP answer) and were sent again.
+ * ESPs retry a connected-content call that fails (Braze's `:retry`), mail
+ * clients fetch a pixel again, and every call here is idempotent — a repeated
+ * merge call keeps the variant and counts the recipient once, a repeated open
+ * or click counts once — so a retry must not change any count. On this
+ * 2-core machine `npm start` drops a few connections now and then under this
+ * load (docs/performance.md); the test says how many.
+ */
+let retried = 0;
+
+async function fetchRetrying(url: string, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      retried += 1;
+    }
+  }
+}
+
 interface Recipient {
   userId: string;
   variant: string;
@@ -85,7 +107,7 @@ it("a 5,000-recipient campaign: personalized 6% vs static 3% clicks, counted exa
   // The send: one merge call per recipient, as Braze's connected content makes it.
   const recipients = await inPool(RECIPIENTS, CONCURRENCY, async (i): Promise<Recipient> => {
     const userId = `reader-${i}`;
-    const res = await fetch(`${base}/v1/merge/user_id:${userId}?campaign=${campaign}`, { headers: auth });
+    const res = await fetchRetrying(`${base}/v1/merge/user_id:${userId}?campaign=${campaign}`, { headers: auth });
     if (res.status !== 200) throw new Error(`merge for ${userId} → ${res.status}: ${await res.text()}`);
     const body = (await res.json()) as {
       recommendations: { clickUrl: string }[];
@@ -145,7 +167,7 @@ it("a 5,000-recipient campaign: personalized 6% vs static 3% clicks, counted exa
 
   await inPool(requests.length, CONCURRENCY, async (i) => {
     const url = new URL(requests[i] ?? "");
-    const res = await fetch(`${base}${url.pathname}`, { redirect: "manual", headers: reader });
+    const res = await fetchRetrying(`${base}${url.pathname}`, { redirect: "manual", headers: reader });
     await res.arrayBuffer();
     if (res.status !== 200 && res.status !== 302) throw new Error(`${url.pathname} → ${res.status}`);
   });

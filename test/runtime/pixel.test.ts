@@ -86,6 +86,8 @@ describe("openapi", () => {
       "/c/{token}",
       "/v1/sink/status",
       "/v1/sink/lake",
+      "/v1/experiments",
+      "/v1/experiments/{id}/results",
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }

@@ -1,6 +1,6 @@
 /** Helpers for the experiment tests: defining one, merge calls inside it, and reading results once the sink caught up. */
 import { expect } from "vitest";
-import type { ExperimentResults } from "../../../src/model/experiment-results";
+import { type ExperimentResults, experimentResultsResponse } from "../../../src/model/experiment-results";
 import { API_KEY, call, eventually, handle, readJson } from "../helpers";
 
 export interface MergeInExperiment {
@@ -52,8 +52,9 @@ export function follow(url: string): Promise<Response> {
   });
 }
 
-export function results(id: string): Promise<ExperimentResults> {
-  return readJson<ExperimentResults>(`/v1/experiments/${id}/results`);
+/** An experiment's results, checked against the shape /openapi.json publishes. */
+export async function results(id: string): Promise<ExperimentResults> {
+  return experimentResultsResponse.strict().parse(await readJson(`/v1/experiments/${id}/results`));
 }
 
 /** The results once the warehouse holds what `ready` waits for (the sink is asynchronous). */
