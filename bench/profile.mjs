@@ -9,6 +9,9 @@
  *   - `ingest`: POST /v1/batch browser-like, 20 events for one person per
  *     request, rotating over the PEOPLE people;
  *   - `merge`: GET /v1/merge/user_id:<id>?format=html, rotating over them;
+ *   - `merge-new`: the merge call for people never seen before, inside an
+ *     experiment, so each call starts a new actor and records an exposure
+ *     (an ESP's first send to a list imported elsewhere);
  *
  * warms the actors, runs PROFILE_WARMUP_SECONDS of unprofiled load (so the
  * profile shows optimised code, not the JIT getting there), then samples the
@@ -26,7 +29,8 @@
  * Environment: PROFILE_SECONDS (default 10), PROFILE_WARMUP_SECONDS (default
  * 2), PROFILE_CONNECTIONS (default 32), PROFILE_INTERVAL_US (sampling
  * interval, default 100), PROFILE_TARGETS (extra inspector targets, comma
- * separated), PROFILE_PEOPLE (default 1000). Needs Node's WebSocket: run
+ * separated), PROFILE_PEOPLE (default 1000), PROFILE_SCENARIOS (names, comma
+ * separated; default all). Needs Node's WebSocket: run
  * with `--experimental-websocket` on Node 20 (`npm run profile` does).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -190,7 +194,48 @@ const scenarios = [
       };
     },
   },
+  {
+    name: "merge-new",
+    title: "GET /v1/merge/user_id:…?format=html&campaign= for people never seen, inside an experiment (each call starts an actor and records an exposure)",
+    setup: async (base) => {
+      const res = await fetch(`${base}/v1/experiments`, {
+        method: "POST",
+        headers: { authorization: apiAuth, "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "profile-aa",
+          campaign: "profile-aa",
+          control: "a",
+          variants: [
+            { key: "a", weight: 1, strategy: "personalized" },
+            { key: "b", weight: 1, strategy: "static", productIds: [catalog[0].id] },
+          ],
+        }),
+      });
+      if (res.status !== 201) throw new Error(`experiment not created: ${res.status} ${await res.text()}`);
+    },
+    options: (base) => {
+      let i = 0;
+      return {
+        url: base,
+        headers: { authorization: apiAuth },
+        requests: [
+          {
+            method: "GET",
+            setupRequest: (req) => {
+              req.path = `/v1/merge/user_id:recipient-${runId}-${i++}?format=html&campaign=profile-aa`;
+              return req;
+            },
+          },
+        ],
+      };
+    },
+  },
 ];
+/** PROFILE_SCENARIOS: the scenarios to run, by name (default: all). */
+const chosen = (process.env.PROFILE_SCENARIOS ?? "")
+  .split(",")
+  .map((n) => n.trim())
+  .filter(Boolean);
 
 /** Failed responses seen by the running load: status and the start of the body, a few. */
 let failures = [];
@@ -503,7 +548,8 @@ try {
   log(`seeding ${PEOPLE} people`);
   await seedPeople(server.url);
   const mapSource = bundleMapper();
-  for (const scenario of scenarios) {
+  for (const scenario of scenarios.filter((x) => chosen.length === 0 || chosen.includes(x.name))) {
+    await scenario.setup?.(server.url);
     // The Queue consumer runs in the same isolate: let the last load's change records reach D1 first.
     await waitForDrain(server.url, E2E_KEYS.apiKey, 120_000);
     await profileScenario(server.url, inspectorPort, scenario, mapSource);
