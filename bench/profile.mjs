@@ -196,7 +196,8 @@ const scenarios = [
   },
   {
     name: "merge-new",
-    title: "GET /v1/merge/user_id:…?format=html&campaign= for people never seen, inside an experiment (each call starts an actor and records an exposure)",
+    title:
+      "GET /v1/merge/user_id:…?format=html&campaign= for people never seen, inside an experiment (each call starts an actor and records an exposure)",
     setup: async (base) => {
       const res = await fetch(`${base}/v1/experiments`, {
         method: "POST",
