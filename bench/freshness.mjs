@@ -131,7 +131,7 @@ async function sinkStatus(base, apiKey) {
 /** Waits until the warehouse has not grown for 3 s and the lake is caught up; returns the seconds until its last change. */
 export async function waitForDrain(base, apiKey, timeoutMs = 120_000) {
   const started = Date.now();
-  let last = -1;
+  let last = "";
   let changedAt = started;
   while (Date.now() - started < timeoutMs) {
     const s = await sinkStatus(base, apiKey);
@@ -140,8 +140,10 @@ export async function waitForDrain(base, apiKey, timeoutMs = 120_000) {
       await new Promise((r) => setTimeout(r, 500));
       continue;
     }
-    if (s.tables.events !== last) {
-      last = s.tables.events;
+    // Any consumer batch (events, exposures, profiles…) is activity: drained once none ran for 3 s.
+    const progress = `${s.tables.events}/${s.consumer.batches}`;
+    if (progress !== last) {
+      last = progress;
       changedAt = Date.now();
     } else if (s.tables.events_pending_lake === 0 && Date.now() - changedAt >= 3_000) {
       return Math.round((changedAt - started) / 100) / 10;

@@ -198,22 +198,7 @@ const scenarios = [
     name: "merge-new",
     title:
       "GET /v1/merge/user_id:…?format=html&campaign= for people never seen, inside an experiment (each call starts an actor and records an exposure)",
-    setup: async (base) => {
-      const res = await fetch(`${base}/v1/experiments`, {
-        method: "POST",
-        headers: { authorization: apiAuth, "content-type": "application/json" },
-        body: JSON.stringify({
-          id: "profile-aa",
-          campaign: "profile-aa",
-          control: "a",
-          variants: [
-            { key: "a", weight: 1, strategy: "personalized" },
-            { key: "b", weight: 1, strategy: "static", productIds: [catalog[0].id] },
-          ],
-        }),
-      });
-      if (res.status !== 201) throw new Error(`experiment not created: ${res.status} ${await res.text()}`);
-    },
+    setup: (base) => profileExperiment(base),
     options: (base) => {
       let i = 0;
       return {
@@ -231,7 +216,57 @@ const scenarios = [
       };
     },
   },
+  {
+    name: "merge-experiment",
+    title: `GET /v1/merge/user_id:…?format=html&campaign= inside an experiment (${PEOPLE} people, exposures already recorded)`,
+    setup: async (base) => {
+      await profileExperiment(base);
+      // Each person's first exposure is a write; the profile is of the calls after it.
+      for (let u = 0; u < PEOPLE; u++) {
+        const res = await fetch(`${base}/v1/merge/user_id:profile-${u}?format=html&campaign=profile-aa`, {
+          headers: { authorization: apiAuth },
+        });
+        await res.arrayBuffer();
+      }
+    },
+    options: (base) => {
+      let i = 0;
+      return {
+        url: base,
+        headers: { authorization: apiAuth },
+        requests: [
+          {
+            method: "GET",
+            setupRequest: (req) => {
+              req.path = `/v1/merge/user_id:profile-${i++ % PEOPLE}?format=html&campaign=profile-aa`;
+              return req;
+            },
+          },
+        ],
+      };
+    },
+  },
 ];
+
+/** The experiment the merge-new and merge-experiment scenarios run in (created once). */
+async function profileExperiment(base) {
+  const res = await fetch(`${base}/v1/experiments`, {
+    method: "POST",
+    headers: { authorization: apiAuth, "content-type": "application/json" },
+    body: JSON.stringify({
+      id: "profile-aa",
+      campaign: "profile-aa",
+      control: "a",
+      variants: [
+        { key: "a", weight: 1, strategy: "personalized" },
+        { key: "b", weight: 1, strategy: "personalized" },
+      ],
+    }),
+  });
+  if (res.status !== 201 && res.status !== 409)
+    throw new Error(`experiment not created: ${res.status} ${await res.text()}`);
+}
+
 /** PROFILE_SCENARIOS: the scenarios to run, by name (default: all). */
 const chosen = (process.env.PROFILE_SCENARIOS ?? "")
   .split(",")

@@ -651,6 +651,9 @@ export class ProfileActor extends DurableObject<Env> {
    * e-mail several times: HTML, text, AMP, previews).
    */
   private async expose(request: ExposureRequest, now: number) {
+    // Every call after the first (most of them): memory only.
+    const known = this.memberships.current.get(request.experimentId);
+    if (known) return { variant: known.variant, exposedAt: known.exposedAt, first: false };
     const { membership, first } = await this.memberships.assignment(request, now);
     if (first) {
       await this.ensureSchema();

@@ -1,7 +1,7 @@
 /**
- * Experiments API (DESIGN §7), secret API key: define an experiment, list
- * and read them, stop one (its results freeze and everyone gets the
- * control), and read its results — counted from the warehouse's exposure
+ * Experiments API (DESIGN §7), secret API key: define an experiment (it
+ * starts at once), list and read them, stop one (its results freeze and
+ * everyone gets the control), and read its results — counted from the warehouse's exposure
  * facts, compared against the control with the statistics of
  * model/experiment-stats.ts.
  */
@@ -89,6 +89,24 @@ experimentRoutes.post("/v1/experiments/:id/stop", async (c) => {
   if (!stopped) throw new ApiError(404, "experiment_not_found", `no experiment "${id}"`);
   invalidateExperiments();
   return c.json(experimentView(stopped));
+});
+
+/**
+ * An experiment runs from the moment it is created, so starting one that runs
+ * changes nothing. A stopped one stays stopped: its results are frozen at the
+ * stop, and recipients served the control since then were never assigned —
+ * running it again would mix two tests under one id.
+ */
+experimentRoutes.post("/v1/experiments/:id/start", async (c) => {
+  const experiment = await experimentOr404(c, experimentIdParam(c.req.param("id")));
+  if (experiment.status === "stopped") {
+    throw new ApiError(
+      409,
+      "experiment_stopped",
+      `experiment "${experiment.id}" stopped at ${new Date(experiment.stoppedAt ?? 0).toISOString()} and its results are frozen; create a new experiment (a new id) to test again`,
+    );
+  }
+  return c.json(experimentView(experiment));
 });
 
 experimentRoutes.get("/v1/experiments/:id/results", async (c) => {

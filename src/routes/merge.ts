@@ -37,15 +37,22 @@ function shortParam(raw: string | undefined, name: string, max: number): string 
   return raw;
 }
 
+/** Each experiment's part of an exposure request, built once: the actor needs the variants' keys and weights only. */
+const exposureParts = new WeakMap<StoredExperiment, Omit<ExposureRequest, "actorKey">>();
+
 function exposureOf(experiment: StoredExperiment, actorKey: string): ExposureRequest {
-  return {
-    actorKey,
-    experimentId: experiment.id,
-    salt: experiment.salt,
-    variants: experiment.variants,
-    conversionEvent: experiment.conversionEvent,
-    windowMs: experiment.attributionWindowDays * 24 * 3600 * 1000,
-  };
+  let parts = exposureParts.get(experiment);
+  if (!parts) {
+    parts = {
+      experimentId: experiment.id,
+      salt: experiment.salt,
+      variants: experiment.variants.map((v) => ({ key: v.key, weight: v.weight })),
+      conversionEvent: experiment.conversionEvent,
+      windowMs: experiment.attributionWindowDays * 24 * 3600 * 1000,
+    };
+    exposureParts.set(experiment, parts);
+  }
+  return { ...parts, actorKey };
 }
 
 /** Actor names a merge call can record an exposure on: a person or a visitor (not an unclaimed address). */

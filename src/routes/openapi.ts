@@ -234,6 +234,19 @@ export function openApiDocument(): unknown {
         "Per-variant counts and rates, each variant against the control, sample-ratio check",
         "ExperimentResults",
       ),
+      "/v1/experiments/{id}/start": {
+        post: {
+          summary: "Start: an experiment runs from its creation, so this confirms a running one",
+          security: [{ apiKey: [] }],
+          parameters: [experimentIdParam],
+          responses: {
+            "200": { description: "Running", ...json("Experiment") },
+            ...errors,
+            "404": { description: "Unknown experiment", ...json("Error") },
+            "409": { description: "Stopped: its results are frozen; create a new experiment", ...json("Error") },
+          },
+        },
+      },
       "/v1/experiments/{id}/stop": {
         post: {
           summary: "Stop: results frozen, every later merge call served the control",

@@ -59,6 +59,7 @@ sinkRoutes.get("/v1/sink/status", async (c) => {
       profiles: stat.get("profiles") ?? 0,
       sessions: stat.get("sessions") ?? 0,
       affinities: stat.get("affinities") ?? 0,
+      experimentExposures: stat.get("experiment_exposures") ?? 0,
     },
     consumer: {
       batches: stat.get("batches") ?? 0,

@@ -361,8 +361,16 @@ describe("stopping an experiment", () => {
     const merges = [];
     for (const p of before) merges.push(await mergeFor(p, `experiment=${id}`));
     const frozen = await resultsWhen(id, (x) => totalRecipients(x) === 10, "10 recipients");
+    const start = () =>
+      call(`/v1/experiments/${id}/start`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` } });
+    // Running from its creation: starting it again changes nothing.
+    expect(await (await start()).json()).toMatchObject({ id, status: "running", stoppedAt: null });
     const stopped = (await (await stopExperiment(id)).json()) as { status: string; stoppedAt: string };
     expect(stopped.status).toBe("stopped");
+    // A stopped experiment stays stopped: restarting would mix two tests under one id.
+    const restart = await start();
+    expect(restart.status).toBe(409);
+    expect(((await restart.json()) as { error: { code: string } }).error.code).toBe("experiment_stopped");
     // After the stop: new people get the control and are not counted, and old links count nothing.
     for (let i = 0; i < 5; i++) {
       const m = await mergeFor(`user_id:${uid("late")}`, `experiment=${id}`);
