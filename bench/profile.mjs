@@ -152,6 +152,24 @@ async function warmActors(base) {
 
 /** One count over warm-up and profile: every event is new, none acknowledged as a duplicate. */
 let ingestSeq = 0;
+
+/** Autocannon options for GET requests whose path for the i-th request is `pathOf(i)`. */
+function rotatingGets(base, pathOf) {
+  let i = 0;
+  return {
+    url: base,
+    headers: { authorization: apiAuth },
+    requests: [
+      {
+        method: "GET",
+        setupRequest: (req) => {
+          req.path = pathOf(i++);
+          return req;
+        },
+      },
+    ],
+  };
+}
 /** The scenarios: autocannon options for `base`, and what one request carries. */
 const scenarios = [
   {
@@ -177,44 +195,15 @@ const scenarios = [
   {
     name: "merge",
     title: `GET /v1/merge/user_id:…?format=html (${PEOPLE} people)`,
-    options: (base) => {
-      let i = 0;
-      return {
-        url: base,
-        headers: { authorization: apiAuth },
-        requests: [
-          {
-            method: "GET",
-            setupRequest: (req) => {
-              req.path = `/v1/merge/user_id:profile-${i++ % PEOPLE}?format=html`;
-              return req;
-            },
-          },
-        ],
-      };
-    },
+    options: (base) => rotatingGets(base, (i) => `/v1/merge/user_id:profile-${i % PEOPLE}?format=html`),
   },
   {
     name: "merge-new",
     title:
       "GET /v1/merge/user_id:…?format=html&campaign= for people never seen, inside an experiment (each call starts an actor and records an exposure)",
     setup: (base) => profileExperiment(base),
-    options: (base) => {
-      let i = 0;
-      return {
-        url: base,
-        headers: { authorization: apiAuth },
-        requests: [
-          {
-            method: "GET",
-            setupRequest: (req) => {
-              req.path = `/v1/merge/user_id:recipient-${runId}-${i++}?format=html&campaign=profile-aa`;
-              return req;
-            },
-          },
-        ],
-      };
-    },
+    options: (base) =>
+      rotatingGets(base, (i) => `/v1/merge/user_id:recipient-${runId}-${i}?format=html&campaign=profile-aa`),
   },
   {
     name: "merge-experiment",
@@ -229,22 +218,8 @@ const scenarios = [
         await res.arrayBuffer();
       }
     },
-    options: (base) => {
-      let i = 0;
-      return {
-        url: base,
-        headers: { authorization: apiAuth },
-        requests: [
-          {
-            method: "GET",
-            setupRequest: (req) => {
-              req.path = `/v1/merge/user_id:profile-${i++ % PEOPLE}?format=html&campaign=profile-aa`;
-              return req;
-            },
-          },
-        ],
-      };
-    },
+    options: (base) =>
+      rotatingGets(base, (i) => `/v1/merge/user_id:profile-${i % PEOPLE}?format=html&campaign=profile-aa`),
   },
 ];
 

@@ -1,16 +1,21 @@
 /**
  * The results from the warehouse alone: the SQL that docs/warehouse.md gives
- * a data engineer returns the API's numbers, and a warehouse whose recipients
- * split 70/30 against 50/50 weights is flagged as a sample-ratio mismatch.
+ * a data engineer returns the API's numbers, a warehouse whose recipients
+ * split 70/30 against 50/50 weights is flagged as a sample-ratio mismatch,
+ * and exposure facts the Queue delivers twice or out of order count once.
  * The exposure facts are planted straight into D1 (as the sink would have
  * written them), so the split and the edge cases are exactly the ones asked
  * for: merged visitors, outcomes after the experiment stopped.
  */
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import warehouseDoc from "../../../docs/warehouse.md?raw";
+import worker from "../../../src/index";
+import type { ChangeMessage, ChangeRecord } from "../../../src/model/changes";
 import type { ExperimentResults } from "../../../src/model/experiment-results";
 import { normalTwoSided } from "../../../src/model/experiment-stats";
+import { CHANGES_QUEUE } from "../../../src/sink/consumer";
 import { uid } from "../helpers";
 import { createExperiment, results, stopExperiment, variantOf } from "./helpers";
 
@@ -185,5 +190,65 @@ describe("sample-ratio mismatch", () => {
     expect(broken.srm.pValue).toBeCloseTo(1.1314837902433038e-36, 45);
     expect(broken.srm.mismatch).toBe(true);
     expect(broken.enoughData).toBe(true);
+  });
+});
+
+type QueueMessageInput = Parameters<typeof createMessageBatch>[1][number];
+
+describe("exposure facts redelivered by the Queue", () => {
+  /** One Queue message carrying `records`, as an actor's outbox run would. */
+  function run(records: ChangeRecord[], seq: number): QueueMessageInput {
+    const body: ChangeMessage = { v: 1, actor: "user:redelivery", firstSeq: seq, lastSeq: seq, records };
+    return { id: `msg-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: JSON.stringify(body) };
+  }
+
+  async function deliver(messages: QueueMessageInput[]) {
+    const batch = createMessageBatch(CHANGES_QUEUE, messages);
+    const ctx = createExecutionContext();
+    await worker.queue(batch as MessageBatch<unknown>, env);
+    return getQueueResult(batch, ctx);
+  }
+
+  it("count each person once, and a late, older record never takes a click back", async () => {
+    const id = uid("redeliver").slice(0, 40);
+    await createExperiment({
+      id,
+      control: "static",
+      variants: [
+        { key: "static", weight: 1, strategy: "static", productIds: ["p-1"] },
+        { key: "personalized", weight: 1, strategy: "personalized" },
+      ],
+    });
+    const exposedAt = Date.now() - DAY;
+    const base: Extract<ChangeRecord, { kind: "experiment" }>["membership"] = {
+      experimentId: id,
+      variant: "personalized",
+      exposedAt,
+      openedAt: null,
+      clickedAt: null,
+      convertedAt: null,
+      conversionMessageId: null,
+      revenue: 0,
+    };
+    const record = (
+      revision: number,
+      membership: Partial<Extract<ChangeRecord, { kind: "experiment" }>["membership"]>,
+    ): ChangeRecord => ({
+      kind: "experiment",
+      profileId: "user_id:redelivered",
+      version: revision,
+      at: exposedAt,
+      membership: { ...base, ...membership },
+      mergedInto: null,
+    });
+    const exposed = record(1, {});
+    const clicked = record(2, { openedAt: exposedAt + 60_000, clickedAt: exposedAt + 60_000 });
+    // The click arrives first, then the exposure it followed (a retried run), then the click again.
+    await deliver([run([clicked], 2)]);
+    await deliver([run([exposed], 1)]);
+    await deliver([run([clicked], 2), run([exposed], 1)]);
+    const r = await results(id);
+    expect(variantOf(r, "personalized")).toMatchObject({ recipients: 1, openers: 1, clickers: 1 });
+    expect(variantOf(r, "static").recipients).toBe(0);
   });
 });
