@@ -19,6 +19,11 @@ export interface VariantTotals {
   revenueSquares: number;
 }
 
+/** A variant nobody has been exposed to yet. */
+export function noTotals(key: string): VariantTotals {
+  return { key, recipients: 0, openers: 0, clickers: 0, conversions: 0, revenue: 0, revenueSquares: 0 };
+}
+
 /** Recipients every variant needs before its comparisons are worth reading (DESIGN §7). */
 export const ENOUGH_RECIPIENTS = 100;
 
@@ -79,16 +84,7 @@ export function experimentResults(
 ): ExperimentResults {
   const byKey = new Map(totals.map((t) => [t.key, t]));
   const rows = experiment.variants.map((v) => {
-    const t = byKey.get(v.key) ?? {
-      key: v.key,
-      recipients: 0,
-      openers: 0,
-      clickers: 0,
-      conversions: 0,
-      revenue: 0,
-      revenueSquares: 0,
-    };
-    return { variant: v, totals: t };
+    return { variant: v, totals: byKey.get(v.key) ?? noTotals(v.key) };
   });
   const control = rows.find((r) => r.variant.key === experiment.control);
   const comparisons: ExperimentResults["comparisons"] = [];

@@ -6,7 +6,7 @@
  * `chisquare(observed, expected)` for the sample-ratio check.
  */
 import { describe, expect, it } from "vitest";
-import { experimentResults, type VariantTotals } from "../../src/model/experiment-results";
+import { experimentResults, noTotals, type VariantTotals } from "../../src/model/experiment-results";
 import { T0 } from "./fixtures";
 
 const experiment = {
@@ -20,16 +20,7 @@ const experiment = {
   ],
 };
 
-const totals = (key: string, fields: Partial<VariantTotals>): VariantTotals => ({
-  key,
-  recipients: 0,
-  openers: 0,
-  clickers: 0,
-  conversions: 0,
-  revenue: 0,
-  revenueSquares: 0,
-  ...fields,
-});
+const totals = (key: string, fields: Partial<VariantTotals>): VariantTotals => ({ ...noTotals(key), ...fields });
 
 // Static: 75 of 2,500 clicked, 60 bought for 50 each. Personalized: 150 of 2,500 clicked,
 // 40 bought for 60 and 50 for 40. The holdout got 570 (its weight promised 557 of 5,570).
