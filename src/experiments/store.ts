@@ -8,7 +8,12 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { WarehouseDb } from "../catalog/store";
 import type { VariantTotals } from "../model/experiment-results";
-import { type ExperimentDefinition, type ExperimentVariant, experimentVariant } from "../model/experiments";
+import {
+  type ExperimentDefinition,
+  type ExperimentResponse,
+  type ExperimentVariant,
+  experimentVariant,
+} from "../model/experiments";
 import { experiments } from "../sink/warehouse-schema";
 
 export interface StoredExperiment extends ExperimentDefinition {
@@ -20,7 +25,7 @@ export interface StoredExperiment extends ExperimentDefinition {
 }
 
 /** An experiment as the API shows it. */
-export function experimentView(e: StoredExperiment) {
+export function experimentView(e: StoredExperiment): ExperimentResponse {
   return {
     id: e.id,
     name: e.name ?? null,

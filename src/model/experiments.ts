@@ -60,6 +60,28 @@ export const experimentDefinition = z
   });
 export type ExperimentDefinition = z.infer<typeof experimentDefinition>;
 
+/** An experiment as the API answers it: created, read, listed, started or stopped. */
+export const experimentResponse = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  campaign: z.string().nullable(),
+  status: z.enum(["running", "stopped"]),
+  control: z.string(),
+  variants: z.array(
+    z.object({
+      key: z.string(),
+      weight: z.number(),
+      strategy: variantStrategy,
+      productIds: z.array(z.string()).optional(),
+    }),
+  ),
+  conversionEvent: z.string(),
+  attributionWindowDays: z.number().int(),
+  createdAt: z.string().describe("ISO 8601"),
+  stoppedAt: z.string().nullable().describe("ISO 8601; null while running"),
+});
+export type ExperimentResponse = z.infer<typeof experimentResponse>;
+
 /**
  * The variant whose share of the weights holds `point` in [0, 1): variants
  * in their given order, each taking weight ÷ total of the line.

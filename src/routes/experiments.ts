@@ -1,9 +1,9 @@
 /**
  * Experiments API (DESIGN §7), secret API key: define an experiment (it
  * starts at once), list and read them, stop one (its results freeze and
- * everyone gets the control), and read its results — counted from the warehouse's exposure
- * facts, compared against the control with the statistics of
- * model/experiment-stats.ts.
+ * everyone gets the control), and read its results — counted from the
+ * warehouse's exposure facts, compared against the control with the
+ * statistics of model/experiment-stats.ts.
  */
 import { Hono } from "hono";
 import { warehouseDb } from "../catalog/store";

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { product } from "../model/catalog";
 import { experimentResultsResponse } from "../model/experiment-results";
-import { experimentDefinition } from "../model/experiments";
+import { experimentDefinition, experimentResponse } from "../model/experiments";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
 import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
@@ -119,20 +119,7 @@ export function openApiDocument(): unknown {
         Recommendations: schema(recommendationsResponse),
         Merge: schema(mergeResponse),
         ExperimentDefinition: schema(experimentDefinition),
-        Experiment: {
-          allOf: [
-            { $ref: "#/components/schemas/ExperimentDefinition" },
-            {
-              type: "object",
-              properties: {
-                status: { enum: ["running", "stopped"] },
-                createdAt: { type: "string", format: "date-time" },
-                stoppedAt: { type: ["string", "null"], format: "date-time" },
-              },
-              required: ["status", "createdAt", "stoppedAt"],
-            },
-          ],
-        },
+        Experiment: schema(experimentResponse),
         ExperimentResults: schema(experimentResultsResponse),
         Error: errorBody,
       },

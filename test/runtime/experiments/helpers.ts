@@ -1,6 +1,7 @@
 /** Helpers for the experiment tests: defining one, merge calls inside it, and reading results once the sink caught up. */
 import { expect } from "vitest";
 import { type ExperimentResults, experimentResultsResponse } from "../../../src/model/experiment-results";
+import { experimentResponse } from "../../../src/model/experiments";
 import { API_KEY, call, eventually, handle, readJson } from "../helpers";
 
 export interface MergeInExperiment {
@@ -20,11 +21,12 @@ export function postExperiment(body: unknown, key = API_KEY): Promise<Response> 
   });
 }
 
+/** Creates an experiment, checking the answer against the shape /openapi.json publishes. */
 export async function createExperiment(body: Record<string, unknown>) {
   const res = await postExperiment(body);
-  const json = (await res.json()) as Record<string, unknown>;
+  const json: unknown = await res.json();
   expect(res.status, JSON.stringify(json)).toBe(201);
-  return json;
+  return experimentResponse.strict().parse(json);
 }
 
 export function stopExperiment(id: string): Promise<Response> {
