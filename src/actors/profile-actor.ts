@@ -235,7 +235,10 @@ export class ProfileActor extends DurableObject<Env> {
       }
       const profileId = publicProfileId(actorKey);
       const records = changeRecordsOf(profileId, fresh, changes, now);
-      const attributed = attributeEvents(this.memberships.current, fresh, trust.sealedLinks === true);
+      const attributed = attributeEvents(this.memberships.current, fresh, {
+        sealedLinks: trust.sealedLinks === true,
+        untrusted,
+      });
       for (const m of attributed) records.push(membershipRecord(profileId, m, now));
       let forgotten: string[] = [];
       const pruneDue = crossesMultiple(
@@ -655,6 +658,10 @@ export class ProfileActor extends DurableObject<Env> {
     const known = this.memberships.current.get(request.experimentId);
     if (known) return { variant: known.variant, exposedAt: known.exposedAt, first: false };
     const { membership, first } = await this.memberships.assignment(request, now);
+    // Someone this actor knows nothing about is shown the variant, not recorded, unless the caller may add recipients.
+    if (first && !request.recordUnknown && this.memory.profile === null) {
+      return { variant: membership.variant, exposedAt: now, first: false };
+    }
     if (first) {
       await this.ensureSchema();
       // Another call may have recorded it while this one hashed.

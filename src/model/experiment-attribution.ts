@@ -37,6 +37,12 @@ export interface ExposureRequest {
   variants: readonly { key: string; weight: number }[];
   conversionEvent: string;
   windowMs: number;
+  /**
+   * Whether a person the actor holds nothing about may become a recipient.
+   * True for the API key (the ESP's list is the truth); false for a merge key
+   * in a URL, which could otherwise invent recipients and fire their links.
+   */
+  recordUnknown: boolean;
 }
 
 /** Experiments one person's actor remembers at most: the oldest exposures go first (their facts are in the warehouse). */
@@ -66,27 +72,42 @@ function fromItsLink(m: Membership, e: ProfileEvent): boolean {
   return e.properties.experiment === m.experimentId && e.properties.variant === m.variant;
 }
 
+/** Where a batch came from, as far as attribution may believe it. */
+export interface AttributionTrust {
+  /** Every event came through a sealed e-mail link (`/o/`, `/c/`): its experiment and variant are genuine. */
+  sealedLinks: boolean;
+  /** messageIds sent with a public browser key and no identity verification: anyone could have sent them. */
+  untrusted?: ReadonlySet<string>;
+}
+
+/** Revenue one conversion may add at most: keeps the revenue statistics finite whatever an order claims. */
+export const MAX_CONVERSION_REVENUE = 1e9;
+
 /**
  * The memberships a batch of events changes, each as its new state:
  * - an open (or a click, which proves the e-mail was opened) of a link sealed
- *   for the membership's experiment and variant, when `fromSealedLinks` (only
- *   the e-mail routes say so: anyone holding a write key could send an
- *   `Email Link Clicked` naming an experiment);
+ *   for the membership's experiment and variant, when the batch came from
+ *   sealed links (only the e-mail routes say so: anyone holding a write key
+ *   could send an `Email Link Clicked` naming an experiment);
  * - the first conversion event timed within the attribution window after
- *   first exposure, with its revenue.
+ *   first exposure, with its revenue (negative counts as 0, at most
+ *   `MAX_CONVERSION_REVENUE`) — from a server source or a verified browser
+ *   call only, since anyone holding the public browser key could send an
+ *   order for anyone.
  * Bots' events (crawlers, link scanners) change nothing.
  */
 export function attributeEvents(
   memberships: ReadonlyMap<string, Membership>,
   events: readonly ProfileEvent[],
-  fromSealedLinks: boolean,
+  trust: AttributionTrust,
 ): Membership[] {
   if (memberships.size === 0) return [];
   const changed = new Map<string, Membership>();
   const ordered = [...events].sort((a, b) => a.timestamp - b.timestamp);
   for (const e of ordered) {
     if (e.type !== "track" || e.context.bot === true) continue;
-    const link = fromSealedLinks && (e.name === EMAIL_OPENED || e.name === EMAIL_LINK_CLICKED);
+    const link = trust.sealedLinks && (e.name === EMAIL_OPENED || e.name === EMAIL_LINK_CLICKED);
+    const believed = !trust.untrusted?.has(e.messageId);
     for (const current of memberships.values()) {
       const m = changed.get(current.experimentId) ?? current;
       let next: Membership | null = null;
@@ -95,6 +116,7 @@ export function attributeEvents(
         const clicked = e.name === EMAIL_LINK_CLICKED ? (m.clickedAt ?? e.timestamp) : m.clickedAt;
         if (opened !== m.openedAt || clicked !== m.clickedAt) next = { ...m, openedAt: opened, clickedAt: clicked };
       } else if (
+        believed &&
         e.name === m.conversionEvent &&
         m.convertedAt === null &&
         e.timestamp >= m.exposedAt &&
@@ -104,7 +126,7 @@ export function attributeEvents(
           ...m,
           convertedAt: e.timestamp,
           conversionMessageId: e.messageId,
-          revenue: conversionRevenue(e.properties) ?? 0,
+          revenue: Math.min(Math.max(conversionRevenue(e.properties) ?? 0, 0), MAX_CONVERSION_REVENUE),
         };
       }
       if (next) changed.set(m.experimentId, { ...next, revision: current.revision + 1 });

@@ -38,9 +38,9 @@ function shortParam(raw: string | undefined, name: string, max: number): string 
 }
 
 /** Each experiment's part of an exposure request, built once: the actor needs the variants' keys and weights only. */
-const exposureParts = new WeakMap<StoredExperiment, Omit<ExposureRequest, "actorKey">>();
+const exposureParts = new WeakMap<StoredExperiment, Omit<ExposureRequest, "actorKey" | "recordUnknown">>();
 
-function exposureOf(experiment: StoredExperiment, actorKey: string): ExposureRequest {
+function exposureOf(experiment: StoredExperiment, actorKey: string, recordUnknown: boolean): ExposureRequest {
   let parts = exposureParts.get(experiment);
   if (!parts) {
     parts = {
@@ -52,7 +52,7 @@ function exposureOf(experiment: StoredExperiment, actorKey: string): ExposureReq
     };
     exposureParts.set(experiment, parts);
   }
-  return { ...parts, actorKey };
+  return { ...parts, actorKey, recordUnknown };
 }
 
 /** Actor names a merge call can record an exposure on: a person or a visitor (not an unclaimed address). */
@@ -95,7 +95,9 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   }
   const running = joined?.status === "running" ? joined : null;
   const name = resolved.ok ? resolved.profile.name : null;
-  const exposure = running && name && RECORDABLE.test(name) ? exposureOf(running, name) : undefined;
+  // A merge key in the URL (requireMergeAccess) records only people the service already holds.
+  const byUrlKey = c.req.query("key") !== undefined && !c.req.header("authorization");
+  const exposure = running && name && RECORDABLE.test(name) ? exposureOf(running, name, !byUrlKey) : undefined;
   const [input, index] = await Promise.all([
     resolved.ok ? resolved.profile.stub.personalization(undefined, exposure) : null,
     catalogFor(c),

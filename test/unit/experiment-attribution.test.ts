@@ -10,6 +10,7 @@ import {
   attributeEvents,
   type ExposureRequest,
   joinMembership,
+  MAX_CONVERSION_REVENUE,
   MAX_MEMBERSHIPS,
   type Membership,
   membershipsBeyondCap,
@@ -29,10 +30,15 @@ const request: ExposureRequest = {
   ],
   conversionEvent: "Order Completed",
   windowMs: 7 * DAY,
+  recordUnknown: true,
 };
 
 const exposed = (variant = "personalized", at = T0, experimentId = request.experimentId): Membership =>
   newMembership({ ...request, experimentId }, variant, at);
+
+/** A batch from the e-mail routes' sealed links, and one from a server source. */
+const fromLinks = { sealedLinks: true };
+const fromServer = { sealedLinks: false };
 
 const byId = (...ms: Membership[]) => new Map(ms.map((m) => [m.experimentId, m]));
 
@@ -45,61 +51,77 @@ const order = (at: number, properties: Record<string, unknown> = { revenue: 80 }
 describe("opens and clicks", () => {
   it("a sealed open sets openedAt once and grows the revision", () => {
     const m = exposed();
-    const [opened] = attributeEvents(byId(m), [linkEvent(EMAIL_OPENED, T0 + HOUR)], true);
+    const [opened] = attributeEvents(byId(m), [linkEvent(EMAIL_OPENED, T0 + HOUR)], fromLinks);
     expect(opened).toMatchObject({ openedAt: T0 + HOUR, clickedAt: null, revision: 2 });
-    const again = attributeEvents(byId(defined(opened)), [linkEvent(EMAIL_OPENED, T0 + 2 * HOUR)], true);
+    const again = attributeEvents(byId(defined(opened)), [linkEvent(EMAIL_OPENED, T0 + 2 * HOUR)], fromLinks);
     expect(again).toEqual([]);
   });
 
   it("a click proves the e-mail was opened, even when the open pixel was blocked", () => {
-    const [clicked] = attributeEvents(byId(exposed()), [linkEvent(EMAIL_LINK_CLICKED, T0 + MINUTE)], true);
+    const [clicked] = attributeEvents(byId(exposed()), [linkEvent(EMAIL_LINK_CLICKED, T0 + MINUTE)], fromLinks);
     expect(clicked).toMatchObject({ openedAt: T0 + MINUTE, clickedAt: T0 + MINUTE });
   });
 
   it("the same events sent with a write key (not from a sealed link) count for nothing", () => {
     const events = [linkEvent(EMAIL_OPENED, T0 + MINUTE), linkEvent(EMAIL_LINK_CLICKED, T0 + MINUTE)];
-    expect(attributeEvents(byId(exposed()), events, false)).toEqual([]);
+    expect(attributeEvents(byId(exposed()), events, fromServer)).toEqual([]);
   });
 
   it("a link sealed for another variant or another experiment is not this membership's", () => {
     const m = exposed("personalized");
     const otherVariant = linkEvent(EMAIL_LINK_CLICKED, T0 + MINUTE, request.experimentId, "static");
     const otherExperiment = linkEvent(EMAIL_LINK_CLICKED, T0 + MINUTE, "another", "personalized");
-    expect(attributeEvents(byId(m), [otherVariant, otherExperiment], true)).toEqual([]);
+    expect(attributeEvents(byId(m), [otherVariant, otherExperiment], fromLinks)).toEqual([]);
   });
 
   it("a link scanner's click (a bot) moves nothing", () => {
     const scan = { ...linkEvent(EMAIL_LINK_CLICKED, T0 + MINUTE), context: { bot: true } };
-    expect(attributeEvents(byId(exposed()), [scan], true)).toEqual([]);
+    expect(attributeEvents(byId(exposed()), [scan], fromLinks)).toEqual([]);
   });
 });
 
 describe("conversions", () => {
   it("count at both ends of the window, and not a millisecond outside it", () => {
     const m = exposed();
-    expect(attributeEvents(byId(m), [order(T0)], false)[0]?.convertedAt).toBe(T0);
-    expect(attributeEvents(byId(m), [order(T0 + 7 * DAY)], false)[0]?.convertedAt).toBe(T0 + 7 * DAY);
-    expect(attributeEvents(byId(m), [order(T0 + 7 * DAY + 1)], false)).toEqual([]);
-    expect(attributeEvents(byId(m), [order(T0 - 1)], false)).toEqual([]);
+    expect(attributeEvents(byId(m), [order(T0)], fromServer)[0]?.convertedAt).toBe(T0);
+    expect(attributeEvents(byId(m), [order(T0 + 7 * DAY)], fromServer)[0]?.convertedAt).toBe(T0 + 7 * DAY);
+    expect(attributeEvents(byId(m), [order(T0 + 7 * DAY + 1)], fromServer)).toEqual([]);
+    expect(attributeEvents(byId(m), [order(T0 - 1)], fromServer)).toEqual([]);
   });
 
   it("only the first conversion counts, with its revenue, however the batch is ordered", () => {
     const later = order(T0 + 2 * DAY, { revenue: 500 });
     const first = order(T0 + DAY, { total: 42.5 });
-    const [converted] = attributeEvents(byId(exposed()), [later, first], false);
+    const [converted] = attributeEvents(byId(exposed()), [later, first], fromServer);
     expect(converted).toMatchObject({
       convertedAt: T0 + DAY,
       conversionMessageId: first.messageId,
       revenue: 42.5,
       revision: 2,
     });
-    expect(attributeEvents(byId(defined(converted)), [order(T0 + 3 * DAY)], false)).toEqual([]);
+    expect(attributeEvents(byId(defined(converted)), [order(T0 + 3 * DAY)], fromServer)).toEqual([]);
+  });
+
+  it("an order sent with the public browser key and no identity verification converts nothing", () => {
+    const forged = order(T0 + HOUR, { revenue: 1e6 });
+    const trust = { sealedLinks: false, untrusted: new Set([forged.messageId]) };
+    expect(attributeEvents(byId(exposed()), [forged], trust)).toEqual([]);
+    // The person's real order, from the shop's server, still counts.
+    const real = order(T0 + 2 * HOUR, { revenue: 80 });
+    expect(attributeEvents(byId(exposed()), [forged, real], trust)[0]).toMatchObject({ revenue: 80 });
+  });
+
+  it("a negative revenue counts as 0 and an absurd one as the cap, so the statistics stay finite", () => {
+    expect(attributeEvents(byId(exposed()), [order(T0 + HOUR, { revenue: -50 })], fromServer)[0]?.revenue).toBe(0);
+    expect(attributeEvents(byId(exposed()), [order(T0 + HOUR, { revenue: 1e200 })], fromServer)[0]?.revenue).toBe(
+      MAX_CONVERSION_REVENUE,
+    );
   });
 
   it("revenue comes from products[] when the order names no total, and is 0 when it names nothing", () => {
     const products = { products: [{ price: 10, quantity: 3 }, { price: 5 }] };
-    expect(attributeEvents(byId(exposed()), [order(T0 + HOUR, products)], false)[0]?.revenue).toBe(35);
-    expect(attributeEvents(byId(exposed()), [order(T0 + HOUR, {})], false)[0]?.revenue).toBe(0);
+    expect(attributeEvents(byId(exposed()), [order(T0 + HOUR, products)], fromServer)[0]?.revenue).toBe(35);
+    expect(attributeEvents(byId(exposed()), [order(T0 + HOUR, {})], fromServer)[0]?.revenue).toBe(0);
   });
 
   it("uses each experiment's own conversion event and window", () => {
@@ -108,7 +130,7 @@ describe("conversions", () => {
     const changed = attributeEvents(
       byId(signup, recs),
       [profileEvent({ name: "Signed Up", timestamp: T0 + 2 * HOUR }), order(T0 + 2 * HOUR)],
-      false,
+      fromServer,
     );
     expect(changed.map((m) => m.experimentId)).toEqual([request.experimentId]);
   });
@@ -119,7 +141,7 @@ describe("conversions", () => {
       linkEvent(EMAIL_LINK_CLICKED, T0 + 2 * MINUTE),
       order(T0 + HOUR),
     ];
-    const changed = attributeEvents(byId(exposed()), events, true);
+    const changed = attributeEvents(byId(exposed()), events, fromLinks);
     expect(changed).toHaveLength(1);
     expect(changed[0]).toMatchObject({
       openedAt: T0 + MINUTE,

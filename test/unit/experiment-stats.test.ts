@@ -224,12 +224,15 @@ describe("A/A tests by simulation", () => {
     expect(rates.fixedHorizon).toBeLessThan(0.07);
   });
 
-  it("read after every 500 recipients, the fixed-horizon p-value misleads far more often", () => {
+  // The README quotes these two rates (198 and 2 of these 1,000 tests).
+  it("read after every 500 recipients, the fixed-horizon p-value misleads about one time in five", () => {
     expect(rates.fixedHorizonPeeking).toBeGreaterThan(rates.fixedHorizon * 1.5);
+    expect(rates.fixedHorizonPeeking).toBeGreaterThanOrEqual(0.15);
+    expect(rates.fixedHorizonPeeking).toBeLessThanOrEqual(0.25);
   });
 
-  it("the sequential p-value, read just as often, stays at or under 5%", () => {
-    expect(rates.sequentialPeeking).toBeLessThanOrEqual(0.05);
+  it("the sequential p-value, read just as often, stays at or under 5% (here under 1%)", () => {
+    expect(rates.sequentialPeeking).toBeLessThanOrEqual(0.01);
   });
 
   it("and still finds a real doubling of the click rate", () => {

@@ -313,6 +313,47 @@ describe("attribution", () => {
     const r = await resultsWhen(id, (x) => variantOf(x, variant).conversions === 1, "the conversion in the warehouse");
     expect(variantOf(r, variant)).toMatchObject({ openers: 0, clickers: 0 });
   });
+
+  it("ignores an order sent with the public browser key and no identity verification", async () => {
+    const { id, userId, variant } = await oneRecipient();
+    const res = await call("/v1/batch", {
+      method: "POST",
+      headers: { authorization: basic(BROWSER_KEY), "content-type": "application/json" },
+      body: JSON.stringify({
+        batch: [{ type: "track", userId, event: "Order Completed", properties: { revenue: 1_000_000 } }],
+      }),
+    });
+    expect(res.status).toBe(200);
+    // The shop's server reports the real order; it is the one that counts.
+    await sendBatch([{ type: "track", userId, event: "Order Completed", properties: { revenue: 25 } }]);
+    const r = await resultsWhen(id, (x) => variantOf(x, variant).conversions === 1, "the conversion in the warehouse");
+    expect(variantOf(r, variant).revenue).toBe(25);
+  });
+});
+
+describe("a merge key in the URL (format=html)", () => {
+  it("shows the variant to anyone but records only people the service already holds", async () => {
+    const id = experimentId();
+    await createExperiment({
+      id,
+      control: "a",
+      variants: [
+        { key: "a", weight: 1, strategy: "trending" },
+        { key: "b", weight: 1, strategy: "trending" },
+      ],
+    });
+    const viaUrlKey = (profileId: string) =>
+      call(`/v1/merge/${profileId}?format=html&experiment=${id}&key=test-merge-key`);
+    // Made-up people: a block each, and no recipient.
+    for (let i = 0; i < 5; i++) expect((await viaUrlKey(`anonymous_id:${uid("made-up")}`)).status).toBe(200);
+    // A person the shop has sent events for is a recipient.
+    const userId = uid("held");
+    await sendBatch([{ type: "identify", userId, traits: { email: `${userId}@example.com` } }]);
+    expect((await viaUrlKey(`user_id:${userId}`)).status).toBe(200);
+    const r = await resultsWhen(id, (x) => totalRecipients(x) >= 1, "the held person's exposure");
+    expect(totalRecipients(r)).toBe(1);
+    expect(await exposureRows(id, "1 = 1")).toBe(1);
+  });
 });
 
 describe("assignment across an anonymous → known merge", () => {
