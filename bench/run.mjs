@@ -311,13 +311,17 @@ async function measureProduct(server) {
   await waitForDrain(base, E2E_KEYS.apiKey);
   const rounds = [];
   for (let round = 1; round <= EXPERIMENT_ROUNDS; round++) {
-    log(`merge by user id, outside an experiment (round ${round} of ${EXPERIMENT_ROUNDS})`);
-    const outside = await withCpu(
-      server,
-      pids,
-      async () => summarize("GET /v1/merge/user_id:…?format=html", await rotatingGet(base, plainPath, PEOPLE)),
-      perRequest,
-    );
+    const measureOutside = async () => {
+      log(`merge by user id, outside an experiment (round ${round} of ${EXPERIMENT_ROUNDS})`);
+      return withCpu(
+        server,
+        pids,
+        async () => summarize("GET /v1/merge/user_id:…?format=html", await rotatingGet(base, plainPath, PEOPLE)),
+        perRequest,
+      );
+    };
+    // Odd rounds measure outside first, even rounds inside first: neither side always follows the other.
+    const outsideFirst = round % 2 === 1 ? await measureOutside() : null;
     log(`merge by user id, inside an A/A experiment (round ${round} of ${EXPERIMENT_ROUNDS})`);
     const inside = await withCpu(
       server,
@@ -329,6 +333,7 @@ async function measureProduct(server) {
         ),
       perRequest,
     );
+    const outside = outsideFirst ?? (await measureOutside());
     rounds.push({ outside, inside });
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

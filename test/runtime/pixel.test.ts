@@ -87,6 +87,9 @@ describe("openapi", () => {
       "/v1/sink/status",
       "/v1/sink/lake",
       "/v1/experiments",
+      "/v1/experiments/{id}",
+      "/v1/experiments/{id}/start",
+      "/v1/experiments/{id}/stop",
       "/v1/experiments/{id}/results",
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);

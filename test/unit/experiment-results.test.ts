@@ -2,8 +2,10 @@
  * An experiment's results from the warehouse's per-variant totals. The
  * p-values are SciPy 1.17.1's (Debian's python3-scipy), computed once on
  * 2026-12-06: `2 * norm.sf(|z|)` of the pooled two-proportion z,
- * `ttest_ind_from_stats(..., equal_var=False)` for revenue per recipient, and
- * `chisquare(observed, expected)` for the sample-ratio check.
+ * `ttest_ind_from_stats(..., equal_var=False)` for revenue per recipient,
+ * `chisquare(observed, expected)` for the sample-ratio check, `norm.ppf` and
+ * `t.ppf` for the intervals, and `integrate.quad` of the Beta posteriors for
+ * the probability to beat the control.
  */
 import { describe, expect, it } from "vitest";
 import { experimentResults, noTotals, type VariantTotals } from "../../src/model/experiment-results";
@@ -75,17 +77,21 @@ describe("experiment results", () => {
     expect(clicks?.absoluteLift).toBeCloseTo(0.03, 12);
     expect(clicks?.relativeLift).toBeCloseTo(1, 12);
     expect(clicks?.pValue).toBeCloseTo(3.1134785042364694e-7, 15);
+    // Wald interval: lift ± norm.ppf(0.975) × the unpooled standard error.
     const [lo, hi] = clicks?.ci95 ?? [0, 0];
-    expect(lo).toBeLessThan(0.03);
-    expect(hi).toBeGreaterThan(0.03);
-    expect(lo).toBeGreaterThan(0);
-    expect(clicks?.probabilityToBeatControl).toBeGreaterThan(0.999);
+    expect(lo).toBeCloseTo(0.018537980471673453, 12);
+    expect(hi).toBeCloseTo(0.041462019528326545, 12);
+    // quad(beta.pdf(x, 151, 2351) × beta.cdf(x, 76, 2426), 0, 1).
+    expect(clicks?.probabilityToBeatControl).toBeCloseTo(0.9999998700681009, 9);
   });
 
   it("revenue per recipient uses Welch's t-test (SciPy)", () => {
     const revenue = results.comparisons.find((c) => c.variant === "personalized" && c.metric === "revenuePerRecipient");
     expect(revenue).toMatchObject({ control: 1.2, absoluteLift: expect.closeTo(0.56, 12) });
     expect(revenue?.pValue).toBeCloseTo(0.020150336859638626, 8);
+    // lift ± t.ppf(0.975, Welch–Satterthwaite df) × its standard error.
+    expect(revenue?.ci95[0]).toBeCloseTo(0.08766352875586453, 8);
+    expect(revenue?.ci95[1]).toBeCloseTo(1.0323364712441356, 8);
   });
 
   it("the split that matches the weights raises no sample-ratio flag (SciPy)", () => {
