@@ -24,6 +24,7 @@ import {
   mergeFor,
   postExperiment,
   resultsWhen,
+  sameContentExperiment,
   stopExperiment,
   totalRecipients,
   variantOf,
@@ -232,16 +233,7 @@ describe("a merge call inside an experiment", () => {
 describe("attribution", () => {
   async function oneRecipient() {
     const id = experimentId();
-    await createExperiment({
-      id,
-      control: "a",
-      conversionEvent: "Order Completed",
-      attributionWindowDays: 2,
-      variants: [
-        { key: "a", weight: 1, strategy: "trending" },
-        { key: "b", weight: 1, strategy: "trending" },
-      ],
-    });
+    await sameContentExperiment(id, ["a", "b"], { conversionEvent: "Order Completed", attributionWindowDays: 2 });
     const userId = uid("buyer");
     await sendBatch([{ type: "identify", userId, traits: { email: `${userId}@example.com` } }]);
     const merge = await mergeFor(`user_id:${userId}`, `experiment=${id}&limit=2`);
@@ -334,14 +326,7 @@ describe("attribution", () => {
 describe("a merge key in the URL (format=html)", () => {
   it("shows the variant to anyone but records only people the service already holds", async () => {
     const id = experimentId();
-    await createExperiment({
-      id,
-      control: "a",
-      variants: [
-        { key: "a", weight: 1, strategy: "trending" },
-        { key: "b", weight: 1, strategy: "trending" },
-      ],
-    });
+    await sameContentExperiment(id);
     const viaUrlKey = (profileId: string) =>
       call(`/v1/merge/${profileId}?format=html&experiment=${id}&key=test-merge-key`);
     // Made-up people: a block each, and no recipient.
@@ -359,15 +344,7 @@ describe("a merge key in the URL (format=html)", () => {
 describe("assignment across an anonymous → known merge", () => {
   it("keeps the visitor's variant and counts the person once", async () => {
     const id = experimentId();
-    await createExperiment({
-      id,
-      control: "a",
-      variants: [
-        { key: "a", weight: 1, strategy: "trending" },
-        { key: "b", weight: 1, strategy: "trending" },
-        { key: "c", weight: 1, strategy: "trending" },
-      ],
-    });
+    await sameContentExperiment(id, ["a", "b", "c"]);
     let checked = 0;
     for (let i = 0; i < 12; i++) {
       const anonymousId = uid("visitor");

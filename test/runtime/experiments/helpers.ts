@@ -29,6 +29,16 @@ export async function createExperiment(body: Record<string, unknown>) {
   return experimentResponse.strict().parse(json);
 }
 
+/** An experiment whose variants all show the trending picks, equally weighted: for tests of assignment and counting, not of content. */
+export function sameContentExperiment(id: string, keys: string[] = ["a", "b"], extra: Record<string, unknown> = {}) {
+  return createExperiment({
+    id,
+    control: keys[0],
+    variants: keys.map((key) => ({ key, weight: 1, strategy: "trending" })),
+    ...extra,
+  });
+}
+
 export function stopExperiment(id: string): Promise<Response> {
   return call(`/v1/experiments/${id}/stop`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` } });
 }

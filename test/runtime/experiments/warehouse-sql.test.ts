@@ -64,6 +64,18 @@ async function plantExposures(
   await env.WAREHOUSE.prepare(stmt).bind(id, count, rows.exposedAt, delay).run();
 }
 
+/** The experiment the issue is about: the merchandiser's list (the control) against personalized picks, 50/50. */
+function staticAgainstPersonalized(id: string) {
+  return createExperiment({
+    id,
+    control: "static",
+    variants: [
+      { key: "static", weight: 1, strategy: "static", productIds: ["p-1"] },
+      { key: "personalized", weight: 1, strategy: "personalized" },
+    ],
+  });
+}
+
 interface DocumentedVariant {
   variant: string;
   recipients: number;
@@ -193,14 +205,7 @@ describe("the warehouse SQL in docs/warehouse.md", () => {
 describe("sample-ratio mismatch", () => {
   it("a 70/30 split of recipients against 50/50 weights is flagged (SciPy chisquare: p = 1.13e-36)", async () => {
     const id = uid("srm").slice(0, 40);
-    await createExperiment({
-      id,
-      control: "static",
-      variants: [
-        { key: "static", weight: 1, strategy: "static", productIds: ["p-1"] },
-        { key: "personalized", weight: 1, strategy: "personalized" },
-      ],
-    });
+    await staticAgainstPersonalized(id);
     await plantExposures(id, 1_000, {
       exposedAt: Date.now() - DAY,
       variant: "CASE WHEN i < 700 THEN 'static' ELSE 'personalized' END",
@@ -233,14 +238,7 @@ describe("exposure facts redelivered by the Queue", () => {
 
   it("count each person once, and a late, older record never takes a click back", async () => {
     const id = uid("redeliver").slice(0, 40);
-    await createExperiment({
-      id,
-      control: "static",
-      variants: [
-        { key: "static", weight: 1, strategy: "static", productIds: ["p-1"] },
-        { key: "personalized", weight: 1, strategy: "personalized" },
-      ],
-    });
+    await staticAgainstPersonalized(id);
     const exposedAt = Date.now() - DAY;
     const base: Extract<ChangeRecord, { kind: "experiment" }>["membership"] = {
       experimentId: id,
