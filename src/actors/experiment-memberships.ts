@@ -6,14 +6,7 @@
  * with the change records that carry them to the warehouse.
  */
 import type { ChangeRecord } from "../model/changes";
-import {
-  type ExposureRequest,
-  MERGED_REVISION,
-  type Membership,
-  membershipsBeyondCap,
-  newMembership,
-} from "../model/experiment-attribution";
-import { assignVariant } from "../model/experiments";
+import { MERGED_REVISION, type Membership, membershipsBeyondCap } from "../model/experiment-attribution";
 import { insertRows } from "./sql-rows";
 
 const COLUMNS = [
@@ -122,17 +115,6 @@ export class ExperimentMemberships {
 
   all(): Membership[] {
     return [...this.byExperiment.values()];
-  }
-
-  /**
-   * The membership a merge call renders: the recorded one, else a new one
-   * assigned by the hash (not yet stored: `store` it).
-   */
-  async assignment(request: ExposureRequest, now: number): Promise<{ membership: Membership; first: boolean }> {
-    const recorded = this.byExperiment.get(request.experimentId);
-    if (recorded) return { membership: recorded, first: false };
-    const variant = await assignVariant(request, request.salt, request.actorKey);
-    return { membership: newMembership(request, variant, now), first: true };
   }
 
   /**

@@ -24,7 +24,9 @@ import {
   type ExposureRequest,
   joinMembership,
   type Membership,
+  newMembership,
 } from "../model/experiment-attribution";
+import { assignVariant } from "../model/experiments";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
 import { type IdentityConflict, withoutUnverifiedTraits } from "../model/identity-claims";
 import type { ProfileEvent } from "../model/messages";
@@ -657,30 +659,27 @@ export class ProfileActor extends DurableObject<Env> {
     // Every call after the first (most of them): memory only.
     const known = this.memberships.current.get(request.experimentId);
     if (known) return { variant: known.variant, exposedAt: known.exposedAt, first: false };
-    const { membership, first } = await this.memberships.assignment(request, now);
+    const variant = await assignVariant(request, request.salt, request.actorKey);
     // Someone this actor knows nothing about is shown the variant, not recorded, unless the caller may add recipients.
-    if (first && !request.recordUnknown && this.memory.profile === null) {
-      return { variant: membership.variant, exposedAt: now, first: false };
-    }
-    if (first) {
-      await this.ensureSchema();
-      // Another call may have recorded it while this one hashed.
-      const recorded = this.memberships.current.get(request.experimentId);
-      if (recorded) return { variant: recorded.variant, exposedAt: recorded.exposedAt, first: false };
-      const sql = this.ctx.storage.sql;
-      const named = this.ownName();
-      const profileId = publicProfileId(named ?? request.actorKey);
-      let forgotten: string[] = [];
-      this.ctx.storage.transactionSync(() => {
-        if (!named) sql.exec("INSERT OR REPLACE INTO actor_name (id, name) VALUES (1, ?)", request.actorKey);
-        forgotten = this.memberships.persist(sql, [membership]);
-        appendToOutbox(sql, [membershipRecord(profileId, membership, now)], now);
-      });
-      this.memberships.commit([membership], forgotten);
-      if (!named) this.namedAs = request.actorKey;
-      await this.recordsAdded(now);
-    }
-    return { variant: membership.variant, exposedAt: membership.exposedAt, first };
+    if (!request.recordUnknown && this.memory.profile === null) return { variant, exposedAt: now, first: false };
+    await this.ensureSchema();
+    // Another call may have recorded it while this one hashed.
+    const recorded = this.memberships.current.get(request.experimentId);
+    if (recorded) return { variant: recorded.variant, exposedAt: recorded.exposedAt, first: false };
+    const membership = newMembership(request, variant, now);
+    const sql = this.ctx.storage.sql;
+    const named = this.ownName();
+    const profileId = publicProfileId(named ?? request.actorKey);
+    let forgotten: string[] = [];
+    this.ctx.storage.transactionSync(() => {
+      if (!named) sql.exec("INSERT OR REPLACE INTO actor_name (id, name) VALUES (1, ?)", request.actorKey);
+      forgotten = this.memberships.persist(sql, [membership]);
+      appendToOutbox(sql, [membershipRecord(profileId, membership, now)], now);
+    });
+    this.memberships.commit([membership], forgotten);
+    if (!named) this.namedAs = request.actorKey;
+    await this.recordsAdded(now);
+    return { variant, exposedAt: now, first: true };
   }
 
   /**
