@@ -358,6 +358,11 @@ describe("assignment across an anonymous → known merge", () => {
       expect(asUser).toBe(asVisitor);
       checked += 1;
     }
+    // Each visitor's row is marked merged once its merge reaches the warehouse; until then it is the recipient.
+    await eventually(
+      async () => (await exposureRows(id, "merged_into IS NOT NULL")) === checked,
+      `${checked} visitors' rows marked merged`,
+    );
     const r = await resultsWhen(id, (x) => totalRecipients(x) === checked, `${checked} recipients`);
     expect(totalRecipients(r)).toBe(checked);
     expect(await exposureRows(id, "merged_into IS NOT NULL")).toBe(checked);
