@@ -61,9 +61,11 @@ export interface EventIndex {
 export function eventIndexOf(defs: Pick<Definitions, "traits" | "recency">): EventIndex {
   const byName = new Map<string, { traits: CompiledTrait[]; recency: RecencySpec[] }>();
   const entry = (name: string) => {
-    let e = byName.get(name);
-    if (!e) byName.set(name, (e = { traits: [], recency: [] }));
-    return e;
+    const held = byName.get(name);
+    if (held) return held;
+    const fresh = { traits: [] as CompiledTrait[], recency: [] as RecencySpec[] };
+    byName.set(name, fresh);
+    return fresh;
   };
   for (const t of defs.traits) entry(t.definition.event).traits.push(t);
   for (const r of defs.recency) entry(r.event).recency.push(r);
