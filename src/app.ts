@@ -5,8 +5,10 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./routes/app-env";
+import { audienceRoutes } from "./routes/audiences";
 import { browserRoutes } from "./routes/browser";
 import { catalogRoutes } from "./routes/catalog";
+import { computedTraitRoutes } from "./routes/computed-traits";
 import { emailRoutes } from "./routes/email";
 import { notFound, onError } from "./routes/errors";
 import { experimentRoutes } from "./routes/experiments";
@@ -32,6 +34,8 @@ app.route("/", mergeRoutes);
 app.route("/", emailRoutes);
 app.route("/", catalogRoutes);
 app.route("/", experimentRoutes);
+app.route("/", computedTraitRoutes);
+app.route("/", audienceRoutes);
 app.route("/", sinkRoutes);
 app.route("/", quarantineRoutes);
 app.notFound(notFound);

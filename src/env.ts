@@ -13,6 +13,8 @@ export interface Env extends SettingsSource {
   SINK_BUFFER: DurableObjectNamespace<SinkBuffer>;
   /** Regulation jobs (GDPR/CCPA erasure and suppression), carried out by their own consumer. */
   REGULATION_QUEUE: Queue<string>;
+  /** Audience backfills: pages of the warehouse's profiles, each evaluated in its actors. */
+  AUDIENCE_QUEUE: Queue<string>;
   /** The raw event lake (NDJSON, Hive-style partitions). */
   LAKE: R2Bucket;
   /** Abuse limits (Workers Rate Limiting): ingestion per write key and address, reads per API key. */

@@ -30,6 +30,7 @@ export type ProfileActorApi = Pick<
   | "setSuppressed"
   | "exportData"
   | "releaseNow"
+  | "evaluateAudiences"
 >;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {
@@ -117,6 +118,10 @@ export interface PersonalizationInput {
   traits: Record<string, unknown>;
   /** Null when the person refused personalization (consent): they get what everyone gets. */
   signals: PersonalSignals | null;
+  /** Keys of the audiences the person is in now. */
+  audiences: string[];
+  /** Each computed trait's value now, by key. */
+  computedTraits: Record<string, string | number | boolean | null>;
   /** Inside a running experiment: the person's variant, and whether this call was their first exposure. */
   experiment?: { variant: string; exposedAt: number; first: boolean };
 }

@@ -6,6 +6,10 @@
  * sent and unconfirmed) and dropped once the consumer has confirmed them
  * all, so an idle actor is never woken for nothing. Alarms are
  * at-least-once: a run with nothing due does nothing.
+ *
+ * The same alarm also wakes the actor for its audiences (`wakeAt`): an
+ * audience due to change by time alone, or a webhook delivery to retry. The
+ * alarm is set for whichever comes first and kept while either is pending.
  */
 import { retryDelayMs } from "../model/changes";
 import { type ChangeSender, type FlushResult, flushOutbox, outboxDepth } from "./outbox";
@@ -18,6 +22,8 @@ export class FlushSchedule {
   private retryAt = 0;
   /** A send is under way (from the alarm or an ingest). */
   private running = false;
+  /** When the actor's audiences next need the alarm (null: they do not). */
+  private other: number | null = null;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
@@ -36,6 +42,12 @@ export class FlushSchedule {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
     await this.storage.setAlarm(at);
+  }
+
+  /** The audiences need the alarm at `at` (null: no longer). */
+  async wakeAt(at: number | null): Promise<void> {
+    this.other = at;
+    if (at !== null) await this.arm(at);
   }
 
   /** New records were committed: flush within `flushMs`, or when a backoff ends. */
@@ -57,6 +69,7 @@ export class FlushSchedule {
   /** The alarm fired (or an ingest sends at once): sends what is due and arms the next run, if any. */
   async run(queue: ChangeSender, actor: string | null, redeliverMs: number): Promise<void> {
     this.alarmAt = null;
+    if (this.other !== null) await this.arm(this.other);
     if (!actor) return;
     let result: FlushResult;
     this.running = true;
@@ -87,7 +100,7 @@ export class FlushSchedule {
 
   /** After a confirmation: with nothing left to send or resend, the alarm would only wake the actor for nothing. */
   async confirmed(): Promise<void> {
-    if (this.alarmAt === null || outboxDepth(this.storage.sql).pending > 0) return;
+    if (this.alarmAt === null || this.other !== null || outboxDepth(this.storage.sql).pending > 0) return;
     this.alarmAt = null;
     await this.storage.deleteAlarm();
   }
@@ -98,5 +111,6 @@ export class FlushSchedule {
     this.alarmAt = null;
     this.failures = 0;
     this.retryAt = 0;
+    this.other = null;
   }
 }

@@ -16,7 +16,10 @@ import { DurableObject } from "cloudflare:workers";
 import { eq, sql } from "drizzle-orm";
 import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import { type CompiledDefinitions, currentDefinitions, definitionsSince } from "../audiences/cache";
+import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
+import type { DecayingScore } from "../model/affinity";
 import { rankedAffinities } from "../model/affinity";
 import { changeRecordsOf } from "../model/changes";
 import {
@@ -30,8 +33,15 @@ import { assignVariant } from "../model/experiments";
 import { fullBucket, type TokenBucket, take } from "../model/flood";
 import { type IdentityConflict, withoutUnverifiedTraits } from "../model/identity-claims";
 import type { ProfileEvent } from "../model/messages";
-import { applyEvents, commitToMemory, type PopularInteraction, type ProfileMemory } from "../model/profile";
+import {
+  applyEvents,
+  commitToMemory,
+  type PopularInteraction,
+  type ProfileMemory,
+  type ProfileState,
+} from "../model/profile";
 import { emailDirectoryName, publicProfileId } from "../model/profile-id";
+import type { PersonFacts } from "../model/segment-state";
 import { readSettings, type Settings } from "../model/settings";
 import type { EventView, ProfileView } from "../model/views";
 import {
@@ -63,6 +73,8 @@ import {
 } from "./profile-store";
 import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
 import * as schema from "./schema";
+import { heldEvents, PersonSegments, personOf, type SegmentPlan } from "./segments";
+import { deliverDue } from "./webhooks";
 
 /** The newest bundled migration, as drizzle records it in `__drizzle_migrations.created_at`. */
 const LATEST_MIGRATION = Math.max(...migrations.journal.entries.map((e) => e.when));
@@ -107,6 +119,8 @@ export class ProfileActor extends DurableObject<Env> {
   private readonly links = new IdentityLinks();
   /** The experiments this person was exposed to (a write-through copy of `experiment_memberships`). */
   private readonly memberships = new ExperimentMemberships();
+  /** Computed traits, event conditions and audience memberships (a write-through copy). */
+  private readonly segments = new PersonSegments();
   /** This actor's name when it holds no profile yet (see `actorName`); a profile carries its own. */
   private namedAs: string | null = null;
   /** Flood protection: the events this profile may still take right now (in memory; a flooded actor stays awake). */
@@ -149,6 +163,7 @@ export class ProfileActor extends DurableObject<Env> {
     else await this.migrateOnce();
     this.loadMemory();
     await this.flush.load();
+    await this.flush.wakeAt(this.segments.wakeAt);
   }
 
   /** The `when` of the newest migration applied here (drizzle's own bookkeeping). */
@@ -182,6 +197,7 @@ export class ProfileActor extends DurableObject<Env> {
     this.memory = loadMemory(this.db);
     this.links.load(this.db);
     this.memberships.load(this.ctx.storage.sql);
+    this.segments.load(this.ctx.storage.sql);
     this.namedAs = this.db.select().from(schema.actorName).get()?.name ?? null;
   }
 
@@ -214,11 +230,12 @@ export class ProfileActor extends DurableObject<Env> {
     if (this.pointsTo) return this.forwardIngest(this.pointsTo, events, trust);
     const throttledForMs = this.admit(events.length);
     if (throttledForMs !== null) return { applied: 0, duplicateIds: [], refusedLinks: [], throttledForMs };
+    const compiled = await this.definitions();
     const untrusted = new Set(trust.untrusted ?? []);
     // A user who exists is only changed by trusted claims; the first claim of a new user id makes it.
     const guarded = untrusted.size > 0 && actorKey.startsWith("user:") && this.memory.profile !== null;
     const identity = actorKey.startsWith("user:")
-      ? await this.resolveIdentity(actorKey, events, untrusted, guarded)
+      ? await this.resolveIdentity(actorKey, events, untrusted, guarded, compiled)
       : { refusedLinks: [], merged: 0, emails: [], leftBehind: [] };
 
     const now = Date.now();
@@ -242,21 +259,34 @@ export class ProfileActor extends DurableObject<Env> {
         untrusted,
       });
       for (const m of attributed) records.push(membershipRecord(profileId, m, now));
+      const sql = this.ctx.storage.sql;
+      const segments = this.segments.idle(compiled.defs)
+        ? null
+        : this.segments.plan(
+            compiled,
+            fresh,
+            personOf(changes.profile),
+            this.factsOf(changes.profile, (d) => changes.affinities.get(d) ?? this.memory.affinities.get(d)),
+            now,
+            () => heldEvents(sql),
+          );
+      if (segments) records.push(...segments.records);
       let forgotten: string[] = [];
       const pruneDue = crossesMultiple(
         this.memory.profile?.eventCount ?? 0,
         changes.profile.eventCount,
         PRUNE_EVERY_EVENTS,
       );
-      const sql = this.ctx.storage.sql;
       this.ctx.storage.transactionSync(() => {
         persistBatch(sql, fresh, changes, now);
+        if (segments) this.segments.persist(sql, segments, now);
         if (pruneDue) prune(sql, now);
         if (attributed.length > 0) forgotten = this.memberships.persist(sql, attributed);
         appendToOutbox(sql, records, now);
       });
       commitToMemory(this.memory, changes);
       this.memberships.commit(attributed, forgotten);
+      if (segments) await this.segmentsCommitted(segments, now);
       popular = changes.popular;
     }
     if (fresh.length > 0 || identity.merged > 0) await this.recordsAdded(now);
@@ -336,6 +366,7 @@ export class ProfileActor extends DurableObject<Env> {
     events: readonly ProfileEvent[],
     untrusted: ReadonlySet<string>,
     guarded: boolean,
+    compiled: CompiledDefinitions,
   ) {
     const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
     const emails: { email: string; trusted: boolean; messageId: string }[] = [];
@@ -357,6 +388,7 @@ export class ProfileActor extends DurableObject<Env> {
       const merge = { actorKey, id: claim.id, handover, settings: this.settings, now, withTraits };
       // Synchronous with the merge, so both commit together (no await between them).
       const joined = mergeVisitor(this.db, this.ctx.storage.sql, this.memory, this.links, merge);
+      if (handover.segments) this.segments.absorb(this.ctx.storage.sql, compiled.defs, handover.segments, now);
       const absorbed = this.absorbMemberships(actorKey, `anon:${claim.id}`, handover.memberships ?? [], now);
       if (joined || absorbed) merged += 1;
       const email = emailOf(handover.profile?.traits);
@@ -389,13 +421,32 @@ export class ProfileActor extends DurableObject<Env> {
       }
       if (!this.pointsTo) {
         await this.ensureSchema();
+        // The visitor leaves its audiences: the person it joins is evaluated as themselves.
+        const compiled = this.segments.audiences().length > 0 ? await this.definitions() : null;
         const at = Date.now();
-        this.db.insert(schema.pointer).values({ id: 1, target, at }).run();
+        const p = this.memory.profile;
+        const exits = compiled && p ? this.segments.planExitAll(compiled.defs, personOf(p), at) : null;
+        const sql = this.ctx.storage.sql;
+        this.ctx.storage.transactionSync(() => {
+          this.db.insert(schema.pointer).values({ id: 1, target, at }).run();
+          if (exits) {
+            this.segments.persist(sql, exits, at);
+            appendToOutbox(sql, exits.records, at);
+          }
+        });
         this.pointsTo = target;
+        if (exits) {
+          await this.segmentsCommitted(exits, at);
+          await this.recordsAdded(at);
+        }
       }
       return {
         outcome: "merged",
-        handover: { ...readHandover(this.db, this.memory), memberships: this.memberships.all() },
+        handover: {
+          ...readHandover(this.db, this.memory),
+          memberships: this.memberships.all(),
+          segments: this.segments.handover(),
+        },
       };
     });
   }
@@ -411,7 +462,10 @@ export class ProfileActor extends DurableObject<Env> {
       await this.ready();
       const forward = this.forward();
       if (forward) return forward.readProfile(now);
-      return profileViewOf(this.memory, this.settings, now);
+      const view = profileViewOf(this.memory, this.settings, now);
+      if (!view) return null;
+      const { defs } = await this.definitions();
+      return { ...view, audiences: this.segments.audiences(), computedTraits: this.segments.computedTraits(defs, now) };
     });
   }
 
@@ -426,12 +480,97 @@ export class ProfileActor extends DurableObject<Env> {
     return changeSender(this.env, this.settings.sinkCoalesceMs !== null, actor ?? this.ctx.id.toString());
   }
 
-  /** The outbox alarm (FlushSchedule): sends due change records through the Queue. */
+  /**
+   * The actor's alarm (FlushSchedule): audiences whose answer time alone has
+   * changed are evaluated, due webhook deliveries attempted, and due change
+   * records sent through the Queue.
+   */
   override async alarm(): Promise<void> {
     return this.idle.around(async () => {
       await this.ready();
+      const now = Date.now();
+      const deliveriesDue = this.segments.deliveryAt !== null && this.segments.deliveryAt <= now;
+      if (this.migrated && (this.segments.due(now) || deliveriesDue)) {
+        const compiled = await this.definitions();
+        if (this.segments.due(now) && !this.pointsTo) this.evaluateNow(compiled, now);
+        if (deliveriesDue) {
+          const version = this.memory.profile?.version ?? 0;
+          const profileId = publicProfileId(this.ownName() ?? this.ctx.id.toString());
+          const policy = this.settings.audienceWebhooks;
+          this.segments.deliveryAt = await deliverDue(
+            this.ctx.storage,
+            compiled.defs,
+            policy,
+            profileId,
+            version,
+            Date.now,
+          );
+        }
+        await this.flush.wakeAt(this.segments.wakeAt);
+      }
       const actor = this.ownName();
       await this.flush.run(this.sender(actor), actor, this.settings.sinkRedeliverMs);
+    });
+  }
+
+  /** The audience and computed-trait definitions (an isolate copy of the warehouse's; see audiences/cache.ts). */
+  private definitions(): Promise<CompiledDefinitions> {
+    return currentDefinitions(warehouseDb(this.env.WAREHOUSE), (p) => this.ctx.waitUntil(p));
+  }
+
+  /** What rules read of the person beside their segment state. */
+  private factsOf(p: ProfileState, affinity: (dimension: string) => DecayingScore | undefined): PersonFacts {
+    return { traits: p.traits, personalization: p.personalization, affinity, halfLifeMs: this.settings.halfLifeMs };
+  }
+
+  private async segmentsCommitted(plan: SegmentPlan, now: number) {
+    this.segments.commit(plan, now);
+    await this.flush.wakeAt(this.segments.wakeAt);
+  }
+
+  /**
+   * Evaluates every audience for the person as they are now (no new event):
+   * by time, or for a backfill. Writes what changed; the caller sends it.
+   */
+  private evaluateNow(compiled: CompiledDefinitions, now: number): SegmentPlan | null {
+    const p = this.memory.profile;
+    if (!p) return null;
+    const sql = this.ctx.storage.sql;
+    const plan = this.segments.plan(
+      compiled,
+      [],
+      personOf(p),
+      this.factsOf(p, (d) => this.memory.affinities.get(d)),
+      now,
+      () => heldEvents(sql),
+    );
+    this.ctx.storage.transactionSync(() => {
+      this.segments.persist(sql, plan, now);
+      appendToOutbox(sql, plan.records, now);
+    });
+    this.segments.commit(plan, now);
+    return plan;
+  }
+
+  /**
+   * A backfill's call (audiences/backfill.ts): evaluates every audience for
+   * this person against definitions loaded since `since`, recording any
+   * transition. Answers the audiences they are in, or why there was nothing
+   * to evaluate (a visitor merged into a person, or nobody here).
+   */
+  async evaluateAudiences(
+    since: number,
+  ): Promise<{ outcome: "evaluated"; audiences: string[] } | { outcome: "forwarded" | "unknown" }> {
+    return this.idle.around(async () => {
+      await this.ready();
+      if (this.pointsTo) return { outcome: "forwarded" };
+      if (!this.memory.profile || this.suppressedAt !== null) return { outcome: "unknown" };
+      const compiled = await definitionsSince(warehouseDb(this.env.WAREHOUSE), since, (p) => this.ctx.waitUntil(p));
+      const now = Date.now();
+      const plan = this.evaluateNow(compiled, now);
+      await this.flush.wakeAt(this.segments.wakeAt);
+      if (plan && plan.records.length > 0) await this.recordsAdded(now);
+      return { outcome: "evaluated", audiences: this.segments.audiences() };
     });
   }
 
@@ -579,6 +718,7 @@ export class ProfileActor extends DurableObject<Env> {
         this.pointsTo = null;
         this.links.clear();
         this.memberships.clear();
+        this.segments.clear();
         this.namedAs = null;
         this.migrated = false;
         this.floodBucket = null;
@@ -721,7 +861,10 @@ export class ProfileActor extends DurableObject<Env> {
       }
       const experiment = exposure && this.suppressedAt === null ? await this.expose(exposure, now) : undefined;
       const p = this.memory.profile;
+      const { defs } = await this.definitions();
       return {
+        audiences: this.segments.audiences(),
+        computedTraits: defs.traits.length > 0 && p ? this.segments.computedTraits(defs, now) : {},
         ...(experiment ? { experiment } : {}),
         known: p !== null,
         profileId: p ? publicProfileId(p.actorKey) : null,

@@ -26,6 +26,8 @@ import { IN_JSON, insertRows } from "./sql-rows";
 
 export type ProfileDb = DrizzleSqliteDODatabase;
 
+import type { SegmentHandover } from "./segments";
+
 export type RecentEventRow = Omit<typeof schema.recentEvents.$inferSelect, "seq">;
 
 /**
@@ -40,6 +42,8 @@ export interface Handover {
   recentEvents: RecentEventRow[];
   /** The visitor's experiment memberships, which the person joins (absent from a visitor of an older version). */
   memberships?: Membership[];
+  /** The visitor's computed-trait and event-condition states (actors/segments.ts). */
+  segments?: SegmentHandover;
 }
 
 export function emptyMemory(): ProfileMemory {

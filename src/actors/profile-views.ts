@@ -33,7 +33,11 @@ function sessionView(s: Session): SessionView {
 }
 
 /** The profile document from memory alone, or null for someone never seen. */
-export function profileViewOf(memory: ProfileMemory, settings: Settings, now: number): ProfileView | null {
+export function profileViewOf(
+  memory: ProfileMemory,
+  settings: Settings,
+  now: number,
+): Omit<ProfileView, "audiences" | "computedTraits"> | null {
   const p = memory.profile;
   if (!p) return null;
   const sessions = memory.sessions;

@@ -172,3 +172,46 @@ export const actorName = sqliteTable("actor_name", {
   id: integer("id").primaryKey(),
   name: text("name").notNull(),
 });
+
+/**
+ * Computed traits' buckets and event conditions' recency lists
+ * (model/segment-state.ts), one row per state id, as JSON. A tracked state
+ * with nothing in it has no row.
+ */
+export const segmentState = sqliteTable("segment_state", {
+  id: text("id").primaryKey(),
+  state: text("state").notNull(),
+});
+
+/** Singleton (`id = 1`): the state ids kept up to date, and when the audiences are next due by time alone. */
+export const segmentMeta = sqliteTable("segment_meta", {
+  id: integer("id").primaryKey(),
+  tracked: text("tracked", { mode: "json" }).$type<string[]>().notNull(),
+  dueAt: integer("due_at"),
+});
+
+/** The audiences this person is in now, since when. */
+export const audienceMembers = sqliteTable("audience_members", {
+  audience: text("audience").primaryKey(),
+  enteredAt: integer("entered_at").notNull(),
+});
+
+/**
+ * Audience transitions waiting to reach a webhook destination, in order;
+ * a row goes once delivered, or after its last attempt (a dead letter,
+ * reported to the warehouse).
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    messageId: text("message_id").notNull(),
+    audience: text("audience").notNull(),
+    url: text("url").notNull(),
+    body: text("body").notNull(),
+    attempts: integer("attempts").notNull(),
+    nextAt: integer("next_at").notNull(),
+    lastError: text("last_error"),
+  },
+  (t) => [index("webhook_deliveries_next_at").on(t.nextAt)],
+);

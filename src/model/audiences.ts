@@ -39,10 +39,17 @@ export type Op = (typeof OPS)[number];
 /** Bounds on a rule, so evaluating every audience on every event stays cheap. */
 export const RULE_LIMITS = { depth: 6, leaves: 32, children: 20, atLeast: 100 } as const;
 
+const AT_LEAST_RULE = `atLeast is a whole number from 1 to ${RULE_LIMITS.atLeast}`;
+
 export const eventLeaf = z.strictObject({
   event: eventName,
   within: rollingWindow,
-  atLeast: z.number().int().min(1).max(RULE_LIMITS.atLeast).default(1),
+  atLeast: z
+    .number({ error: AT_LEAST_RULE })
+    .int(AT_LEAST_RULE)
+    .min(1, AT_LEAST_RULE)
+    .max(RULE_LIMITS.atLeast, AT_LEAST_RULE)
+    .default(1),
   where: whereFilter.optional(),
 });
 const comparison = { op: z.enum(OPS), value: scalar.optional() };
@@ -239,7 +246,8 @@ export interface AudienceInputs {
   traits: Readonly<Record<string, unknown>>;
   /** Consent to personalization: refused (false), given (true), never said (null). */
   personalization: boolean | null;
-  affinities: ReadonlyMap<string, DecayingScore>;
+  /** A dimension's stored score (undefined: none). */
+  affinity(dimension: string): DecayingScore | undefined;
   halfLifeMs: number;
   /** A computed trait's value now and when it next changes by time alone; undefined when no such trait is defined. */
   computed(key: string): { value: Scalar | null; changesAt: number | null } | undefined;
@@ -293,11 +301,26 @@ export function compare(held: unknown, op: Op, value: Scalar | undefined): boole
 
 /**
  * When a decaying score falls through `threshold` (as stored, `s.score` at
- * `s.asOf`, halving every `halfLifeMs`); null when it is already at or below it.
+ * `s.asOf`, halving every `halfLifeMs`): the first millisecond `decayedScore`
+ * is at or below it — or, `strictly`, below it — so an evaluation then sees
+ * the answer change; null when it is already through at `s.asOf`.
  */
-export function decaysBelowAt(s: DecayingScore, threshold: number, halfLifeMs: number): number | null {
-  if (threshold <= 0 || s.score <= threshold) return null;
-  return s.asOf + Math.ceil(halfLifeMs * Math.log2(s.score / threshold));
+export function decaysBelowAt(
+  s: DecayingScore,
+  threshold: number,
+  halfLifeMs: number,
+  strictly = false,
+): number | null {
+  const through = (t: number) => {
+    const score = decayedScore(s, t, halfLifeMs);
+    return strictly ? score < threshold : score <= threshold;
+  };
+  if (threshold <= 0 || through(s.asOf)) return null;
+  // The logarithm lands on or next to the crossing (it rounds, and an exact halving is still equal, not below).
+  let at = s.asOf + Math.ceil(halfLifeMs * Math.log2(s.score / threshold));
+  while (!through(at)) at += 1;
+  while (at - 1 > s.asOf && through(at - 1)) at -= 1;
+  return at;
 }
 
 export function evaluateRule(rule: CompiledRule, inputs: AudienceInputs): Evaluation {
@@ -328,12 +351,15 @@ export function evaluateRule(rule: CompiledRule, inputs: AudienceInputs): Evalua
     return { member: compare(c?.value, rule.op, rule.value), changesAt: c?.changesAt ?? null };
   }
   if ("affinity" in rule) {
-    const s = inputs.affinities.get(rule.affinity);
+    const s = inputs.affinity(rule.affinity);
     const score = s ? decayedScore(s, inputs.now, inputs.halfLifeMs) : 0;
     const member = rule.op === "exists" ? s !== undefined : compare(score, rule.op, rule.value);
     // Scores only fall without events: a threshold above the score now is never crossed by time alone.
     const ordered = rule.op === "gt" || rule.op === "gte" || rule.op === "lt" || rule.op === "lte";
-    const at = s && ordered && rule.value !== undefined ? decaysBelowAt(s, rule.value, inputs.halfLifeMs) : null;
+    // gt and lte turn when the score is at or below the value; gte and lt only once it is below.
+    const strictly = rule.op === "gte" || rule.op === "lt";
+    const at =
+      s && ordered && rule.value !== undefined ? decaysBelowAt(s, rule.value, inputs.halfLifeMs, strictly) : null;
     return { member, changesAt: at !== null && at > inputs.now ? at : null };
   }
   return { member: inputs.personalization !== false, changesAt: null };

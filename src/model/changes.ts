@@ -67,6 +67,25 @@ export const membershipFact = z.object({
   revenue: z.number(),
 });
 
+/** A stint of a person in an audience: it began at `enteredAt`, and ended at `exitedAt` once they left. */
+export const audienceMembershipFact = z.object({
+  key: z.string().min(1),
+  enteredAt: z.number(),
+  exitedAt: z.number().nullable(),
+});
+
+/** A webhook delivery of an audience transition that finished: delivered, or dead after its last attempt. */
+export const deliveryFact = z.object({
+  messageId: z.string().min(1),
+  destination: z.string().min(1),
+  audienceKey: z.string().min(1),
+  status: z.enum(["delivered", "dead"]),
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  /** The payload, kept for a dead letter so an operator can see and resend it. */
+  body: z.string().nullable(),
+});
+
 /**
  * Every record names its profile (`user_id:42`) and the profile version the
  * change produced: versions only grow, so the warehouse keeps the newest
@@ -91,6 +110,8 @@ export const changeRecord = z.discriminatedUnion("kind", [
    * merged visitor's membership now counts under (their own record counts it).
    */
   z.object({ kind: z.literal("experiment"), ...common, membership: membershipFact, mergedInto: z.string().nullable() }),
+  z.object({ kind: z.literal("audience"), ...common, audience: audienceMembershipFact }),
+  z.object({ kind: z.literal("delivery"), ...common, delivery: deliveryFact }),
 ]);
 export type ChangeRecord = z.infer<typeof changeRecord>;
 

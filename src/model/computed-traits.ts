@@ -42,7 +42,9 @@ export const LIFETIME_VALUES = 500;
 export const MAX_VALUE_CHARS = 200;
 
 /** What a `where` filter and a value may be: one JSON scalar. */
-export const scalar = z.union([z.string().max(MAX_VALUE_CHARS), z.number(), z.boolean()]);
+export const scalar = z.union([z.string().max(MAX_VALUE_CHARS), z.number(), z.boolean()], {
+  error: `a value is a string of at most ${MAX_VALUE_CHARS} characters, a number or a boolean`,
+});
 export type Scalar = z.infer<typeof scalar>;
 
 /** `{ property: value }`: every listed property must equal its value. */
@@ -267,7 +269,9 @@ export function addToTrait(
 
 function addValue(values: Record<string, number>, v: string, count: number, cap: number) {
   if (Object.hasOwn(values, v)) values[v] = (values[v] ?? 0) + count;
-  else if (Object.keys(values).length < cap) values[v] = count;
+  // Defined, not assigned: assigning "__proto__" would set the object's prototype and count nothing.
+  else if (Object.keys(values).length < cap)
+    Object.defineProperty(values, v, { value: count, writable: true, enumerable: true, configurable: true });
 }
 
 /** The buckets inside the window at `now`. */

@@ -109,7 +109,8 @@ export function segmentChangesOf(
   }
   for (const e of events) {
     const name = matchedName(e);
-    for (const fed of [name === null ? undefined : index.byName.get(name), index.byName.get("*")]) {
+    // A track event may itself be named "*": it is fed to the any-event definitions once, not twice.
+    for (const fed of [name === null || name === "*" ? undefined : index.byName.get(name), index.byName.get("*")]) {
       if (!fed) continue;
       for (const t of fed.traits) {
         if (!eventMatches(e, t.definition.event, t.definition.where)) continue;
@@ -152,7 +153,7 @@ export function withSegmentChanges(state: SegmentState, changes: SegmentChanges)
 export interface PersonFacts {
   traits: Readonly<Record<string, unknown>>;
   personalization: boolean | null;
-  affinities: ReadonlyMap<string, DecayingScore>;
+  affinity(dimension: string): DecayingScore | undefined;
   halfLifeMs: number;
 }
 

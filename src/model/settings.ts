@@ -53,6 +53,8 @@ export interface Settings {
   popularityWindowMs: number;
   /** How many quarantined messages are kept per reason code, and for how long. */
   quarantine: QuarantinePolicy;
+  /** Audience webhooks: the first retry's delay (doubling after each failure) and the attempts before a dead letter. */
+  audienceWebhooks: { retryMs: number; attempts: number };
   /** Self-hosted only: when an idle actor resets itself (null: the runtime decides), and above how many live actors it goes at once. */
   actorRelease: { idleMs: number | null; liveLimit: number };
 }
@@ -75,6 +77,8 @@ export interface SettingsSource {
   QUARANTINE_RETENTION_DAYS?: string;
   ACTOR_IDLE_RELEASE_MS?: string;
   ACTOR_LIVE_LIMIT?: string;
+  AUDIENCE_WEBHOOK_RETRY_SECONDS?: string;
+  AUDIENCE_WEBHOOK_ATTEMPTS?: string;
 }
 
 const MINUTE = 60_000;
@@ -161,6 +165,10 @@ export function readSettings(env: SettingsSource, warn: (m: string) => void = (m
     quarantine: {
       maxPerReason: Math.ceil(positive(env.QUARANTINE_MAX_PER_REASON, 10_000, "QUARANTINE_MAX_PER_REASON", warn)),
       retentionMs: positive(env.QUARANTINE_RETENTION_DAYS, 30, "QUARANTINE_RETENTION_DAYS", warn) * DAY,
+    },
+    audienceWebhooks: {
+      retryMs: positive(env.AUDIENCE_WEBHOOK_RETRY_SECONDS, 30, "AUDIENCE_WEBHOOK_RETRY_SECONDS", warn) * 1000,
+      attempts: Math.ceil(positive(env.AUDIENCE_WEBHOOK_ATTEMPTS, 8, "AUDIENCE_WEBHOOK_ATTEMPTS", warn)),
     },
     actorRelease: {
       idleMs: idleReleaseMs(env.ACTOR_IDLE_RELEASE_MS, warn),

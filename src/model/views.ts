@@ -22,6 +22,11 @@ export type SessionView = z.infer<typeof sessionView>;
 
 export const affinityView = z.object({ dimension: z.string(), score: z.number() });
 
+/** Each computed trait's value now, by key (DESIGN §8); null where the trait has seen nothing yet. */
+export const computedTraitValues = z
+  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).nullable())
+  .describe("each computed trait's value now, by key; null where it has seen nothing yet");
+
 export const profileView = z.object({
   id: z.string().describe("user_id:<id> or anonymous_id:<id>"),
   userId: z.string().nullable(),
@@ -36,6 +41,8 @@ export const profileView = z.object({
     .object({ personalization: z.boolean().nullable() })
     .describe("the newest consent to personalization given or refused; null when never said"),
   version: z.number().int(),
+  audiences: z.array(z.string()).describe("keys of the audiences the person is in now"),
+  computedTraits: computedTraitValues,
 });
 export type ProfileView = z.infer<typeof profileView>;
 
@@ -73,6 +80,8 @@ export const recommendationsResponse = z.object({
 
 export const mergeResponse = z.object({
   profile: z.object({ id: z.string(), known: z.boolean(), traits: jsonObject }),
+  audiences: z.array(z.string()).describe("keys of the audiences the person is in now (empty for someone unknown)"),
+  computedTraits: computedTraitValues,
   recommendations: z.array(
     recommendationView.extend({
       clickUrl: z.string().describe("sealed click-tracking URL: opaque, one event per person and window"),

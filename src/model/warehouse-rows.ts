@@ -58,6 +58,21 @@ export type ExposureRow = [
   number,
 ];
 
+/** [audienceKey, profileId, enteredAt, exitedAt] */
+export type AudienceMembershipRow = [string, string, number, number | null];
+/** [messageId, destination, audienceKey, profileId, status, attempts, lastError, body, at] */
+export type DeliveryRow = [
+  string,
+  string,
+  string,
+  string,
+  "delivered" | "dead",
+  number,
+  string | null,
+  string | null,
+  number,
+];
+
 export interface WarehouseRows {
   events: EventRow[];
   profiles: ProfileRow[];
@@ -66,6 +81,9 @@ export interface WarehouseRows {
   sessions: SessionRow[];
   affinities: AffinityRow[];
   exposures: ExposureRow[];
+  /** Audience stints; an exit and the entry it ends may come in one batch: the exit wins. */
+  audienceMemberships: AudienceMembershipRow[];
+  deliveries: DeliveryRow[];
   /** The oldest `at` among the records: how far behind the sink is. */
   oldestChangeAt: number | null;
 }
@@ -83,6 +101,8 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
   const sessions = new Map<string, { version: number; row: SessionRow }>();
   const affinities = new Map<string, { version: number; row: AffinityRow }>();
   const exposures = new Map<string, { version: number; row: ExposureRow }>();
+  const stints = new Map<string, AudienceMembershipRow>();
+  const deliveries = new Map<string, DeliveryRow>();
   let oldestChangeAt: number | null = null;
 
   for (const r of records) {
@@ -174,6 +194,28 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
         ] satisfies ExposureRow);
         break;
       }
+      case "audience": {
+        const a = r.audience;
+        const key = `${a.key}\u0000${r.profileId}\u0000${a.enteredAt}`;
+        const held = stints.get(key);
+        if (!held || held[3] === null) stints.set(key, [a.key, r.profileId, a.enteredAt, a.exitedAt]);
+        break;
+      }
+      case "delivery": {
+        const d = r.delivery;
+        deliveries.set(`${d.messageId}\u0000${d.destination}`, [
+          d.messageId,
+          d.destination,
+          d.audienceKey,
+          r.profileId,
+          d.status,
+          d.attempts,
+          d.lastError,
+          d.body,
+          r.at,
+        ]);
+        break;
+      }
     }
   }
   const allProfiles = [...profiles.values()];
@@ -184,6 +226,8 @@ export function warehouseRowsOf(records: readonly ChangeRecord[]): WarehouseRows
     sessions: rowsOf(sessions),
     affinities: rowsOf(affinities),
     exposures: rowsOf(exposures),
+    audienceMemberships: [...stints.values()],
+    deliveries: [...deliveries.values()],
     oldestChangeAt,
   };
 }

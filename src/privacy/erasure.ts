@@ -218,6 +218,8 @@ async function eraseFromWarehouse(env: Env, f: Footprint, now: number) {
     sql`DELETE FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${json(f.profileIds)}))`,
     // A merged visitor's row names the person it joined: theirs too.
     sql`DELETE FROM experiment_exposures WHERE profile_id IN ${among(f.profileIds)} OR merged_into IN ${among(f.profileIds)}`,
+    sql`DELETE FROM audience_memberships WHERE profile_id IN ${among(f.profileIds)}`,
+    sql`DELETE FROM audience_deliveries WHERE profile_id IN ${among(f.profileIds)}`,
     sql`DELETE FROM bad_events WHERE ${quarantinedOf(f)}`,
     // A refused claim names who sent it, whom it tried to displace and the address: each is a person's row.
     sql`DELETE FROM identity_conflicts WHERE profile_id IN ${among(f.profileIds)}
@@ -288,6 +290,8 @@ export interface WarehouseExport {
   eventsTotal: number;
   lakeObjects: string[];
   experiments: unknown[];
+  audiences: unknown[];
+  deliveries: unknown[];
 }
 
 export async function exportSubject(
@@ -300,17 +304,20 @@ export async function exportSubject(
   const start = namedActor(subject) ?? f.people[0]?.actorKey;
   const actor = start ? await profileActor(env, start).exportData() : null;
   const ids = json(f.profileIds);
-  const [profiles, sessions, affinities, events, total, lake, experiments] = await env.WAREHOUSE.batch(
-    [
-      sql`SELECT * FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
-      sql`SELECT * FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY started_at`,
-      sql`SELECT * FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
-      sql`SELECT * FROM events WHERE ${eventsOf(f)} ORDER BY timestamp DESC LIMIT ${eventLimit}`,
-      sql`SELECT COUNT(*) AS n FROM events WHERE ${eventsOf(f)}`,
-      sql`SELECT DISTINCT lake_key FROM events WHERE lake_key IS NOT NULL AND ${eventsOf(f)}`,
-      sql`SELECT * FROM experiment_exposures WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
-    ].map((s) => prepare(env.WAREHOUSE, s)),
-  );
+  const [profiles, sessions, affinities, events, total, lake, experiments, audiences, deliveries] =
+    await env.WAREHOUSE.batch(
+      [
+        sql`SELECT * FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
+        sql`SELECT * FROM sessions WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY started_at`,
+        sql`SELECT * FROM profile_affinities WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
+        sql`SELECT * FROM events WHERE ${eventsOf(f)} ORDER BY timestamp DESC LIMIT ${eventLimit}`,
+        sql`SELECT COUNT(*) AS n FROM events WHERE ${eventsOf(f)}`,
+        sql`SELECT DISTINCT lake_key FROM events WHERE lake_key IS NOT NULL AND ${eventsOf(f)}`,
+        sql`SELECT * FROM experiment_exposures WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
+        sql`SELECT * FROM audience_memberships WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY entered_at`,
+        sql`SELECT * FROM audience_deliveries WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY at`,
+      ].map((s) => prepare(env.WAREHOUSE, s)),
+    );
   return {
     footprint: f,
     actor,
@@ -322,6 +329,8 @@ export async function exportSubject(
       eventsTotal: Number((total?.results?.[0] as { n?: number } | undefined)?.n ?? 0),
       lakeObjects: ((lake?.results ?? []) as { lake_key: string }[]).map((r) => r.lake_key),
       experiments: experiments?.results ?? [],
+      audiences: audiences?.results ?? [],
+      deliveries: deliveries?.results ?? [],
     },
   };
 }

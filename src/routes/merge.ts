@@ -162,6 +162,8 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
   return c.json({
     // An ESP's template prints these as they are: no invisible direction overrides or controls.
     profile: { id: claimBase.profile, known, traits: cleanJsonText(traits) },
+    audiences: known && input ? input.audiences : [],
+    computedTraits: known && input ? cleanJsonText(input.computedTraits) : {},
     recommendations: cleanJsonText(items),
     recommendation_block: block,
     open_pixel_url: openPixelUrl,

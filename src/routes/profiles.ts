@@ -34,7 +34,14 @@ export interface ResolvedProfile {
 const nobody: ProfileReader = {
   readProfile: async () => null,
   readEvents: async () => null,
-  personalization: async () => ({ known: false, profileId: null, traits: {}, signals: null }),
+  personalization: async () => ({
+    known: false,
+    profileId: null,
+    traits: {},
+    signals: null,
+    audiences: [],
+    computedTraits: {},
+  }),
   outboxStatus: async () => ({ pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null }),
 };
 

@@ -14,6 +14,7 @@
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { doneWith, profileActor } from "../actors/client";
+import { AUDIENCE_QUEUE, consumeAudienceBackfills } from "../audiences/backfill";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import { type ChangeMessage, type ChangeRecord, changeMessage, retryDelayMs, runsOfBody } from "../model/changes";
@@ -315,5 +316,6 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   if (batch.queue === DEAD_LETTER_QUEUE) return consumeDeadLetters(batch, env);
   if (batch.queue === REGULATIONS_QUEUE) return consumeRegulations(batch, env);
+  if (batch.queue === AUDIENCE_QUEUE) return consumeAudienceBackfills(batch, env);
   return consumeChanges(batch, env);
 }

@@ -325,3 +325,78 @@ export const experimentExposures = sqliteTable(
     index("experiment_exposures_merged_into").on(t.mergedInto),
   ],
 );
+
+/** Computed-trait definitions (DESIGN §8), read by every actor through an isolate copy. */
+export const computedTraits = sqliteTable("computed_traits", {
+  key: text("key").primaryKey(),
+  definition: text("definition", { mode: "json" }).notNull(),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/**
+ * Audience definitions (DESIGN §8) and the progress of each one's latest
+ * backfill: every profile the warehouse lists is evaluated once through the
+ * audience Queue (`backfill_done` of `backfill_total`).
+ */
+export const audiences = sqliteTable("audiences", {
+  key: text("key").primaryKey(),
+  name: text("name").notNull(),
+  rule: text("rule", { mode: "json" }).notNull(),
+  /** `[{ type, url, secret }]`: the secrets sign deliveries and are never shown. */
+  destinations: text("destinations", { mode: "json" }).notNull(),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+  backfillId: text("backfill_id"),
+  backfillStatus: text("backfill_status", { enum: ["running", "done"] }),
+  backfillTotal: integer("backfill_total"),
+  backfillDone: integer("backfill_done"),
+  backfillStartedAt: integer("backfill_started_at"),
+  backfillFinishedAt: integer("backfill_finished_at"),
+});
+
+/**
+ * One row per stint of a person in an audience: when they entered and, once
+ * they left, when they exited. "Who was in the audience at time D" is
+ * `entered_at <= D AND (exited_at IS NULL OR exited_at > D)`.
+ */
+export const audienceMemberships = sqliteTable(
+  "audience_memberships",
+  {
+    audienceKey: text("audience_key").notNull(),
+    profileId: text("profile_id").notNull(),
+    enteredAt: integer("entered_at").notNull(),
+    exitedAt: integer("exited_at"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.audienceKey, t.profileId, t.enteredAt] }),
+    // Current members, in entry order, for paging and sizes.
+    index("audience_memberships_current").on(t.audienceKey, t.exitedAt, t.enteredAt, t.profileId),
+    index("audience_memberships_profile").on(t.profileId),
+  ],
+);
+
+/**
+ * Webhook deliveries of audience transitions that finished: delivered, or
+ * dead after the last retry (`body` kept so an operator can see and resend it).
+ */
+export const audienceDeliveries = sqliteTable(
+  "audience_deliveries",
+  {
+    messageId: text("message_id").notNull(),
+    destination: text("destination").notNull(),
+    audienceKey: text("audience_key").notNull(),
+    profileId: text("profile_id").notNull(),
+    status: text("status", { enum: ["delivered", "dead"] }).notNull(),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error"),
+    body: text("body"),
+    at: integer("at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.messageId, t.destination] }),
+    index("audience_deliveries_audience").on(t.audienceKey, t.status, t.at),
+    index("audience_deliveries_profile").on(t.profileId),
+  ],
+);

@@ -90,6 +90,24 @@ function upsertExposures(json: string, now: number): SQL {
     WHERE excluded.revision > experiment_exposures.revision`;
 }
 
+/** An exit is set once: a redelivered entry never reopens a stint that ended. */
+function upsertAudienceMemberships(json: string, now: number): SQL {
+  return sql`INSERT INTO audience_memberships (audience_key, profile_id, entered_at, exited_at, updated_at)
+    SELECT ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${now}
+    FROM json_each(${json}) AS j WHERE true
+    ON CONFLICT (audience_key, profile_id, entered_at) DO UPDATE SET
+      exited_at = COALESCE(audience_memberships.exited_at, excluded.exited_at), updated_at = excluded.updated_at
+    WHERE audience_memberships.exited_at IS NULL AND excluded.exited_at IS NOT NULL`;
+}
+
+function upsertDeliveries(json: string): SQL {
+  return sql`INSERT INTO audience_deliveries (message_id, destination, audience_key, profile_id, status, attempts,
+      last_error, body, at)
+    SELECT ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)}
+    FROM json_each(${json}) AS j WHERE true
+    ON CONFLICT (message_id, destination) DO NOTHING`;
+}
+
 /** Adds the row count of the statement just before it to a counter (`changes()` of the same connection). */
 function countChanges(name: string): SQL {
   return sql`INSERT INTO sink_stats (name, value) VALUES (${name}, changes())
@@ -179,6 +197,10 @@ export async function writeWarehouse(
     statements.push(upsertAffinities(json), countChanges("affinities"));
   for (const json of chunkByJsonSize(rows.exposures))
     statements.push(upsertExposures(json, now), countChanges("experiment_exposures"));
+  for (const json of chunkByJsonSize(rows.audienceMemberships))
+    statements.push(upsertAudienceMemberships(json, now), countChanges("audience_memberships"));
+  for (const json of chunkByJsonSize(rows.deliveries))
+    statements.push(upsertDeliveries(json), countChanges("audience_deliveries"));
 
   const claimAt = statements.length;
   if (rows.events.length > 0) {

@@ -9,6 +9,8 @@ declare global {
     }
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];
+      /** The ESP webhook stand-in of the audience tests (vitest.audiences.config.mts). */
+      TEST_ESP_URL?: string;
     }
   }
 }

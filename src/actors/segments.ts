@@ -1,0 +1,356 @@
+/**
+ * The profile actor's audiences and computed traits: the segment state of
+ * model/segment-state.ts in storage (`segment_state`, `segment_meta`), the
+ * audiences the person is in (`audience_members`), and what each transition
+ * leaves behind — the `Audience Entered` / `Audience Exited` event in the
+ * timeline and the outbox, the membership stint for the warehouse, and one
+ * pending webhook delivery per destination (actors/webhooks.ts sends them).
+ *
+ * Memory is a write-through copy, so evaluating every audience on every
+ * event reads no storage. All writes happen inside the caller's transaction,
+ * with the change they follow from.
+ */
+
+import { AUDIENCE_LIBRARY, type Person, transitionEvent, webhookBody } from "../model/audience-delivery";
+import { type Definitions, mergeRecent, type Transition, transitionsOf } from "../model/audiences";
+import type { ChangeRecord } from "../model/changes";
+import { mergeTraitStates, type Scalar, type TraitState } from "../model/computed-traits";
+import type { ProfileEvent } from "../model/messages";
+import type { ProfileState } from "../model/profile";
+import { publicProfileId } from "../model/profile-id";
+import {
+  computedTraitValues,
+  type EventIndex,
+  emptySegmentState,
+  evaluateAudiences,
+  type PersonFacts,
+  type SegmentChanges,
+  type SegmentEvent,
+  type SegmentState,
+  segmentChangesOf,
+  withSegmentChanges,
+} from "../model/segment-state";
+import { insertRecentEvents } from "./profile-store";
+
+/** What one evaluation decided, ready to persist and commit. */
+export interface SegmentPlan {
+  changes: SegmentChanges | null;
+  state: SegmentState;
+  transitions: Transition[];
+  /** Audiences held that are no longer defined: they end without a transition (their destinations went with them). */
+  undefinedMembers: string[];
+  dueAt: number | null;
+  events: ProfileEvent[];
+  records: ChangeRecord[];
+  deliveries: { messageId: string; audience: string; url: string; body: string }[];
+}
+
+/** State a person's segments hand to the person a visitor joins. */
+export interface SegmentHandover {
+  states: [string, string][];
+  tracked: string[];
+}
+
+/** Who a transition is about, from the profile. */
+export function personOf(p: ProfileState): Person & { version: number } {
+  const email = p.traits.email;
+  return {
+    profileId: publicProfileId(p.actorKey),
+    userId: p.userId,
+    anonymousId: p.anonymousIds.at(-1) ?? null,
+    email: typeof email === "string" && email.includes("@") ? email : null,
+    version: p.version,
+  };
+}
+
+const parseState = (text: string): unknown => JSON.parse(text);
+
+export class PersonSegments {
+  private state: SegmentState = emptySegmentState();
+  private readonly members = new Map<string, number>();
+  private dueAt: number | null = null;
+  /** When the first pending webhook delivery is due (null: none pending). */
+  deliveryAt: number | null = null;
+
+  load(sql: SqlStorage) {
+    const traits = new Map<string, TraitState>();
+    const recency = new Map<string, number[]>();
+    for (const r of sql.exec<{ id: string; state: string }>("SELECT id, state FROM segment_state")) {
+      if (r.id.startsWith("t:")) traits.set(r.id, parseState(r.state) as TraitState);
+      else recency.set(r.id, parseState(r.state) as number[]);
+    }
+    const meta = sql
+      .exec<{ tracked: string; due_at: number | null }>("SELECT tracked, due_at FROM segment_meta")
+      .toArray()[0];
+    this.state = { traits, recency, tracked: new Set(meta ? (JSON.parse(meta.tracked) as string[]) : []) };
+    this.dueAt = meta?.due_at ?? null;
+    this.members.clear();
+    for (const r of sql.exec<{ audience: string; entered_at: number }>(
+      "SELECT audience, entered_at FROM audience_members",
+    )) {
+      this.members.set(r.audience, r.entered_at);
+    }
+    this.deliveryAt = earliestDelivery(sql);
+  }
+
+  clear() {
+    this.state = emptySegmentState();
+    this.members.clear();
+    this.dueAt = null;
+    this.deliveryAt = null;
+  }
+
+  /** Audience keys the person is in now. */
+  audiences(): string[] {
+    return [...this.members.keys()].sort();
+  }
+
+  computedTraits(defs: Definitions, now: number): Record<string, Scalar | null> {
+    return computedTraitValues(defs, this.state, now);
+  }
+
+  /** When the alarm should next come for segments: an audience due by time, or a delivery. */
+  get wakeAt(): number | null {
+    if (this.dueAt === null) return this.deliveryAt;
+    if (this.deliveryAt === null) return this.dueAt;
+    return Math.min(this.dueAt, this.deliveryAt);
+  }
+
+  /** Whether an audience may have changed by time alone. */
+  due(now: number): boolean {
+    return this.dueAt !== null && this.dueAt <= now;
+  }
+
+  /** Nothing defined and nothing held: a batch need not look at segments at all. */
+  idle(defs: Definitions): boolean {
+    return (
+      defs.audiences.length === 0 &&
+      defs.traits.length === 0 &&
+      this.state.tracked.size === 0 &&
+      this.members.size === 0
+    );
+  }
+
+  /**
+   * Plans what `events` (none, for an evaluation by time or a backfill) do to
+   * the segment state and the audiences, as of `now`. `facts` are the
+   * person's profile after the batch; `history` the events held from before it.
+   */
+  plan(
+    compiled: { defs: Definitions; index: EventIndex },
+    events: readonly SegmentEvent[],
+    person: Person & { version: number },
+    facts: PersonFacts,
+    now: number,
+    history: () => readonly SegmentEvent[],
+  ): SegmentPlan {
+    const { defs, index } = compiled;
+    const changes = segmentChangesOf(defs, index, this.state, events, now, history);
+    const unchanged = changes.traits.size === 0 && changes.recency.size === 0 && changes.tracked === null;
+    const state = unchanged ? this.state : withSegmentChanges(this.state, changes);
+    const { answers, changesAt } = evaluateAudiences(defs, state, facts, now);
+    const transitions = transitionsOf(this.members, answers, now);
+    const undefinedMembers = [...this.members.keys()].filter((key) => !answers.has(key));
+    const plan: SegmentPlan = {
+      changes: unchanged ? null : changes,
+      state,
+      transitions,
+      undefinedMembers,
+      dueAt: changesAt,
+      events: [],
+      records: [],
+      deliveries: [],
+    };
+    this.describeTransitions(plan, defs, person, now);
+    return plan;
+  }
+
+  /** Every audience the person is in ends now (a visitor handed over to the person it joined). */
+  planExitAll(defs: Definitions, person: Person & { version: number }, now: number): SegmentPlan {
+    const names = new Map(defs.audiences.map((a) => [a.key, a.name]));
+    const plan: SegmentPlan = {
+      changes: null,
+      state: this.state,
+      transitions: [...this.members].map(([audience, enteredAt]) => ({
+        audience,
+        name: names.get(audience) ?? audience,
+        kind: "exited" as const,
+        enteredAt,
+        at: now,
+      })),
+      undefinedMembers: [],
+      dueAt: null,
+      events: [],
+      records: [],
+      deliveries: [],
+    };
+    this.describeTransitions(plan, defs, person, now);
+    return plan;
+  }
+
+  private describeTransitions(plan: SegmentPlan, defs: Definitions, person: Person & { version: number }, now: number) {
+    const byKey = new Map(defs.audiences.map((a) => [a.key, a]));
+    for (const t of plan.transitions) {
+      const e = transitionEvent(t, person);
+      plan.events.push(e);
+      const head = { profileId: person.profileId, version: person.version, at: now };
+      plan.records.push(
+        {
+          kind: "event",
+          ...head,
+          event: {
+            messageId: e.messageId,
+            userId: e.userId,
+            anonymousId: e.anonymousId,
+            type: e.type,
+            name: e.name,
+            timestamp: e.timestamp,
+            receivedAt: e.receivedAt,
+            sessionNumber: null,
+            productId: null,
+            revenue: 0,
+            properties: e.properties,
+            traits: e.traits,
+            context: e.context,
+          },
+        },
+        {
+          kind: "audience",
+          ...head,
+          audience: { key: t.audience, enteredAt: t.enteredAt, exitedAt: t.kind === "exited" ? t.at : null },
+        },
+      );
+      const body = webhookBody(e);
+      for (const d of byKey.get(t.audience)?.destinations ?? []) {
+        plan.deliveries.push({ messageId: e.messageId, audience: t.audience, url: d.url, body });
+      }
+    }
+  }
+
+  /** Writes a plan; call inside the caller's transaction, then `commit` it. */
+  persist(sql: SqlStorage, plan: SegmentPlan, now: number) {
+    const c = plan.changes;
+    if (c) {
+      for (const id of c.dropped) sql.exec("DELETE FROM segment_state WHERE id = ?", id);
+      for (const [id, s] of [...c.traits, ...c.recency]) {
+        if (s.length === 0) sql.exec("DELETE FROM segment_state WHERE id = ?", id);
+        else sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (?, ?)", id, JSON.stringify(s));
+      }
+    }
+    if (c?.tracked || plan.dueAt !== this.dueAt) {
+      sql.exec(
+        "INSERT OR REPLACE INTO segment_meta (id, tracked, due_at) VALUES (1, ?, ?)",
+        JSON.stringify([...(c?.tracked ?? plan.state.tracked)]),
+        plan.dueAt,
+      );
+    }
+    for (const key of plan.undefinedMembers) sql.exec("DELETE FROM audience_members WHERE audience = ?", key);
+    for (const t of plan.transitions) {
+      if (t.kind === "entered") {
+        sql.exec(
+          "INSERT OR REPLACE INTO audience_members (audience, entered_at) VALUES (?, ?)",
+          t.audience,
+          t.enteredAt,
+        );
+      } else sql.exec("DELETE FROM audience_members WHERE audience = ?", t.audience);
+    }
+    if (plan.events.length > 0) {
+      insertRecentEvents(
+        sql,
+        plan.events.map((e) => ({
+          messageId: e.messageId,
+          type: e.type,
+          name: e.name,
+          timestamp: e.timestamp,
+          receivedAt: e.receivedAt,
+          body: { properties: e.properties, traits: e.traits, context: e.context },
+        })),
+      );
+    }
+    for (const d of plan.deliveries) {
+      sql.exec(
+        "INSERT INTO webhook_deliveries (message_id, audience, url, body, attempts, next_at) VALUES (?, ?, ?, ?, 0, ?)",
+        d.messageId,
+        d.audience,
+        d.url,
+        d.body,
+        now,
+      );
+    }
+  }
+
+  commit(plan: SegmentPlan, now: number) {
+    this.state = plan.state;
+    this.dueAt = plan.dueAt;
+    for (const key of plan.undefinedMembers) this.members.delete(key);
+    for (const t of plan.transitions) {
+      if (t.kind === "entered") this.members.set(t.audience, t.enteredAt);
+      else this.members.delete(t.audience);
+    }
+    if (plan.deliveries.length > 0) this.deliveryAt = Math.min(this.deliveryAt ?? now, now);
+  }
+
+  /** What a visitor's actor hands over when it joins a person: its states, as stored. */
+  handover(): SegmentHandover {
+    return {
+      states: [...this.state.traits, ...this.state.recency].map(([id, s]) => [id, JSON.stringify(s)]),
+      tracked: [...this.state.tracked],
+    };
+  }
+
+  /**
+   * Joins a visitor's states into this person's (both people's events counted
+   * once each), inside the caller's transaction; the joined state is committed
+   * with `commit` of the next plan, or here when `commitNow`.
+   */
+  absorb(sql: SqlStorage, defs: Definitions, theirs: SegmentHandover, now: number) {
+    const traitsById = new Map(defs.traits.map((t) => [`t:${t.key}:${t.fingerprint}`, t]));
+    const keepById = new Map(defs.recency.map((r) => [`r:${r.id}`, r.keep]));
+    const traits = new Map(this.state.traits);
+    const recency = new Map(this.state.recency);
+    for (const [id, text] of theirs.states) {
+      // Only states both sides track under the same definition join; the rest are rebuilt from the merged events.
+      if (!this.state.tracked.has(id)) continue;
+      const t = traitsById.get(id);
+      let joined: unknown[] | null = null;
+      if (t) joined = mergeTraitStates(t, traits.get(id) ?? [], parseState(text) as TraitState, now);
+      const keep = keepById.get(id);
+      if (keep !== undefined) joined = mergeRecent(recency.get(id) ?? [], parseState(text) as number[], keep);
+      if (!joined) continue;
+      if (t) traits.set(id, joined as TraitState);
+      else recency.set(id, joined as number[]);
+      sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (?, ?)", id, JSON.stringify(joined));
+    }
+    this.state = { traits, recency, tracked: this.state.tracked };
+  }
+
+  /** After an erasure or a wipe of storage. */
+  forgetDeliveries(sql: SqlStorage) {
+    this.deliveryAt = earliestDelivery(sql);
+  }
+}
+
+function earliestDelivery(sql: SqlStorage): number | null {
+  const row = sql.exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM webhook_deliveries").toArray()[0];
+  return row?.at ?? null;
+}
+
+/** The events the actor holds from before a batch, oldest first, without the transitions it recorded itself. */
+export function heldEvents(sql: SqlStorage): SegmentEvent[] {
+  const out: SegmentEvent[] = [];
+  for (const r of sql.exec<{ type: string; name: string | null; timestamp: number; body: string }>(
+    "SELECT type, name, timestamp, body FROM recent_events ORDER BY seq",
+  )) {
+    const body = JSON.parse(r.body) as { properties?: Record<string, unknown>; context?: Record<string, unknown> };
+    const context = body.context ?? {};
+    if ((context.library as { name?: unknown } | undefined)?.name === AUDIENCE_LIBRARY) continue;
+    out.push({
+      type: r.type as SegmentEvent["type"],
+      name: r.name,
+      timestamp: r.timestamp,
+      properties: body.properties ?? {},
+      context,
+    });
+  }
+  return out;
+}
