@@ -5,9 +5,11 @@
  * updated incrementally as each event arrives.
  *
  * State is bounded whatever a person sends. A rolling window of length W is
- * kept as at most `BUCKETS` + 1 time buckets of W / `BUCKETS` each (aligned
- * to the epoch), every bucket holding count, sum, min, max, first, last and
- * up to `BUCKET_VALUES` distinct values with their counts; a lifetime trait is
+ * kept as at most `MAX_BUCKETS` time buckets of W / `BUCKETS` each (aligned
+ * to the epoch: `BUCKETS` + 1 cover the window, the rest take events stamped
+ * up to the clock-skew clamp's five minutes ahead), every bucket holding
+ * count, sum, min, max, first, last and up to `BUCKET_VALUES` distinct values
+ * (kept as their JSON text, so 42 and "42" stay apart) with their counts; a lifetime trait is
  * one bucket holding up to `LIFETIME_VALUES` distinct values. An event counts
  * for its whole bucket, so it never leaves a window early and leaves it at
  * most W / `BUCKETS` late (a "24h" trait forgets an event between 24 h and
@@ -36,15 +38,20 @@ export const TRAIT_KEY = /^[a-z][a-z0-9_]{0,63}$/;
 export const TRAIT_KEY_RULE = "a key is 1–64 lower-case letters, digits or _, starting with a letter";
 
 export const BUCKETS = 60;
-export const BUCKET_VALUES = 32;
+/** Buckets at most: the window's, and room for events up to five minutes ahead in the shortest window (1h / 60 = 1 min). */
+export const MAX_BUCKETS = BUCKETS + 6;
+export const BUCKET_VALUES = 16;
 export const LIFETIME_VALUES = 500;
 /** Longest string value kept (longer ones are cut): values are labels, not documents. */
-export const MAX_VALUE_CHARS = 200;
+export const MAX_VALUE_CHARS = 100;
 
 /** What a `where` filter and a value may be: one JSON scalar. */
-export const scalar = z.union([z.string().max(MAX_VALUE_CHARS), z.number(), z.boolean()], {
-  error: `a value is a string of at most ${MAX_VALUE_CHARS} characters, a number or a boolean`,
-});
+export const scalar = z.union(
+  [z.string().max(MAX_VALUE_CHARS, `a string value is at most ${MAX_VALUE_CHARS} characters`), z.number(), z.boolean()],
+  {
+    error: `a value is a string of at most ${MAX_VALUE_CHARS} characters, a number or a boolean`,
+  },
+);
 export type Scalar = z.infer<typeof scalar>;
 
 /** `{ property: value }`: every listed property must equal its value. */
@@ -149,7 +156,9 @@ export function eventMatches(
   where: Readonly<Record<string, Scalar>> | undefined,
 ): boolean {
   if (e.context.bot === true) return false;
-  if (event !== "*" && matchedName(e) !== event) return false;
+  // `*` is any of the person's own actions (track, page, screen), not identify, group or alias.
+  const name = matchedName(e);
+  if (name === null || (event !== "*" && name !== event)) return false;
   if (where) {
     for (const [property, value] of Object.entries(where)) {
       if (!sameScalar(e.properties[property], value)) return false;
@@ -238,8 +247,8 @@ export function addToTrait(
     next.push(emptyBucket(k, DISTINCT.has(agg)));
     next.sort((a, b) => a.k - b.k);
     i = next.findIndex((b) => b.k === k);
-    // Events stamped in the future (up to the clock-skew clamp) must not grow the state past its bound.
-    while (next.length > BUCKETS + 1) {
+    // However the events are stamped, the state stays within its bound.
+    while (next.length > MAX_BUCKETS) {
       next.shift();
       i -= 1;
     }
@@ -262,7 +271,7 @@ export function addToTrait(
     b.last = value;
   }
   if (b.values && value !== null)
-    addValue(b.values, String(value), 1, t.bucketMs === null ? LIFETIME_VALUES : BUCKET_VALUES);
+    addValue(b.values, JSON.stringify(value), 1, t.bucketMs === null ? LIFETIME_VALUES : BUCKET_VALUES);
   next[i] = b;
   return next;
 }
@@ -318,12 +327,12 @@ export function traitValue(t: CompiledTrait, state: TraitState, now: number): Sc
     case "unique_count":
       return values.size;
     case "most_frequent":
-      return mostFrequent(values, buckets);
+      return mostFrequent(values);
   }
 }
 
-/** The value seen most often; of values seen equally often, the smallest as text (so the answer never flickers). */
-function mostFrequent(values: ReadonlyMap<string, number>, buckets: readonly Bucket[]): Scalar | null {
+/** The value seen most often; of values seen equally often, the smallest as JSON text (so the answer never flickers). */
+function mostFrequent(values: ReadonlyMap<string, number>): Scalar | null {
   let best: string | null = null;
   let bestCount = 0;
   for (const [v, c] of values) {
@@ -332,14 +341,7 @@ function mostFrequent(values: ReadonlyMap<string, number>, buckets: readonly Buc
       bestCount = c;
     }
   }
-  if (best === null) return null;
-  // Values are counted as text; answer the scalar as it was sent where a bucket still holds it.
-  for (let i = buckets.length - 1; i >= 0; i--) {
-    const b = buckets[i] as Bucket;
-    if (b.last !== null && String(b.last) === best) return b.last;
-    if (b.first !== null && String(b.first) === best) return b.first;
-  }
-  return best;
+  return best === null ? null : (JSON.parse(best) as Scalar);
 }
 
 /** When the value can next change with no new event (its oldest bucket leaves the window); null for never. */
@@ -382,5 +384,5 @@ export function mergeTraitStates(t: CompiledTrait, a: TraitState, b: TraitState,
     }
   }
   const merged = [...byK.values()].sort((x, y) => x.k - y.k);
-  return prunedTrait(t, merged.slice(-(BUCKETS + 1)), now);
+  return prunedTrait(t, merged.slice(-MAX_BUCKETS), now);
 }

@@ -62,7 +62,8 @@ function evaluate(rule: unknown, person: Person, now: number): Evaluation {
   const lists = new Map<string, number[]>();
   for (const spec of specs.values()) {
     let list: number[] = [];
-    for (const e of person.events ?? []) if (eventMatches(e, spec.event, spec.where)) list = addRecent(list, e.timestamp, spec.keep);
+    for (const e of person.events ?? [])
+      if (eventMatches(e, spec.event, spec.where)) list = addRecent(list, e.timestamp, spec.keep);
     lists.set(spec.id, list);
   }
   return evaluateRule(compileRule(r, specs), {
@@ -124,20 +125,35 @@ describe("parsing rules", () => {
     ["atLeast 0", { event: "x", within: "24h", atLeast: 0 }, "rule.atLeast", /1 to 100/],
     ["atLeast 101", { event: "x", within: "24h", atLeast: 101 }, "rule.atLeast", /1 to 100/],
     ["atLeast 1.5", { event: "x", within: "24h", atLeast: 1.5 }, "rule.atLeast", /whole number/],
-    ["a where value that is an object", { event: "x", within: "24h", where: { colour: { is: "red" } } }, "rule.where.colour", /a number or a boolean/],
     [
-      "a where value longer than 200 characters",
-      { event: "x", within: "24h", where: { note: "n".repeat(201) } },
+      "a where value that is an object",
+      { event: "x", within: "24h", where: { colour: { is: "red" } } },
+      "rule.where.colour",
+      /a number or a boolean/,
+    ],
+    [
+      "a where value longer than 100 characters",
+      { event: "x", within: "24h", where: { note: "n".repeat(101) } },
       "rule.where.note",
-      /200 characters/,
+      /100 characters/,
     ],
     ["an unknown operator", { trait: "plan", op: "like", value: "g" }, "rule.op", /"eq".*"contains"/],
     ["a comparison with no value", { any: [{ trait: "plan", op: "gt" }] }, "rule.any.0.value", /add "value"/],
     ["a computed trait named not by its key", { computed: "Cart Adds", op: "gt", value: 1 }, "rule.computed", /key/],
-    ["an affinity dimension of no known kind", { affinity: "colour:red", op: "gt", value: 1 }, "rule.affinity", /"category:<slug>"/],
+    [
+      "an affinity dimension of no known kind",
+      { affinity: "colour:red", op: "gt", value: 1 },
+      "rule.affinity",
+      /"category:<slug>"/,
+    ],
     ["an affinity compared with text", { affinity: "category:shoes", op: "gt", value: "high" }, "rule.value", /number/],
     ["consent to something else", { consent: "marketing" }, "rule.consent", /"personalization"/],
-    ["a condition of no known kind", { all: [{ segment: "vip" }] }, "rule.all.0", /event, trait, computed, affinity or consent/],
+    [
+      "a condition of no known kind",
+      { all: [{ segment: "vip" }] },
+      "rule.all.0",
+      /event, trait, computed, affinity or consent/,
+    ],
     ["an unknown field on a condition", { event: "x", within: "24h", since: "monday" }, "rule", /since/],
     ["two conditions in one object", { event: "x", within: "24h", trait: "plan" }, "rule", /trait/],
     ["all and any side by side", { all: [leaf], any: [leaf] }, "rule", /nothing beside all/],
@@ -231,7 +247,9 @@ describe("operators", () => {
     expect(evaluate({ trait: "plan", op: "neq", value: "gold" }, {}, T0)).toEqual({ member: true, changesAt: null });
     expect(evaluate({ trait: "plan", op: "neq", value: "gold" }, { traits: { plan: "gold" } }, T0).member).toBe(false);
     expect(evaluate({ trait: "age", op: "gt", value: 30 }, { traits: { age: "unknown" } }, T0).member).toBe(false);
-    expect(evaluate({ trait: "tags", op: "contains", value: "vip" }, { traits: { tags: ["vip"] } }, T0).member).toBe(true);
+    expect(evaluate({ trait: "tags", op: "contains", value: "vip" }, { traits: { tags: ["vip"] } }, T0).member).toBe(
+      true,
+    );
   });
 });
 
@@ -240,7 +258,10 @@ describe("event conditions", () => {
 
   it("someone who did it exactly a window ago is in; a millisecond earlier, out", () => {
     expect(evaluate(leaf, { events: [did("Product Added", T0 - W)] }, T0)).toEqual({ member: true, changesAt: T0 + 1 });
-    expect(evaluate(leaf, { events: [did("Product Added", T0 - W - 1)] }, T0)).toEqual({ member: false, changesAt: null });
+    expect(evaluate(leaf, { events: [did("Product Added", T0 - W - 1)] }, T0)).toEqual({
+      member: false,
+      changesAt: null,
+    });
   });
 
   it("changesAt is the millisecond the event is more than a window old: in just before, out at it", () => {
@@ -503,7 +524,16 @@ describe("transitions", () => {
   it("joining is an entry stamped now; leaving is an exit naming when the stint began", () => {
     const held = new Map([["vip", T0]]);
     const now = T0 + DAY;
-    expect(transitionsOf(held, answers([["vip", false], ["cart", true]]), now)).toEqual([
+    expect(
+      transitionsOf(
+        held,
+        answers([
+          ["vip", false],
+          ["cart", true],
+        ]),
+        now,
+      ),
+    ).toEqual([
       { audience: "vip", name: "The vip", kind: "exited", enteredAt: T0, at: now },
       { audience: "cart", name: "The cart", kind: "entered", enteredAt: now, at: now },
     ]);
@@ -514,7 +544,16 @@ describe("transitions", () => {
       ["vip", T0],
       ["deleted", T0],
     ]);
-    expect(transitionsOf(held, answers([["vip", true], ["cart", false]]), T0 + DAY)).toEqual([]);
+    expect(
+      transitionsOf(
+        held,
+        answers([
+          ["vip", true],
+          ["cart", false],
+        ]),
+        T0 + DAY,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -548,7 +587,10 @@ describe("compiled definitions", () => {
   });
 
   it("the fingerprint is the same for the same definitions written in another key order, and changes with them", () => {
-    const trait = { key: "adds", definition: computedTraitDefinition.parse({ aggregation: "count", event: "x", window: "7d" }) };
+    const trait = {
+      key: "adds",
+      definition: computedTraitDefinition.parse({ aggregation: "count", event: "x", window: "7d" }),
+    };
     const a = compileDefinitions([audience("a", { event: "x", within: "24h", where: { p: 1, q: 2 } })], [trait]);
     const b = compileDefinitions([audience("a", { where: { q: 2, p: 1 }, within: "24h", event: "x" })], [trait]);
     const c = compileDefinitions([audience("a", { event: "x", within: "48h", where: { p: 1, q: 2 } })], [trait]);

@@ -19,6 +19,7 @@ import {
   computedTraitDefinition,
   eventMatches,
   LIFETIME_VALUES,
+  MAX_BUCKETS,
   MAX_VALUE_CHARS,
   mergeTraitStates,
   prunedTrait,
@@ -137,12 +138,28 @@ describe("aggregations over a lifetime", () => {
 
   it("most_frequent answers a number sent as a number as a number", () => {
     const t = define({ aggregation: "most_frequent", property: "size" });
-    expect(traitValue(t, feed(t, [42, 7, 42].map((size, i) => added(T0 + i, { size }))), T0 + DAY)).toBe(42);
+    expect(
+      traitValue(
+        t,
+        feed(
+          t,
+          [42, 7, 42].map((size, i) => added(T0 + i, { size })),
+        ),
+        T0 + DAY,
+      ),
+    ).toBe(42);
   });
 
-  it('unique_count counts "42" and 42 as one value, as a marketer would', () => {
-    const t = define({ aggregation: "unique_count", property: "size" });
-    expect(traitValue(t, feed(t, [added(T0, { size: "42" }), added(T0 + 1, { size: 42 })]), T0 + DAY)).toBe(1);
+  it('keeps 42 and "42" apart, so most_frequent answers a value as it was sent', () => {
+    const unique = define({ aggregation: "unique_count", property: "size" });
+    const frequent = define({ aggregation: "most_frequent", property: "size" });
+    const events = [added(T0, { size: "42" }), added(T0 + 1, { size: 42 }), added(T0 + 2, { size: 42 })];
+    expect(traitValue(unique, feed(unique, events), T0 + DAY)).toBe(2);
+    // A number stays a number (a rule's `eq 42` then matches), a boolean a boolean.
+    expect(traitValue(frequent, feed(frequent, events), T0 + DAY)).toBe(42);
+    const flags = [added(T0, { gift: true }), added(T0 + 1, { gift: true }), added(T0 + 2, { gift: "true" })];
+    const gift = define({ aggregation: "most_frequent", property: "gift" });
+    expect(traitValue(gift, feed(gift, flags), T0 + DAY)).toBe(true);
   });
 
   it("values named like object internals are values like any other", () => {
@@ -182,13 +199,16 @@ describe("aggregations over a window", () => {
     ["last", 5, 5, null],
     ["most_frequent", 5, 5, null],
     ["unique_count", 2, 2, 0],
-  ])("%s over 7 days is %s now, %s two days later and %s once everything is older than the window", (aggregation, now, twoDaysOn, later) => {
-    const t = define({ aggregation, property: aggregation === "count" ? undefined : "size", window: "7d" });
-    const state = feed(t, events);
-    expect(traitValue(t, state, NOW)).toEqual(now);
-    expect(traitValue(t, state, NOW + 2 * DAY)).toEqual(twoDaysOn);
-    expect(traitValue(t, state, NOW + 8 * DAY)).toEqual(later);
-  });
+  ])(
+    "%s over 7 days is %s now, %s two days later and %s once everything is older than the window",
+    (aggregation, now, twoDaysOn, later) => {
+      const t = define({ aggregation, property: aggregation === "count" ? undefined : "size", window: "7d" });
+      const state = feed(t, events);
+      expect(traitValue(t, state, NOW)).toEqual(now);
+      expect(traitValue(t, state, NOW + 2 * DAY)).toEqual(twoDaysOn);
+      expect(traitValue(t, state, NOW + 8 * DAY)).toEqual(later);
+    },
+  );
 
   it.each<[Aggregation, unknown]>([
     ["count", 0],
@@ -268,7 +288,10 @@ describe("window edges", () => {
   it("traitChangesAt names the exact millisecond the value next changes, until nothing is left", () => {
     const times = [T0, T0 + 5 * MINUTE, T0 + 3 * HOUR, T0 + 3 * HOUR + 1, T0 + 20 * HOUR];
     let now = T0 + 20 * HOUR;
-    let state = feed(count, times.map((at) => added(at)));
+    let state = feed(
+      count,
+      times.map((at) => added(at)),
+    );
     let value = traitValue(count, state, now);
     expect(value).toBe(5);
     const changes: number[] = [];
@@ -342,17 +365,32 @@ describe("which events count", () => {
   it('a number in a where filter matches numeric strings: "49.5" equals 49.5', () => {
     const t = count({ where: { price: 49.5 } });
     const prices = [49.5, "49.5", " 49.5 ", "49.50", "49.6", "forty-nine", true, null];
-    expect(countOf(t, prices.map((price) => added(T0, { price })))).toBe(4);
+    expect(
+      countOf(
+        t,
+        prices.map((price) => added(T0, { price })),
+      ),
+    ).toBe(4);
   });
 
   it("a string in a where filter matches exactly, case included", () => {
     const t = count({ where: { category: "Shoes" } });
-    expect(countOf(t, ["Shoes", "shoes", "Shoes ", 1].map((category) => added(T0, { category })))).toBe(1);
+    expect(
+      countOf(
+        t,
+        ["Shoes", "shoes", "Shoes ", 1].map((category) => added(T0, { category })),
+      ),
+    ).toBe(1);
   });
 
   it("a boolean in a where filter matches only that boolean", () => {
     const t = count({ where: { gift: true } });
-    expect(countOf(t, [true, "true", 1, false].map((gift) => added(T0, { gift })))).toBe(1);
+    expect(
+      countOf(
+        t,
+        [true, "true", 1, false].map((gift) => added(T0, { gift })),
+      ),
+    ).toBe(1);
   });
 
   it("events from known bots are never counted", () => {
@@ -411,42 +449,58 @@ describe("events stamped in the future", () => {
     expect(traitValue(count, state, ahead + DAY + DAY / 60)).toBe(0);
   });
 
-  it("events stamped far ahead never grow the state past BUCKETS + 1 buckets", () => {
+  it("events stamped far ahead never grow the state past MAX_BUCKETS buckets", () => {
     const count = define({ aggregation: "count", window: "1h" });
     const bucket = HOUR / BUCKETS;
     let state: TraitState = [];
     for (let i = -60; i <= 300; i++) state = addToTrait(count, state, added(T0 + i * bucket), T0);
-    expect(state.length).toBeLessThanOrEqual(BUCKETS + 1);
+    expect(state.length).toBeLessThanOrEqual(MAX_BUCKETS);
+  });
+
+  it("an event up to five minutes ahead (the clock-skew clamp) never pushes out one still in the window", () => {
+    const count = define({ aggregation: "count", window: "1h" });
+    const bucket = HOUR / BUCKETS;
+    let state: TraitState = [];
+    // One event in every minute of the past hour, the oldest exactly at the window's start, then five ahead.
+    for (let i = -60; i <= 5; i++) state = addToTrait(count, state, added(T0 + i * bucket), T0);
+    expect(traitValue(count, state, T0)).toBe(66);
   });
 });
 
 describe("merging two people's states", () => {
   const NOW = T0 + 10 * DAY;
   const stream = fc.uniqueArray(
-    fc.record({ at: fc.integer({ min: NOW - 2 * DAY, max: NOW }), size: fc.integer({ min: 0, max: 20 }), b: fc.boolean() }),
+    fc.record({
+      at: fc.integer({ min: NOW - 2 * DAY, max: NOW }),
+      size: fc.integer({ min: 0, max: 20 }),
+      b: fc.boolean(),
+    }),
     { selector: (e) => e.at, maxLength: 60 },
   );
   const cases = AGGREGATIONS.flatMap((aggregation) => ["24h", "7d", "lifetime"].map((window) => [aggregation, window]));
 
-  it.each(cases)("%s over %s: the merge of two people's states is the state of one person sending both", (aggregation, window) => {
-    const t = define({ aggregation, property: aggregation === "count" ? undefined : "size", window });
-    fc.assert(
-      fc.property(stream, (drawn) => {
-        const events = drawn.map((e) => ({ event: added(e.at, { size: e.size }), b: e.b }));
-        const a = events.filter((e) => !e.b).map((e) => e.event);
-        const b = events.filter((e) => e.b).map((e) => e.event);
-        const one = feed(t, [...a, ...b], NOW);
-        const merged = mergeTraitStates(t, feed(t, a, NOW), feed(t, b, NOW), NOW);
-        expect(merged).toEqual(one);
-        expect(mergeTraitStates(t, feed(t, b, NOW), feed(t, a, NOW), NOW)).toEqual(one);
-        for (const later of [NOW, NOW + 12 * HOUR, NOW + 3 * DAY]) {
-          expect(traitValue(t, merged, later)).toEqual(traitValue(t, one, later));
-          expect(traitChangesAt(t, merged, later)).toEqual(traitChangesAt(t, one, later));
-        }
-      }),
-      { ...PROPERTY_RUNS, numRuns: 100 },
-    );
-  });
+  it.each(cases)(
+    "%s over %s: the merge of two people's states is the state of one person sending both",
+    (aggregation, window) => {
+      const t = define({ aggregation, property: aggregation === "count" ? undefined : "size", window });
+      fc.assert(
+        fc.property(stream, (drawn) => {
+          const events = drawn.map((e) => ({ event: added(e.at, { size: e.size }), b: e.b }));
+          const a = events.filter((e) => !e.b).map((e) => e.event);
+          const b = events.filter((e) => e.b).map((e) => e.event);
+          const one = feed(t, [...a, ...b], NOW);
+          const merged = mergeTraitStates(t, feed(t, a, NOW), feed(t, b, NOW), NOW);
+          expect(merged).toEqual(one);
+          expect(mergeTraitStates(t, feed(t, b, NOW), feed(t, a, NOW), NOW)).toEqual(one);
+          for (const later of [NOW, NOW + 12 * HOUR, NOW + 3 * DAY]) {
+            expect(traitValue(t, merged, later)).toEqual(traitValue(t, one, later));
+            expect(traitChangesAt(t, merged, later)).toEqual(traitChangesAt(t, one, later));
+          }
+        }),
+        { ...PROPERTY_RUNS, numRuns: 100 },
+      );
+    },
+  );
 
   it("a merge leaves both states it was given as they were", () => {
     const t = define({ aggregation: "unique_count", property: "size", window: "24h" });
@@ -464,19 +518,20 @@ describe("bounded state", () => {
    * The most JSON a bucket can take with values of at most `valueChars`
    * characters (quotes included) that need no escaping: its fixed fields
    * (k, n, sum, min, max and two timestamps: under 256 characters), its first
-   * and last value, and `cap` counted values with their counts.
+   * and last value, and `cap` counted values with their counts (a counted
+   * value is its JSON text as a key: two escaped quotes more).
    */
-  const bucketJsonBound = (valueChars: number, cap: number) => 256 + 2 * valueChars + cap * (valueChars + 12);
+  const bucketJsonBound = (valueChars: number, cap: number) => 256 + 2 * valueChars + cap * (valueChars + 14);
   const longest = MAX_VALUE_CHARS + 2;
 
   /** 100,000 events over 200 days, one in ten arriving up to a window late, every value a new one of the longest kept length. */
-  function flood(t: CompiledTrait, check: (state: TraitState) => void): TraitState {
+  function flood(t: CompiledTrait, check: (state: TraitState) => void, pad = "s"): TraitState {
     const random = uniforms(7);
     let state: TraitState = [];
     for (let i = 0; i < EVENTS; i++) {
       const now = T0 + Math.floor((i * 200 * DAY) / EVENTS);
       const at = random() < 0.1 ? now - Math.floor(random() * (t.windowMs ?? DAY)) : now;
-      state = addToTrait(t, state, added(at, { sku: `${i}`.padStart(MAX_VALUE_CHARS, "s") }), now);
+      state = addToTrait(t, state, added(at, { sku: `${i}`.padStart(MAX_VALUE_CHARS, pad) }), now);
       if (i % 97 === 0) check(state);
     }
     check(state);
@@ -493,9 +548,9 @@ describe("bounded state", () => {
         for (const b of s) expect(Object.keys(b.values ?? {}).length).toBeLessThanOrEqual(BUCKET_VALUES);
         largest = Math.max(largest, JSON.stringify(s).length);
       });
-      // 61 × (256 + 404 + 32 × 214) = 457,988 characters: under 460 KB whatever arrives.
+      // 61 × (256 + 204 + 16 × 116) = 141,276 characters: under 145 KB whatever arrives.
       expect(largest).toBeLessThanOrEqual((BUCKETS + 1) * bucketJsonBound(longest, BUCKET_VALUES));
-      expect(largest).toBeLessThan(460_000);
+      expect(largest).toBeLessThan(145_000);
       expect(traitValue(t, state, T0 + 200 * DAY)).not.toBeNull();
     },
   );
@@ -508,9 +563,17 @@ describe("bounded state", () => {
     });
     // Distinct values beyond the cap are not counted (documented).
     expect(traitValue(t, state, T0 + 200 * DAY)).toBe(LIFETIME_VALUES);
-    // 256 + 404 + 500 × 214 = 107,660 characters: under 110 KB.
+    // 256 + 204 + 500 × 116 = 58,460 characters: under 60 KB.
     expect(JSON.stringify(state).length).toBeLessThanOrEqual(bucketJsonBound(longest, LIFETIME_VALUES));
-    expect(JSON.stringify(state).length).toBeLessThan(110_000);
+    expect(JSON.stringify(state).length).toBeLessThan(60_000);
+  }, 60_000);
+
+  it("values of characters JSON must escape keep a 1h trait's stored row far under SQLite's 2 MB", () => {
+    const t = define({ aggregation: "unique_count", property: "sku", window: "1h" });
+    let largest = 0;
+    // Each \u0001 is six characters as JSON, and seven once its key is stored inside the state's JSON.
+    flood(t, (s) => (largest = Math.max(largest, new TextEncoder().encode(JSON.stringify(s)).length)), "\u0001");
+    expect(largest).toBeLessThan(1_000_000);
   }, 60_000);
 
   it("a 7d sum trait keeps no values at all, so its state stays a few kilobytes", () => {

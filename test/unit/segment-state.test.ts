@@ -38,8 +38,12 @@ function definitions(audiences: Record<string, unknown>, traits: Record<string, 
   );
 }
 
-const did = (name: string, at: number, properties: Record<string, unknown> = {}, context: Record<string, unknown> = {}) =>
-  profileEvent({ name, timestamp: at, receivedAt: at, properties, context });
+const did = (
+  name: string,
+  at: number,
+  properties: Record<string, unknown> = {},
+  context: Record<string, unknown> = {},
+) => profileEvent({ name, timestamp: at, receivedAt: at, properties, context });
 
 const facts = (affinities: Record<string, DecayingScore> = {}): PersonFacts => ({
   traits: {},
@@ -191,10 +195,7 @@ describe("definitions new, unchanged and gone", () => {
     const actor = new Actor(definitions({ cart: CART_ABANDONER }, { adds }));
     actor.send([did("Product Added", T0)], T0);
     const before = actor.defs;
-    const oldIds = [
-      ...before.traits.map(traitStateId),
-      ...before.recency.map(recencyStateId),
-    ];
+    const oldIds = [...before.traits.map(traitStateId), ...before.recency.map(recencyStateId)];
     actor.defs = definitions({});
     const changes = actor.send([did("Product Added", T0 + 1)], T0 + 1);
     expect([...changes.dropped].sort()).toEqual([...oldIds].sort());
@@ -271,7 +272,10 @@ describe("computed traits of a person", () => {
 
   it("an audience on a windowed computed trait leaves when the trait drops the order that put them in", () => {
     const actor = new Actor(defs);
-    actor.send([did("Order Completed", T0, { revenue: 60 }), did("Order Completed", T0 + DAY, { revenue: 50 })], T0 + DAY);
+    actor.send(
+      [did("Order Completed", T0, { revenue: 60 }), did("Order Completed", T0 + DAY, { revenue: 50 })],
+      T0 + DAY,
+    );
     const now = T0 + DAY;
     const e = actor.answers(now);
     expect(e.answers.get("big_spender")?.member).toBe(true);

@@ -9,7 +9,7 @@ function readWithWarnings(env: Parameters<typeof readSettings>[0]) {
 }
 
 describe("settings", () => {
-  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery, a flood limit of 100 events a second with bursts of 3,000 and a quarantine of 10,000 messages per reason for 30 days, regulations resumed after 5 quiet minutes and one counted click per person and link a day", () => {
+  it("defaults to 30-minute sessions, a 14-day half-life, a 30-second catalog refresh a half-second outbox flush, a 5-minute redelivery, a flood limit of 100 events a second with bursts of 3,000 and a quarantine of 10,000 messages per reason for 30 days, regulations resumed after 5 quiet minutes, one counted click per person and link a day, and audience webhooks retried from 30 seconds, 8 attempts", () => {
     const { settings, warnings } = readWithWarnings({});
     expect(settings).toEqual({
       sessionTimeoutMs: 30 * MINUTE,
@@ -26,6 +26,7 @@ describe("settings", () => {
       linkDedupMs: DAY,
       popularityWindowMs: DAY,
       quarantine: { maxPerReason: 10_000, retentionMs: 30 * DAY },
+      audienceWebhooks: { retryMs: 30_000, attempts: 8 },
       actorRelease: { idleMs: null, liveLimit: 1_000 },
     });
     expect(warnings).toEqual([]);

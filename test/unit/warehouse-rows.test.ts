@@ -135,8 +135,18 @@ describe("warehouse rows of a consumer batch", () => {
       sessions: [],
       affinities: [],
       exposures: [],
+      audienceMemberships: [],
+      deliveries: [],
       oldestChangeAt: null,
     });
+  });
+
+  it("keeps an audience stint's exit over its entry, whichever comes first in the batch", () => {
+    const head = { profileId: "user_id:1", version: 1, at: 5 };
+    const entered = { kind: "audience" as const, ...head, audience: { key: "vip", enteredAt: 3, exitedAt: null } };
+    const exited = { kind: "audience" as const, ...head, audience: { key: "vip", enteredAt: 3, exitedAt: 4 } };
+    expect(warehouseRowsOf([entered, exited]).audienceMemberships).toEqual([["vip", "user_id:1", 3, 4]]);
+    expect(warehouseRowsOf([exited, entered]).audienceMemberships).toEqual([["vip", "user_id:1", 3, 4]]);
   });
 });
 
