@@ -464,7 +464,7 @@ export class ProfileActor extends DurableObject<Env> {
       if (forward) return forward.readProfile(now);
       const view = profileViewOf(this.memory, this.settings, now);
       if (!view) return null;
-      const { defs } = await this.definitions();
+      const { defs } = await this.caughtUpDefinitions(now);
       return { ...view, audiences: this.segments.audiences(), computedTraits: this.segments.computedTraits(defs, now) };
     });
   }
@@ -516,6 +516,21 @@ export class ProfileActor extends DurableObject<Env> {
   /** The audience and computed-trait definitions (an isolate copy of the warehouse's; see audiences/cache.ts). */
   private definitions(): Promise<CompiledDefinitions> {
     return currentDefinitions(warehouseDb(this.env.WAREHOUSE), (p) => this.ctx.waitUntil(p));
+  }
+
+  /**
+   * The definitions, with this person caught up on any defined since their
+   * last event (evaluated from the events their actor holds), so a read
+   * answers the new trait or audience at once. Once per change of definitions.
+   */
+  private async caughtUpDefinitions(now: number): Promise<CompiledDefinitions> {
+    const compiled = await this.definitions();
+    if (this.memory.profile && !this.pointsTo && this.suppressedAt === null && this.segments.behind(compiled.defs)) {
+      const plan = this.evaluateNow(compiled, now);
+      await this.flush.wakeAt(this.segments.wakeAt);
+      if (plan && plan.records.length > 0) await this.recordsAdded(now);
+    }
+    return compiled;
   }
 
   /** What rules read of the person beside their segment state. */
@@ -861,7 +876,7 @@ export class ProfileActor extends DurableObject<Env> {
       }
       const experiment = exposure && this.suppressedAt === null ? await this.expose(exposure, now) : undefined;
       const p = this.memory.profile;
-      const { defs } = await this.definitions();
+      const { defs } = await this.caughtUpDefinitions(now);
       return {
         audiences: this.segments.audiences(),
         computedTraits: defs.traits.length > 0 && p ? this.segments.computedTraits(defs, now) : {},

@@ -27,7 +27,9 @@ import {
   type SegmentChanges,
   type SegmentEvent,
   type SegmentState,
+  recencyStateId,
   segmentChangesOf,
+  traitStateId,
   withSegmentChanges,
 } from "../model/segment-state";
 import { insertRecentEvents } from "./profile-store";
@@ -71,6 +73,8 @@ export class PersonSegments {
   private dueAt: number | null = null;
   /** When the first pending webhook delivery is due (null: none pending). */
   deliveryAt: number | null = null;
+  /** The definitions (by fingerprint) this person's state is known to track every part of. */
+  private caughtUpWith: string | null = null;
 
   load(sql: SqlStorage) {
     const traits = new Map<string, TraitState>();
@@ -98,6 +102,7 @@ export class PersonSegments {
     this.members.clear();
     this.dueAt = null;
     this.deliveryAt = null;
+    this.caughtUpWith = null;
   }
 
   /** Audience keys the person is in now. */
@@ -119,6 +124,19 @@ export class PersonSegments {
   /** Whether an audience may have changed by time alone. */
   due(now: number): boolean {
     return this.dueAt !== null && this.dueAt <= now;
+  }
+
+  /**
+   * Whether some trait or event condition of `defs` is new to this person
+   * (defined since their last event): a read then evaluates them first.
+   */
+  behind(defs: Definitions): boolean {
+    if (this.caughtUpWith === defs.fingerprint) return false;
+    const tracked = this.state.tracked;
+    const behind =
+      defs.traits.some((t) => !tracked.has(traitStateId(t))) || defs.recency.some((r) => !tracked.has(recencyStateId(r)));
+    if (!behind) this.caughtUpWith = defs.fingerprint;
+    return behind;
   }
 
   /** Nothing defined and nothing held: a batch need not look at segments at all. */

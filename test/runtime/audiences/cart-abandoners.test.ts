@@ -7,7 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { sendBatch, uid } from "../helpers";
-import { espHook, espReceived, eventually, putOk, readJson, segmentsOf, stints } from "./helpers";
+import { espHook, espReceived, eventually, putOk, readAudience, readJson, segmentsOf, stints } from "./helpers";
 
 const SECRET = "cart-abandoner-webhook-secret";
 const AUDIENCE = "cart-abandoners";
@@ -112,5 +112,27 @@ describe("a cart-abandoner audience", () => {
     const user = uid("late");
     await sendBatch([track(user, "Product Added", Date.now() - 25 * HOUR)]);
     expect((await segmentsOf(user)).audiences).toEqual([]);
+  });
+});
+
+describe("a destination that keeps failing", () => {
+  it("gets its last attempt, then the transition is a dead letter an operator can read", async () => {
+    const down = uid("down");
+    await putOk("/v1/audiences/gold-members", {
+      name: "Gold members",
+      rule: { trait: "plan", op: "eq", value: "gold" },
+      destinations: [{ type: "webhook", url: espHook(down, 99), secret: SECRET }],
+    });
+    const user = uid("gold");
+    await sendBatch([{ type: "identify", userId: user, traits: { plan: "gold" } }]);
+    await eventually(
+      async () => (await readAudience("gold-members")).deliveries?.dead === 1,
+      "the dead letter in the warehouse",
+    );
+    const report = (await readAudience("gold-members")).deliveries;
+    expect(report?.delivered).toBe(0);
+    expect(report?.deadLetters[0]).toMatchObject({ lastError: "HTTP 503" });
+    // Four attempts (AUDIENCE_WEBHOOK_ATTEMPTS in vitest.audiences.config.mts), then no more.
+    expect((await espReceived(down)).map((d) => d.status)).toEqual([503, 503, 503, 503]);
   });
 });

@@ -77,3 +77,22 @@ export async function stints(audience: string, profileId: string) {
 }
 
 export { eventually };
+
+/**
+ * Sends a batch as a well-behaved SDK does: a 503 (the service at capacity)
+ * is sent again after its Retry-After; messageIds make the repeat safe.
+ */
+export async function sendBatchPatiently(batch: Record<string, unknown>[], attempts = 20): Promise<void> {
+  const withIds = batch.map((m) => ({ messageId: crypto.randomUUID(), ...m }));
+  for (let i = 0; i < attempts; i++) {
+    const res = await handle("/v1/batch", {
+      method: "POST",
+      headers: { authorization: `Basic ${btoa("test-write-key:")}`, "content-type": "application/json" },
+      body: JSON.stringify({ batch: withIds }),
+    });
+    if (res.status === 200) return;
+    if (res.status !== 503) throw new Error(`batch answered ${res.status}: ${await res.text()}`);
+    await new Promise((r) => setTimeout(r, Number(res.headers.get("retry-after") ?? 1) * 1000));
+  }
+  throw new Error(`batch still refused after ${attempts} attempts`);
+}

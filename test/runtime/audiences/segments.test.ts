@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { API_KEY, call, read, sendBatch, uid } from "../helpers";
-import { eventually, put, putOk, readJson, segmentsOf, stints } from "./helpers";
+import { espHook, eventually, put, putOk, readJson, segmentsOf, stints } from "./helpers";
 
 const HOUR = 3_600_000;
 
@@ -191,10 +191,10 @@ describe("the API", () => {
     await putOk("/v1/audiences/with-hook", {
       name: "With hook",
       rule: { trait: "plan", op: "eq", value: "gold" },
-      destinations: [{ type: "webhook", url: "https://esp.example.com/hook", secret: "a-secret-nobody-reads" }],
+      destinations: [{ type: "webhook", url: espHook(uid("gold-hook")), secret: "a-secret-nobody-reads" }],
     });
     const text = await (await read("/v1/audiences/with-hook")).text();
-    expect(text).toContain("https://esp.example.com/hook");
+    expect(text).toContain("/hooks/gold-hook-");
     expect(text).not.toContain("a-secret-nobody-reads");
     expect(await (await read("/v1/audiences")).text()).not.toContain("a-secret-nobody-reads");
   });
