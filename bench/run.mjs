@@ -17,6 +17,9 @@
  *     upsert per request in the same runtime (bench/storage-floor.mjs);
  *   - sink freshness (an event's 2xx → its D1 row) idle and at half the
  *     browser-like capacity;
+ *   - browser-like ingest with 20 audiences and 20 computed traits defined
+ *     (bench/segments.mjs) against the same load without them, measured
+ *     without, with, without again, so drift shows;
  *   - 20,000 new people × 5 events sent by a client that honours
  *     `Retry-After`, and how long until every accepted event is in D1;
  *   - CPU time of the workerd process per event and per merge call (process
@@ -28,6 +31,8 @@
  * Environment: BENCH_SECONDS (per scenario, default 10), BENCH_CONNECTIONS
  * (default 32), BENCH_WIDE (people in the wide scenario, default 5000),
  * BENCH_NEW_PEOPLE (default 20000), BENCH_EXPERIMENT_ROUNDS (default 3).
+ * BENCH_ONLY=segments runs only the audiences and computed traits comparison
+ * (1,000 people) and writes `bench/results/segments-<timestamp>.json`.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -38,6 +43,7 @@ import { E2E_KEYS, startProductionServer } from "../scripts/local-server.mjs";
 import { billPerMillion } from "./bill.mjs";
 import { probeFreshness, sinkCounters, waitForDrain } from "./freshness.mjs";
 import { measure as measureRedis, startRedisBaseline } from "./redis-baseline.mjs";
+import { defineSegments, removeSegments, SEGMENT_COUNTS } from "./segments.mjs";
 import { measureStorageFloor, startStorageFloor } from "./storage-floor.mjs";
 import { catalog, runId, visitEvents } from "./visits.mjs";
 
@@ -50,6 +56,7 @@ const WIDE = Number(process.env.BENCH_WIDE ?? 5000);
 const NEW_PEOPLE = Number(process.env.BENCH_NEW_PEOPLE ?? 20_000);
 /** Alternating rounds of merge outside and inside an experiment (BENCH_EXPERIMENT_ROUNDS, default 3). */
 const EXPERIMENT_ROUNDS = Number(process.env.BENCH_EXPERIMENT_ROUNDS ?? 3);
+const ONLY = process.env.BENCH_ONLY ?? null;
 
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiHeaders = { authorization: `Bearer ${E2E_KEYS.apiKey}`, "content-type": "application/json" };
@@ -375,6 +382,7 @@ async function measureProduct(server) {
     events(20),
   );
   await waitForDrain(base, E2E_KEYS.apiKey);
+  results.segments = await measureSegments(server, pids);
 
   await warm(base, profilePaths("server", PEOPLE));
   const before = await sinkCounters(base, E2E_KEYS.apiKey);
@@ -447,6 +455,59 @@ async function measureProduct(server) {
   results.newPeople = await manyNewPeople(base);
   results.memoryMiB = pids.map(rssMiB);
   return results;
+}
+
+/**
+ * Browser-like ingest over the 1,000 shoppers without audiences or computed
+ * traits, with 20 of each (bench/segments.mjs), and without again: the CPU
+ * per event with them against the mean of the two runs without. Defining them
+ * starts their backfills, which finish before the measurement; the warm-up
+ * reads of each profile catch every person up with the definitions (seeding
+ * their state from the events they hold, or dropping it), so the measured
+ * batches pay only what each event costs.
+ */
+async function measureSegments(server, pids) {
+  const base = server.url;
+  const run = (label) =>
+    withCpu(
+      server,
+      pids,
+      async () =>
+        summarize(
+          `POST /v1/batch browser-like, ${label}`,
+          await batches(base, (s) => visitEvents(`shopper-${s % PEOPLE}`, 20, s * 20, `segments-${label}`)),
+          20,
+        ),
+      (r) => r.okRequests * 20,
+    );
+  await warm(base, profilePaths("shopper", PEOPLE));
+  log("ingest, browser-like, without audiences or computed traits (1 of 2)");
+  const without1 = await run("without audiences (1)");
+  await waitForDrain(base, E2E_KEYS.apiKey);
+  log(`defining ${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences; backfills…`);
+  const started = Date.now();
+  await defineSegments(base, apiHeaders);
+  const backfillSeconds = Math.round((Date.now() - started) / 100) / 10;
+  await waitForDrain(base, E2E_KEYS.apiKey);
+  await warm(base, profilePaths("shopper", PEOPLE));
+  log(`ingest, browser-like, with ${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences`);
+  const withSegments = await run(`with ${SEGMENT_COUNTS.traits} traits and ${SEGMENT_COUNTS.audiences} audiences`);
+  await waitForDrain(base, E2E_KEYS.apiKey);
+  await removeSegments(base, apiHeaders);
+  await warm(base, profilePaths("shopper", PEOPLE));
+  log("ingest, browser-like, without audiences or computed traits (2 of 2)");
+  const without2 = await run("without audiences (2)");
+  await waitForDrain(base, E2E_KEYS.apiKey);
+  const withoutCpu = (without1.cpu.microsPerUnit + without2.cpu.microsPerUnit) / 2;
+  return {
+    ...SEGMENT_COUNTS,
+    backfillSeconds,
+    without1,
+    with: withSegments,
+    without2,
+    cpuRatio: ratio(withSegments.cpu.microsPerUnit, withoutCpu),
+    throughputRatio: ratio(withSegments.eventsPerSecond, (without1.eventsPerSecond + without2.eventsPerSecond) / 2),
+  };
 }
 
 /** NEW_PEOPLE people never seen before, 5 events each, one person per request, by a client honouring Retry-After. */
@@ -599,6 +660,12 @@ function goalsOf(r, b) {
       () => r.experimentOverhead.medianCpuRatio <= 1.1,
     ],
     [
+      `ingest with ${r.segments.audiences} audiences and ${r.segments.traits} computed traits ÷ without, CPU per event`,
+      "≤ 1.15",
+      `${r.segments.cpuRatio} (${r.segments.with.cpu.microsPerUnit} µs against ${r.segments.without1.cpu.microsPerUnit} and ${r.segments.without2.cpu.microsPerUnit} µs)`,
+      () => r.segments.cpuRatio <= 1.15,
+    ],
+    [
       "merge in an experiment ÷ outside, req/s (median of alternating rounds)",
       "≥ 0.90",
       `${r.experimentOverhead.medianThroughputRatio} (rounds: ${r.experimentOverhead.throughputRatios.join(", ")})`,
@@ -629,9 +696,14 @@ function table(run) {
     row(r.mergeEmail),
     redisRow,
     row(r.ingestBrowser, " /event"),
+    row(r.segments.without1, " /event"),
+    row(r.segments.with, " /event"),
+    row(r.segments.without2, " /event"),
     row(r.ingestServer, " /event"),
     row(r.ingestWide, " /event"),
     floorRow,
+    "",
+    ...segmentLines(r.segments),
     "",
     `Browser-like ingest commits ${fmt(r.ingestBrowser.requestsPerSecond)} actor batches a second = ${ratio(r.ingestBrowser.requestsPerSecond, b.storageFloor.requestsPerSecond)} of the storage floor; ` +
       `merge = ${ratio(r.merge.requestsPerSecond, r.healthz.requestsPerSecond)} of healthz, ${ratio(r.merge.requestsPerSecond, r.profileRead.requestsPerSecond)} of a bare profile read, ${ratio(r.merge.requestsPerSecond, b.redisServing.requestsPerSecond)} of the Redis serving layer.`,
@@ -666,6 +738,15 @@ function table(run) {
   ].join("\n");
 }
 
+/** The audiences comparison in words, for the log and the report. */
+function segmentLines(x) {
+  return [
+    `Browser-like ingest with ${x.audiences} audiences and ${x.traits} computed traits (backfills took ${x.backfillSeconds} s):`,
+    `CPU per event ${x.without1.cpu.microsPerUnit} µs without → ${x.with.cpu.microsPerUnit} µs with → ${x.without2.cpu.microsPerUnit} µs without again: ratio ${x.cpuRatio};`,
+    `events/s ${fmt(x.without1.eventsPerSecond)} → ${fmt(x.with.eventsPerSecond)} → ${fmt(x.without2.eventsPerSecond)}: ratio ${x.throughputRatio}.`,
+  ];
+}
+
 function writeReport(run) {
   const dir = join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
@@ -686,6 +767,26 @@ function writeReport(run) {
 const serverLog = join(root, ".wrangler", "bench-server.log");
 writeFileSync(serverLog, "");
 const server = await startProductionServer({ log: (line) => appendFileSync(serverLog, line) });
+if (ONLY === "segments") {
+  let segments;
+  try {
+    await seedPeople(server.url, "shopper", PEOPLE);
+    await waitForDrain(server.url, E2E_KEYS.apiKey, 300_000);
+    const pids = workerdPids(server.pid);
+    segments = await measureSegments(server, pids);
+  } finally {
+    await server.stop();
+  }
+  const dir = join(root, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `segments-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, segments }, null, 2)}\n`,
+  );
+  log(`\n${segmentLines(segments).join("\n")}\n\nresults: ${file}`);
+  process.exit(0);
+}
 let results;
 try {
   log(

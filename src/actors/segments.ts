@@ -127,14 +127,20 @@ export class PersonSegments {
   }
 
   /**
-   * Whether some trait or event condition of `defs` is new to this person
-   * (defined since their last event): a read then evaluates them first.
+   * Whether the definitions changed since this person's last event in a way
+   * their state does not follow yet — a trait or event condition new to
+   * them, state kept for one that went, an audience that no longer exists:
+   * a read then evaluates them first.
    */
   behind(defs: Definitions): boolean {
     if (this.caughtUpWith === defs.fingerprint) return false;
     const tracked = this.state.tracked;
+    const wanted = defs.traits.length + defs.recency.length;
     const behind =
-      defs.traits.some((t) => !tracked.has(traitStateId(t))) || defs.recency.some((r) => !tracked.has(recencyStateId(r)));
+      tracked.size !== wanted ||
+      defs.traits.some((t) => !tracked.has(traitStateId(t))) ||
+      defs.recency.some((r) => !tracked.has(recencyStateId(r))) ||
+      [...this.members.keys()].some((key) => !defs.audiences.some((a) => a.key === key));
     if (!behind) this.caughtUpWith = defs.fingerprint;
     return behind;
   }
