@@ -13,6 +13,11 @@ const esp = await startEspWebhookMock();
 export default runtimeConfig({
   include: ["test/runtime/audiences/**/*.test.ts"],
   ratelimits: { ingest: 1_000_000, read: 1_000_000 },
-  bindings: { SINK_FLUSH_MS: "0", AUDIENCE_WEBHOOK_RETRY_SECONDS: "0.2", AUDIENCE_WEBHOOK_ATTEMPTS: "4", TEST_ESP_URL: esp.url },
+  bindings: {
+    SINK_FLUSH_MS: "0",
+    AUDIENCE_WEBHOOK_RETRY_SECONDS: "0.2",
+    AUDIENCE_WEBHOOK_ATTEMPTS: "4",
+    TEST_ESP_URL: esp.url,
+  },
   testTimeout: 300_000,
 });

@@ -24,15 +24,16 @@ import {
   emptySegmentState,
   evaluateAudiences,
   type PersonFacts,
+  recencyStateId,
   type SegmentChanges,
   type SegmentEvent,
   type SegmentState,
-  recencyStateId,
   segmentChangesOf,
   traitStateId,
   withSegmentChanges,
 } from "../model/segment-state";
 import { insertRecentEvents } from "./profile-store";
+import { IN_JSON } from "./sql-rows";
 
 /** What one evaluation decided, ready to persist and commit. */
 export interface SegmentPlan {
@@ -67,10 +68,40 @@ export function personOf(p: ProfileState): Person & { version: number } {
 
 const parseState = (text: string): unknown => JSON.parse(text);
 
+const UPSERT_STATES =
+  "INSERT OR REPLACE INTO segment_state (id, state) SELECT value ->> 0, value -> 1 FROM json_each(?) WHERE true";
+
+/** Rows as JSON arrays of at most 500,000 characters (1.5 MB of UTF-8 at most), within SQLite's 2 MB value. */
+function byJsonSize(rows: readonly [string, unknown][]): string[] {
+  const out: string[] = [];
+  let open: string[] = [];
+  let size = 0;
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    if (open.length > 0 && size + text.length > 500_000) {
+      out.push(`[${open.join(",")}]`);
+      open = [];
+      size = 0;
+    }
+    open.push(text);
+    size += text.length + 1;
+  }
+  if (open.length > 0) out.push(`[${open.join(",")}]`);
+  return out;
+}
+
 export class PersonSegments {
   private state: SegmentState = emptySegmentState();
   private readonly members = new Map<string, number>();
+  /** When an audience may next change by time alone (from the last evaluation). */
   private dueAt: number | null = null;
+  /**
+   * The same as stored (`segment_meta.due_at`): never later than `dueAt`, so
+   * the alarm comes in time after an eviction. A due time that only moved
+   * later (most events push a window's end forward) is not written: the
+   * alarm then comes early once, finds nothing due, and is set again.
+   */
+  private storedDueAt: number | null = null;
   /** When the first pending webhook delivery is due (null: none pending). */
   deliveryAt: number | null = null;
   /** The definitions (by fingerprint) this person's state is known to track every part of. */
@@ -88,6 +119,7 @@ export class PersonSegments {
       .toArray()[0];
     this.state = { traits, recency, tracked: new Set(meta ? (JSON.parse(meta.tracked) as string[]) : []) };
     this.dueAt = meta?.due_at ?? null;
+    this.storedDueAt = this.dueAt;
     this.members.clear();
     for (const r of sql.exec<{ audience: string; entered_at: number }>(
       "SELECT audience, entered_at FROM audience_members",
@@ -101,8 +133,16 @@ export class PersonSegments {
     this.state = emptySegmentState();
     this.members.clear();
     this.dueAt = null;
+    this.storedDueAt = null;
     this.deliveryAt = null;
     this.caughtUpWith = null;
+  }
+
+  /** Whether a new due time must be stored: it is sooner than the stored one, or the stored one has passed. */
+  private dueNeedsWriting(dueAt: number | null, now: number): boolean {
+    const stored = this.storedDueAt;
+    if (stored === null) return dueAt !== null;
+    return stored <= now ? dueAt !== stored : dueAt !== null && dueAt < stored;
   }
 
   /** Audience keys the person is in now. */
@@ -255,13 +295,17 @@ export class PersonSegments {
   persist(sql: SqlStorage, plan: SegmentPlan, now: number) {
     const c = plan.changes;
     if (c) {
-      for (const id of c.dropped) sql.exec("DELETE FROM segment_state WHERE id = ?", id);
+      const gone = [...c.dropped];
+      const kept: [string, unknown][] = [];
       for (const [id, s] of [...c.traits, ...c.recency]) {
-        if (s.length === 0) sql.exec("DELETE FROM segment_state WHERE id = ?", id);
-        else sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (?, ?)", id, JSON.stringify(s));
+        if (s.length === 0) gone.push(id);
+        else kept.push([id, s]);
       }
+      if (gone.length > 0) sql.exec(`DELETE FROM segment_state WHERE id IN ${IN_JSON}`, JSON.stringify(gone));
+      // One statement for every changed state: each travels as JSON inside the rows' JSON (`value -> 1`).
+      for (const rows of byJsonSize(kept)) sql.exec(UPSERT_STATES, rows);
     }
-    if (c?.tracked || plan.dueAt !== this.dueAt) {
+    if (c?.tracked || this.dueNeedsWriting(plan.dueAt, now)) {
       sql.exec(
         "INSERT OR REPLACE INTO segment_meta (id, tracked, due_at) VALUES (1, ?, ?)",
         JSON.stringify([...(c?.tracked ?? plan.state.tracked)]),
@@ -305,6 +349,7 @@ export class PersonSegments {
 
   commit(plan: SegmentPlan, now: number) {
     this.state = plan.state;
+    if (plan.changes?.tracked || this.dueNeedsWriting(plan.dueAt, now)) this.storedDueAt = plan.dueAt;
     this.dueAt = plan.dueAt;
     for (const key of plan.undefinedMembers) this.members.delete(key);
     for (const t of plan.transitions) {

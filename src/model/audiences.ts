@@ -380,6 +380,14 @@ export function addRecent(list: readonly number[], at: number, keep: number): nu
   return next.slice(0, keep);
 }
 
+/** The recency list after a batch's matching events; the same list when none is among its newest `keep`. */
+export function withRecent(list: readonly number[], times: readonly number[], keep: number): readonly number[] {
+  const threshold = list.length >= keep ? (list[keep - 1] ?? Number.NEGATIVE_INFINITY) : Number.NEGATIVE_INFINITY;
+  const newer = times.filter((t) => t > threshold);
+  if (newer.length === 0) return list;
+  return [...list, ...newer].sort((a, b) => b - a).slice(0, keep);
+}
+
 /** Two people's recency lists as one (profiles joined). */
 export function mergeRecent(a: readonly number[], b: readonly number[], keep: number): number[] {
   return [...a, ...b].sort((x, y) => y - x).slice(0, keep);
@@ -418,12 +426,19 @@ export function transitionsOf(
 export interface Definitions {
   audiences: CompiledAudience[];
   traits: CompiledTrait[];
+  traitsByKey: ReadonlyMap<string, CompiledTrait>;
   recency: RecencySpec[];
   /** A hash of everything above: equal when nothing changed. */
   fingerprint: string;
 }
 
-export const NO_DEFINITIONS: Definitions = { audiences: [], traits: [], recency: [], fingerprint: "none" };
+export const NO_DEFINITIONS: Definitions = {
+  audiences: [],
+  traits: [],
+  traitsByKey: new Map(),
+  recency: [],
+  fingerprint: "none",
+};
 
 /** Compiles stored definitions once per load (not per event): windows parsed, recency lists shared, a fingerprint of it all. */
 export function compileDefinitions(
@@ -440,6 +455,7 @@ export function compileDefinitions(
       destinations: a.destinations,
     })),
     traits: compiledTraits,
+    traitsByKey: new Map(compiledTraits.map((t) => [t.key, t])),
     recency: [...specs.values()],
     fingerprint: fingerprintOf(
       canonicalJson({

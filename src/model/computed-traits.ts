@@ -106,6 +106,8 @@ export interface CompiledTrait {
   bucketMs: number | null;
   /** Changes whenever the definition does: a state made under another definition is rebuilt. */
   fingerprint: string;
+  /** The id a person's state for this trait is kept under (`t:<key>:<fingerprint>`). */
+  stateId: string;
 }
 
 /** Stable JSON text: object keys sorted, so equal definitions read the same. */
@@ -132,12 +134,14 @@ export function fingerprintOf(text: string): string {
 
 export function compileTrait(key: string, definition: ComputedTraitDefinition): CompiledTrait {
   const w = definition.window === "lifetime" ? null : windowMs(definition.window);
+  const fingerprint = fingerprintOf(canonicalJson(definition));
   return {
     key,
     definition,
     windowMs: w,
     bucketMs: w === null ? null : w / BUCKETS,
-    fingerprint: fingerprintOf(canonicalJson(definition)),
+    fingerprint,
+    stateId: `t:${key}:${fingerprint}`,
   };
 }
 
@@ -231,49 +235,72 @@ export function addToTrait(
   e: Pick<ProfileEvent, "timestamp" | "properties">,
   now: number,
 ): TraitState {
+  return addEventsToTrait(t, state, [e], now);
+}
+
+/**
+ * `addToTrait` for a batch of events at once: the state is copied once, and
+ * each bucket the batch touches once, however many events land in it.
+ */
+export function addEventsToTrait(
+  t: CompiledTrait,
+  state: TraitState,
+  events: readonly Pick<ProfileEvent, "timestamp" | "properties">[],
+  now: number,
+): TraitState {
   const agg = t.definition.aggregation;
-  const raw = t.definition.property === undefined ? undefined : e.properties[t.definition.property];
-  let value: Scalar | null = null;
-  if (agg !== "count") {
-    value = NUMERIC.has(agg) ? numberOf(raw) : scalarOf(raw);
-    if (value === null) return state;
-  }
-  const k = bucketIndex(t, e.timestamp);
   const floor = oldestKept(t, now);
-  if (k < floor) return state;
-  const next = state.filter((b) => b.k >= floor);
-  let i = next.findIndex((b) => b.k === k);
-  if (i < 0) {
-    next.push(emptyBucket(k, DISTINCT.has(agg)));
-    next.sort((a, b) => a.k - b.k);
-    i = next.findIndex((b) => b.k === k);
-    // However the events are stamped, the state stays within its bound.
-    while (next.length > MAX_BUCKETS) {
-      next.shift();
-      i -= 1;
+  const cap = t.bucketMs === null ? LIFETIME_VALUES : BUCKET_VALUES;
+  let next: Bucket[] | null = null;
+  const owned = new Set<Bucket>();
+  for (const e of events) {
+    const raw = t.definition.property === undefined ? undefined : e.properties[t.definition.property];
+    let value: Scalar | null = null;
+    if (agg !== "count") {
+      value = NUMERIC.has(agg) ? numberOf(raw) : scalarOf(raw);
+      if (value === null) continue;
     }
-    if (i < 0) return state;
+    const k = bucketIndex(t, e.timestamp);
+    if (k < floor) continue;
+    if (next === null) next = (state[0]?.k ?? floor) < floor ? state.filter((b) => b.k >= floor) : state.slice();
+    // Most events land in the newest bucket: search from the end.
+    let i = next.length - 1;
+    while (i >= 0 && (next[i] as Bucket).k > k) i--;
+    let b: Bucket;
+    if (i >= 0 && (next[i] as Bucket).k === k) {
+      b = next[i] as Bucket;
+      if (!owned.has(b)) {
+        b = { ...b, values: b.values ? { ...b.values } : null };
+        owned.add(b);
+        next[i] = b;
+      }
+    } else {
+      b = emptyBucket(k, DISTINCT.has(agg));
+      owned.add(b);
+      next.splice(i + 1, 0, b);
+      // However the events are stamped, the state stays within its bound: the oldest bucket goes.
+      if (next.length > MAX_BUCKETS) {
+        const dropped = next.shift();
+        if (dropped === b) continue;
+      }
+    }
+    b.n += 1;
+    if (typeof value === "number") {
+      b.sum += value;
+      b.min = b.min === null ? value : Math.min(b.min, value);
+      b.max = b.max === null ? value : Math.max(b.max, value);
+    }
+    if (b.firstAt === null || e.timestamp < b.firstAt) {
+      b.firstAt = e.timestamp;
+      b.first = value;
+    }
+    if (b.lastAt === null || e.timestamp >= b.lastAt) {
+      b.lastAt = e.timestamp;
+      b.last = value;
+    }
+    if (b.values && value !== null) addValue(b.values, JSON.stringify(value), 1, cap);
   }
-  const old = next[i] as Bucket;
-  const b: Bucket = { ...old, values: old.values ? { ...old.values } : null };
-  b.n += 1;
-  if (typeof value === "number") {
-    b.sum += value;
-    b.min = b.min === null ? value : Math.min(b.min, value);
-    b.max = b.max === null ? value : Math.max(b.max, value);
-  }
-  if (b.firstAt === null || e.timestamp < b.firstAt) {
-    b.firstAt = e.timestamp;
-    b.first = value;
-  }
-  if (b.lastAt === null || e.timestamp >= b.lastAt) {
-    b.lastAt = e.timestamp;
-    b.last = value;
-  }
-  if (b.values && value !== null)
-    addValue(b.values, JSON.stringify(value), 1, t.bucketMs === null ? LIFETIME_VALUES : BUCKET_VALUES);
-  next[i] = b;
-  return next;
+  return next === null || owned.size === 0 ? state : next;
 }
 
 function addValue(values: Record<string, number>, v: string, count: number, cap: number) {

@@ -12,9 +12,9 @@
  * history lives in the warehouse.
  */
 import type { DecayingScore } from "./affinity";
-import { addRecent, type Definitions, type Evaluation, evaluateRule, type RecencySpec } from "./audiences";
+import { type Definitions, type Evaluation, evaluateRule, type RecencySpec, withRecent } from "./audiences";
 import {
-  addToTrait,
+  addEventsToTrait,
   type CompiledTrait,
   eventMatches,
   matchedName,
@@ -29,7 +29,7 @@ import type { ProfileEvent } from "./messages";
 export type SegmentEvent = Pick<ProfileEvent, "type" | "name" | "timestamp" | "properties" | "context">;
 
 /** The state id of a computed trait under one definition. */
-export const traitStateId = (t: CompiledTrait) => `t:${t.key}:${t.fingerprint}`;
+export const traitStateId = (t: CompiledTrait) => t.stateId;
 /** The state id of an event condition's recency list. */
 export const recencyStateId = (r: RecencySpec) => `r:${r.id}`;
 
@@ -46,7 +46,7 @@ export const emptySegmentState = (): SegmentState => ({ traits: new Map(), recen
 
 export interface SegmentChanges {
   traits: Map<string, TraitState>;
-  recency: Map<string, number[]>;
+  recency: Map<string, readonly number[]>;
   /** State ids no longer defined: their rows go. */
   dropped: string[];
   /** The tracked set after this batch, when it changed. */
@@ -93,40 +93,55 @@ export function segmentChangesOf(
     wanted.add(id);
     if (state.tracked.has(id)) continue;
     past ??= history();
-    let buckets: TraitState = [];
-    for (const e of past)
-      if (eventMatches(e, t.definition.event, t.definition.where)) buckets = addToTrait(t, buckets, e, now);
-    changes.traits.set(id, buckets);
+    const matching = past.filter((e) => eventMatches(e, t.definition.event, t.definition.where));
+    changes.traits.set(id, addEventsToTrait(t, [], matching, now));
   }
   for (const r of defs.recency) {
     const id = recencyStateId(r);
     wanted.add(id);
     if (state.tracked.has(id)) continue;
     past ??= history();
-    let list: number[] = [];
-    for (const e of past) if (eventMatches(e, r.event, r.where)) list = addRecent(list, e.timestamp, r.keep);
+    const list = withRecent(
+      [],
+      past.filter((e) => eventMatches(e, r.event, r.where)).map((e) => e.timestamp),
+      r.keep,
+    );
     changes.recency.set(id, list);
   }
+  // Each definition takes its batch's matching events at once: its state is copied once per batch.
+  const fedTraits = new Map<CompiledTrait, SegmentEvent[]>();
+  const fedRecency = new Map<RecencySpec, number[]>();
   for (const e of events) {
     const name = matchedName(e);
-    // A track event may itself be named "*": it is fed to the any-event definitions once, not twice.
-    for (const fed of [name === null || name === "*" ? undefined : index.byName.get(name), index.byName.get("*")]) {
+    if (name === null) continue;
+    // An event named "*" is fed once, not again as any event.
+    for (const fed of name === "*" ? [index.byName.get("*")] : [index.byName.get(name), index.byName.get("*")]) {
       if (!fed) continue;
       for (const t of fed.traits) {
         if (!eventMatches(e, t.definition.event, t.definition.where)) continue;
-        const id = traitStateId(t);
-        const before = changes.traits.get(id) ?? state.traits.get(id) ?? [];
-        const after = addToTrait(t, before, e, now);
-        if (after !== before) changes.traits.set(id, after);
+        const list = fedTraits.get(t);
+        if (list) list.push(e);
+        else fedTraits.set(t, [e]);
       }
       for (const r of fed.recency) {
         if (!eventMatches(e, r.event, r.where)) continue;
-        const id = recencyStateId(r);
-        const before = changes.recency.get(id) ?? state.recency.get(id) ?? [];
-        const after = addRecent(before, e.timestamp, r.keep);
-        if (after !== before) changes.recency.set(id, after);
+        const list = fedRecency.get(r);
+        if (list) list.push(e.timestamp);
+        else fedRecency.set(r, [e.timestamp]);
       }
     }
+  }
+  for (const [t, fed] of fedTraits) {
+    const id = traitStateId(t);
+    const before = changes.traits.get(id) ?? state.traits.get(id) ?? [];
+    const after = addEventsToTrait(t, before, fed, now);
+    if (after !== before) changes.traits.set(id, after);
+  }
+  for (const [r, times] of fedRecency) {
+    const id = recencyStateId(r);
+    const before = changes.recency.get(id) ?? state.recency.get(id) ?? [];
+    const after = withRecent(before, times, r.keep);
+    if (after !== before) changes.recency.set(id, after);
   }
   const stale = [...state.tracked].filter((id) => !wanted.has(id));
   if (stale.length > 0 || [...wanted].some((id) => !state.tracked.has(id))) {
@@ -181,7 +196,7 @@ export function evaluateAudiences(
   person: PersonFacts,
   now: number,
 ): AudienceAnswers {
-  const traitsByKey = new Map(defs.traits.map((t) => [t.key, t]));
+  const traitsByKey = defs.traitsByKey;
   const computedCache = new Map<string, { value: Scalar | null; changesAt: number | null }>();
   const inputs = {
     now,
