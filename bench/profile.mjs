@@ -8,6 +8,9 @@
  *
  *   - `ingest`: POST /v1/batch browser-like, 20 events for one person per
  *     request, rotating over the PEOPLE people;
+ *   - `ingest-segments`: the same ingest with 20 audiences and 20 computed
+ *     traits defined (bench/segments.mjs; they stay defined for the
+ *     scenarios after it);
  *   - `merge`: GET /v1/merge/user_id:<id>?format=html, rotating over them;
  *   - `merge-new`: the merge call for people never seen before, inside an
  *     experiment, so each call starts a new actor and records an exposure
@@ -40,6 +43,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { E2E_KEYS, freePort, startProductionServer } from "../scripts/local-server.mjs";
 import { waitForDrain } from "./freshness.mjs";
+import { defineSegments } from "./segments.mjs";
 import { catalog, runId, visitEvents } from "./visits.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -191,6 +195,12 @@ const scenarios = [
         ],
       };
     },
+  },
+  {
+    name: "ingest-segments",
+    title: `POST /v1/batch browser-like with 20 audiences and 20 computed traits (${PEOPLE} people)`,
+    setup: (base) => defineSegments(base, { authorization: apiAuth, "content-type": "application/json" }),
+    options: (base) => scenarios.find((x) => x.name === "ingest").options(base),
   },
   {
     name: "merge",

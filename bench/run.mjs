@@ -57,6 +57,8 @@ const NEW_PEOPLE = Number(process.env.BENCH_NEW_PEOPLE ?? 20_000);
 /** Alternating rounds of merge outside and inside an experiment (BENCH_EXPERIMENT_ROUNDS, default 3). */
 const EXPERIMENT_ROUNDS = Number(process.env.BENCH_EXPERIMENT_ROUNDS ?? 3);
 const ONLY = process.env.BENCH_ONLY ?? null;
+/** "With" rounds of the audiences comparison (BENCH_SEGMENT_ROUNDS, default 2), each between two "without". */
+const SEGMENT_ROUNDS = Number(process.env.BENCH_SEGMENT_ROUNDS ?? 2);
 
 const writeAuth = `Basic ${Buffer.from(`${E2E_KEYS.writeKey}:`).toString("base64")}`;
 const apiHeaders = { authorization: `Bearer ${E2E_KEYS.apiKey}`, "content-type": "application/json" };
@@ -459,12 +461,14 @@ async function measureProduct(server) {
 
 /**
  * Browser-like ingest over the 1,000 shoppers without audiences or computed
- * traits, with 20 of each (bench/segments.mjs), and without again: the CPU
- * per event with them against the mean of the two runs without. Defining them
- * starts their backfills, which finish before the measurement; the warm-up
- * reads of each profile catch every person up with the definitions (seeding
- * their state from the events they hold, or dropping it), so the measured
- * batches pay only what each event costs.
+ * traits and with 20 of each (bench/segments.mjs), alternating:
+ * without, with, without, … (BENCH_SEGMENT_ROUNDS "with" rounds, default 2),
+ * each "with" compared against the mean of the rounds either side of it, so
+ * the machine's drift shows rather than counts. Defining them starts their
+ * backfills, which finish before the measurement; the warm-up reads of each
+ * profile catch every person up with the definitions (seeding their state
+ * from the events they hold, or dropping it), so the measured batches pay
+ * only what each event costs.
  */
 async function measureSegments(server, pids) {
   const base = server.url;
@@ -480,33 +484,54 @@ async function measureSegments(server, pids) {
         ),
       (r) => r.okRequests * 20,
     );
+  const without = [];
+  const withSegments = [];
+  const backfillSeconds = [];
   await warm(base, profilePaths("shopper", PEOPLE));
-  log("ingest, browser-like, without audiences or computed traits (1 of 2)");
-  const without1 = await run("without audiences (1)");
+  log("ingest, browser-like, without audiences or computed traits (round 0)");
+  without.push(await run("without audiences (0)"));
   await waitForDrain(base, E2E_KEYS.apiKey);
-  log(`defining ${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences; backfills…`);
-  const started = Date.now();
-  await defineSegments(base, apiHeaders);
-  const backfillSeconds = Math.round((Date.now() - started) / 100) / 10;
-  await waitForDrain(base, E2E_KEYS.apiKey);
-  await warm(base, profilePaths("shopper", PEOPLE));
-  log(`ingest, browser-like, with ${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences`);
-  const withSegments = await run(`with ${SEGMENT_COUNTS.traits} traits and ${SEGMENT_COUNTS.audiences} audiences`);
-  await waitForDrain(base, E2E_KEYS.apiKey);
-  await removeSegments(base, apiHeaders);
-  await warm(base, profilePaths("shopper", PEOPLE));
-  log("ingest, browser-like, without audiences or computed traits (2 of 2)");
-  const without2 = await run("without audiences (2)");
-  await waitForDrain(base, E2E_KEYS.apiKey);
-  const withoutCpu = (without1.cpu.microsPerUnit + without2.cpu.microsPerUnit) / 2;
+  for (let round = 1; round <= SEGMENT_ROUNDS; round++) {
+    log(`defining ${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences; backfills…`);
+    const started = Date.now();
+    await defineSegments(base, apiHeaders);
+    backfillSeconds.push(Math.round((Date.now() - started) / 100) / 10);
+    await waitForDrain(base, E2E_KEYS.apiKey);
+    await warm(base, profilePaths("shopper", PEOPLE));
+    log(`ingest, browser-like, with them (round ${round} of ${SEGMENT_ROUNDS})`);
+    withSegments.push(
+      await run(`with ${SEGMENT_COUNTS.traits} traits and ${SEGMENT_COUNTS.audiences} audiences (${round})`),
+    );
+    await waitForDrain(base, E2E_KEYS.apiKey);
+    await removeSegments(base, apiHeaders);
+    await warm(base, profilePaths("shopper", PEOPLE));
+    log(`ingest, browser-like, without them (round ${round} of ${SEGMENT_ROUNDS})`);
+    without.push(await run(`without audiences (${round})`));
+    await waitForDrain(base, E2E_KEYS.apiKey);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const around = (i, pick) => (pick(without[i]) + pick(without[i + 1])) / 2;
+  const cpuRatios = withSegments.map((w, i) =>
+    ratio(
+      w.cpu.microsPerUnit,
+      around(i, (x) => x.cpu.microsPerUnit),
+    ),
+  );
+  const throughputRatios = withSegments.map((w, i) =>
+    ratio(
+      w.eventsPerSecond,
+      around(i, (x) => x.eventsPerSecond),
+    ),
+  );
   return {
     ...SEGMENT_COUNTS,
     backfillSeconds,
-    without1,
+    without,
     with: withSegments,
-    without2,
-    cpuRatio: ratio(withSegments.cpu.microsPerUnit, withoutCpu),
-    throughputRatio: ratio(withSegments.eventsPerSecond, (without1.eventsPerSecond + without2.eventsPerSecond) / 2),
+    cpuRatios,
+    throughputRatios,
+    cpuRatio: median(cpuRatios),
+    throughputRatio: median(throughputRatios),
   };
 }
 
@@ -660,9 +685,9 @@ function goalsOf(r, b) {
       () => r.experimentOverhead.medianCpuRatio <= 1.1,
     ],
     [
-      `ingest with ${r.segments.audiences} audiences and ${r.segments.traits} computed traits ÷ without, CPU per event`,
+      `ingest with ${r.segments.audiences} audiences and ${r.segments.traits} computed traits ÷ without, CPU per event (median of alternating rounds)`,
       "≤ 1.15",
-      `${r.segments.cpuRatio} (${r.segments.with.cpu.microsPerUnit} µs against ${r.segments.without1.cpu.microsPerUnit} and ${r.segments.without2.cpu.microsPerUnit} µs)`,
+      `${r.segments.cpuRatio} (rounds: ${r.segments.cpuRatios.join(", ")})`,
       () => r.segments.cpuRatio <= 1.15,
     ],
     [
@@ -696,9 +721,6 @@ function table(run) {
     row(r.mergeEmail),
     redisRow,
     row(r.ingestBrowser, " /event"),
-    row(r.segments.without1, " /event"),
-    row(r.segments.with, " /event"),
-    row(r.segments.without2, " /event"),
     row(r.ingestServer, " /event"),
     row(r.ingestWide, " /event"),
     floorRow,
@@ -740,10 +762,12 @@ function table(run) {
 
 /** The audiences comparison in words, for the log and the report. */
 function segmentLines(x) {
+  const seq = (pick) =>
+    x.without.map((w, i) => (i < x.with.length ? `${pick(w)} → **${pick(x.with[i])}** → ` : pick(w))).join("");
   return [
-    `Browser-like ingest with ${x.audiences} audiences and ${x.traits} computed traits (backfills took ${x.backfillSeconds} s):`,
-    `CPU per event ${x.without1.cpu.microsPerUnit} µs without → ${x.with.cpu.microsPerUnit} µs with → ${x.without2.cpu.microsPerUnit} µs without again: ratio ${x.cpuRatio};`,
-    `events/s ${fmt(x.without1.eventsPerSecond)} → ${fmt(x.with.eventsPerSecond)} → ${fmt(x.without2.eventsPerSecond)}: ratio ${x.throughputRatio}.`,
+    `Browser-like ingest without, **with** ${x.audiences} audiences and ${x.traits} computed traits, alternating (backfills took ${x.backfillSeconds.join(", ")} s):`,
+    `CPU µs per event ${seq((r) => r.cpu.microsPerUnit)}: with ÷ the rounds either side ${x.cpuRatios.join(", ")} (median ${x.cpuRatio});`,
+    `events/s ${seq((r) => fmt(r.eventsPerSecond))}: ${x.throughputRatios.join(", ")} (median ${x.throughputRatio}).`,
   ];
 }
 

@@ -63,12 +63,16 @@ export class FlushSchedule {
    */
   async sendNow(now: number, queue: ChangeSender, actor: string | null, redeliverMs: number): Promise<void> {
     if (this.running || now < this.retryAt) return this.recordsAdded(now, 0);
-    await this.run(queue, actor, redeliverMs);
+    await this.run(queue, actor, redeliverMs, false);
   }
 
-  /** The alarm fired (or an ingest sends at once): sends what is due and arms the next run, if any. */
-  async run(queue: ChangeSender, actor: string | null, redeliverMs: number): Promise<void> {
-    this.alarmAt = null;
+  /**
+   * The alarm fired (`fired`), or an ingest sends at once: sends what is due
+   * and arms the next run, if any. An ingest leaves a pending alarm as it is
+   * (the audiences' wake-up would otherwise be set again on every batch).
+   */
+  async run(queue: ChangeSender, actor: string | null, redeliverMs: number, fired = true): Promise<void> {
+    if (fired) this.alarmAt = null;
     if (this.other !== null) await this.arm(this.other);
     if (!actor) return;
     let result: FlushResult;

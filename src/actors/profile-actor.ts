@@ -780,7 +780,13 @@ export class ProfileActor extends DurableObject<Env> {
       if (forward) return forward.exportData();
       if (!this.migrated) return null;
       const held = exportOf(this.db, this.ctx.storage.sql, this.memory);
-      return held ? { ...held, experiments: this.memberships.all() } : null;
+      if (!held) return null;
+      return {
+        ...held,
+        experiments: this.memberships.all(),
+        audiences: this.segments.memberships(),
+        segmentState: this.segments.handover().states,
+      };
     });
   }
 

@@ -94,6 +94,9 @@ export interface ActorExport {
   suppressed: { at: number; dropped: number } | null;
   /** The experiments the person was exposed to, and what they did after. */
   experiments?: Membership[];
+  /** The audiences the person is in, since when (epoch ms), and the state of their computed traits and event conditions. */
+  audiences?: { key: string; enteredAt: number }[];
+  segmentState?: [string, string][];
 }
 
 /** Every table of a migrated actor, or null when it holds nothing (no profile, no suppression). */

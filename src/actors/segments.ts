@@ -145,6 +145,11 @@ export class PersonSegments {
     return stored <= now ? dueAt !== stored : dueAt !== null && dueAt < stored;
   }
 
+  /** The audiences the person is in, with when they entered (for an export). */
+  memberships(): { key: string; enteredAt: number }[] {
+    return [...this.members].map(([key, enteredAt]) => ({ key, enteredAt }));
+  }
+
   /** Audience keys the person is in now. */
   audiences(): string[] {
     return [...this.members.keys()].sort();

@@ -23,6 +23,7 @@ import {
   type StoredAudience,
 } from "../audiences/store";
 import { warehouseDb } from "../catalog/store";
+import type { AudienceResponse } from "../model/audience-views";
 import { AUDIENCE_KEY, AUDIENCE_KEY_RULE, audienceDefinition, computedKeysOf, parseRule } from "../model/audiences";
 import { describeIssue, findUnsafeKey } from "../model/validate";
 import type { AppEnv } from "./app-env";
@@ -48,7 +49,7 @@ function audienceKeyParam(raw: string | undefined): string {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** An audience as the API shows it: destinations without their secrets. */
-export function audienceView(a: StoredAudience, size: number) {
+export function audienceView(a: StoredAudience, size: number): AudienceResponse {
   return {
     key: a.key,
     name: a.name,
@@ -64,8 +65,8 @@ export function audienceView(a: StoredAudience, size: number) {
           finishedAt: iso(a.backfill.finishedAt),
         }
       : null,
-    createdAt: iso(a.createdAt),
-    updatedAt: iso(a.updatedAt),
+    createdAt: new Date(a.createdAt).toISOString(),
+    updatedAt: new Date(a.updatedAt).toISOString(),
   };
 }
 

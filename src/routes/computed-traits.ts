@@ -14,6 +14,7 @@ import {
   type StoredTrait,
 } from "../audiences/store";
 import { warehouseDb } from "../catalog/store";
+import type { ComputedTraitResponse } from "../model/audience-views";
 import { computedKeysOf } from "../model/audiences";
 import { computedTraitDefinition, TRAIT_KEY, TRAIT_KEY_RULE } from "../model/computed-traits";
 import { describeIssue, findUnsafeKey } from "../model/validate";
@@ -36,7 +37,7 @@ export function traitKeyParam(raw: string | undefined): string {
   return key;
 }
 
-export function computedTraitView(t: StoredTrait) {
+export function computedTraitView(t: StoredTrait): ComputedTraitResponse {
   return {
     key: t.key,
     ...t.definition,

@@ -9,6 +9,7 @@ import { experimentDefinition, experimentResponse } from "../model/experiments";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
 import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
+import { audiencePaths, audienceSchemas } from "./openapi-audiences";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
 
@@ -118,6 +119,7 @@ export function openApiDocument(): unknown {
         Events: schema(eventsResponse),
         Recommendations: schema(recommendationsResponse),
         Merge: schema(mergeResponse),
+        ...audienceSchemas(),
         ExperimentDefinition: schema(experimentDefinition),
         Experiment: schema(experimentResponse),
         ExperimentResults: schema(experimentResultsResponse),
@@ -348,6 +350,7 @@ export function openApiDocument(): unknown {
       ),
       "/v1/sink/lake/object": operator("One raw lake object as NDJSON (?key=raw/events/…)"),
       "/v1/sink/dead-letters": operator("Queue messages that exhausted their retries, newest first"),
+      ...audiencePaths(),
       "/healthz": { get: { summary: "Liveness; no auth, no actor call", responses: { "200": { description: "ok" } } } },
     },
   };
