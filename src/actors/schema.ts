@@ -174,20 +174,14 @@ export const actorName = sqliteTable("actor_name", {
 });
 
 /**
- * Computed traits' buckets and event conditions' recency lists
- * (model/segment-state.ts), one row per state id, as JSON. A tracked state
- * with nothing in it has no row.
+ * Singleton (`id = 1`): the person's computed-trait buckets, event-condition
+ * recency lists, the state ids kept up to date and when the audiences are
+ * next due by time alone (model/segment-state.ts `encodeSegmentState`), as
+ * one compact JSON text — one row written per batch, however many traits.
  */
 export const segmentState = sqliteTable("segment_state", {
-  id: text("id").primaryKey(),
-  state: text("state").notNull(),
-});
-
-/** Singleton (`id = 1`): the state ids kept up to date, and when the audiences are next due by time alone. */
-export const segmentMeta = sqliteTable("segment_meta", {
   id: integer("id").primaryKey(),
-  tracked: text("tracked", { mode: "json" }).$type<string[]>().notNull(),
-  dueAt: integer("due_at"),
+  state: text("state").notNull(),
 });
 
 /** The audiences this person is in now, since when. */

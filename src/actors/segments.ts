@@ -1,6 +1,6 @@
 /**
  * The profile actor's audiences and computed traits: the segment state of
- * model/segment-state.ts in storage (`segment_state`, `segment_meta`), the
+ * model/segment-state.ts in storage (one `segment_state` row), the
  * audiences the person is in (`audience_members`), and what each transition
  * leaves behind — the `Audience Entered` / `Audience Exited` event in the
  * timeline and the outbox, the membership stint for the warehouse, and one
@@ -20,8 +20,10 @@ import type { ProfileState } from "../model/profile";
 import { publicProfileId } from "../model/profile-id";
 import {
   computedTraitValues,
+  decodeSegmentState,
   type EventIndex,
   emptySegmentState,
+  encodeSegmentState,
   evaluateAudiences,
   type PersonFacts,
   recencyStateId,
@@ -33,7 +35,6 @@ import {
   withSegmentChanges,
 } from "../model/segment-state";
 import { insertRecentEvents } from "./profile-store";
-import { IN_JSON } from "./sql-rows";
 
 /** What one evaluation decided, ready to persist and commit. */
 export interface SegmentPlan {
@@ -66,41 +67,12 @@ export function personOf(p: ProfileState): Person & { version: number } {
   };
 }
 
-const parseState = (text: string): unknown => JSON.parse(text);
-
-const UPSERT_STATES =
-  "INSERT OR REPLACE INTO segment_state (id, state) SELECT value ->> 0, value -> 1 FROM json_each(?) WHERE true";
-
-/** Rows as JSON arrays of at most 500,000 characters (1.5 MB of UTF-8 at most), within SQLite's 2 MB value. */
-function byJsonSize(rows: readonly [string, unknown][]): string[] {
-  const out: string[] = [];
-  let open: string[] = [];
-  let size = 0;
-  for (const row of rows) {
-    const text = JSON.stringify(row);
-    if (open.length > 0 && size + text.length > 500_000) {
-      out.push(`[${open.join(",")}]`);
-      open = [];
-      size = 0;
-    }
-    open.push(text);
-    size += text.length + 1;
-  }
-  if (open.length > 0) out.push(`[${open.join(",")}]`);
-  return out;
-}
-
 export class PersonSegments {
   private state: SegmentState = emptySegmentState();
   private readonly members = new Map<string, number>();
   /** When an audience may next change by time alone (from the last evaluation). */
   private dueAt: number | null = null;
-  /**
-   * The same as stored (`segment_meta.due_at`): never later than `dueAt`, so
-   * the alarm comes in time after an eviction. A due time that only moved
-   * later (most events push a window's end forward) is not written: the
-   * alarm then comes early once, finds nothing due, and is set again.
-   */
+  /** The due time as stored with the state: a change of it alone is written too. */
   private storedDueAt: number | null = null;
   /** When the first pending webhook delivery is due (null: none pending). */
   deliveryAt: number | null = null;
@@ -108,18 +80,11 @@ export class PersonSegments {
   private caughtUpWith: string | null = null;
 
   load(sql: SqlStorage) {
-    const traits = new Map<string, TraitState>();
-    const recency = new Map<string, number[]>();
-    for (const r of sql.exec<{ id: string; state: string }>("SELECT id, state FROM segment_state")) {
-      if (r.id.startsWith("t:")) traits.set(r.id, parseState(r.state) as TraitState);
-      else recency.set(r.id, parseState(r.state) as number[]);
-    }
-    const meta = sql
-      .exec<{ tracked: string; due_at: number | null }>("SELECT tracked, due_at FROM segment_meta")
-      .toArray()[0];
-    this.state = { traits, recency, tracked: new Set(meta ? (JSON.parse(meta.tracked) as string[]) : []) };
-    this.dueAt = meta?.due_at ?? null;
-    this.storedDueAt = this.dueAt;
+    const row = sql.exec<{ state: string }>("SELECT state FROM segment_state WHERE id = 1").toArray()[0];
+    const stored = row ? decodeSegmentState(row.state) : { state: emptySegmentState(), due: null };
+    this.state = stored.state;
+    this.dueAt = stored.due;
+    this.storedDueAt = stored.due;
     this.members.clear();
     for (const r of sql.exec<{ audience: string; entered_at: number }>(
       "SELECT audience, entered_at FROM audience_members",
@@ -136,13 +101,6 @@ export class PersonSegments {
     this.storedDueAt = null;
     this.deliveryAt = null;
     this.caughtUpWith = null;
-  }
-
-  /** Whether a new due time must be stored: it is sooner than the stored one, or the stored one has passed. */
-  private dueNeedsWriting(dueAt: number | null, now: number): boolean {
-    const stored = this.storedDueAt;
-    if (stored === null) return dueAt !== null;
-    return stored <= now ? dueAt !== stored : dueAt !== null && dueAt < stored;
   }
 
   /** The audiences the person is in, with when they entered (for an export). */
@@ -298,25 +256,8 @@ export class PersonSegments {
 
   /** Writes a plan; call inside the caller's transaction, then `commit` it. */
   persist(sql: SqlStorage, plan: SegmentPlan, now: number) {
-    const c = plan.changes;
-    if (c) {
-      const gone = [...c.dropped];
-      const kept: [string, unknown][] = [];
-      for (const [id, s] of [...c.traits, ...c.recency]) {
-        if (s.length === 0) gone.push(id);
-        else kept.push([id, s]);
-      }
-      if (gone.length > 0) sql.exec(`DELETE FROM segment_state WHERE id IN ${IN_JSON}`, JSON.stringify(gone));
-      // One statement for every changed state: each travels as JSON inside the rows' JSON (`value -> 1`).
-      for (const rows of byJsonSize(kept)) sql.exec(UPSERT_STATES, rows);
-    }
-    if (c?.tracked || this.dueNeedsWriting(plan.dueAt, now)) {
-      sql.exec(
-        "INSERT OR REPLACE INTO segment_meta (id, tracked, due_at) VALUES (1, ?, ?)",
-        JSON.stringify([...(c?.tracked ?? plan.state.tracked)]),
-        plan.dueAt,
-      );
-    }
+    // The whole state in one row: one statement per batch however many traits and conditions changed.
+    if (plan.changes || plan.dueAt !== this.storedDueAt) writeState(sql, plan.state, plan.dueAt);
     for (const key of plan.undefinedMembers) sql.exec("DELETE FROM audience_members WHERE audience = ?", key);
     for (const t of plan.transitions) {
       if (t.kind === "entered") {
@@ -354,7 +295,7 @@ export class PersonSegments {
 
   commit(plan: SegmentPlan, now: number) {
     this.state = plan.state;
-    if (plan.changes?.tracked || this.dueNeedsWriting(plan.dueAt, now)) this.storedDueAt = plan.dueAt;
+    if (plan.changes || plan.dueAt !== this.storedDueAt) this.storedDueAt = plan.dueAt;
     this.dueAt = plan.dueAt;
     for (const key of plan.undefinedMembers) this.members.delete(key);
     for (const t of plan.transitions) {
@@ -387,21 +328,25 @@ export class PersonSegments {
       if (!this.state.tracked.has(id)) continue;
       const t = traitsById.get(id);
       let joined: unknown[] | null = null;
-      if (t) joined = mergeTraitStates(t, traits.get(id) ?? [], parseState(text) as TraitState, now);
+      if (t) joined = mergeTraitStates(t, traits.get(id) ?? [], JSON.parse(text) as TraitState, now);
       const keep = keepById.get(id);
-      if (keep !== undefined) joined = mergeRecent(recency.get(id) ?? [], parseState(text) as number[], keep);
+      if (keep !== undefined) joined = mergeRecent(recency.get(id) ?? [], JSON.parse(text) as number[], keep);
       if (!joined) continue;
       if (t) traits.set(id, joined as TraitState);
       else recency.set(id, joined as number[]);
-      sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (?, ?)", id, JSON.stringify(joined));
     }
     this.state = { traits, recency, tracked: this.state.tracked };
+    writeState(sql, this.state, this.storedDueAt);
   }
 
   /** After an erasure or a wipe of storage. */
   forgetDeliveries(sql: SqlStorage) {
     this.deliveryAt = earliestDelivery(sql);
   }
+}
+
+function writeState(sql: SqlStorage, state: SegmentState, due: number | null) {
+  sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (1, ?)", encodeSegmentState(state, due));
 }
 
 function earliestDelivery(sql: SqlStorage): number | null {

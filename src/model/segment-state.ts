@@ -222,3 +222,67 @@ export function evaluateAudiences(
   }
   return { answers, changesAt };
 }
+
+/** A bucket as stored: `[k, n, sum, min, max, firstAt, first, lastAt, last, values]`. */
+type StoredBucket = [
+  number,
+  number,
+  number,
+  number | null,
+  number | null,
+  number | null,
+  Scalar | null,
+  number | null,
+  Scalar | null,
+  Record<string, number> | null,
+];
+
+interface StoredSegments {
+  v: 1;
+  due: number | null;
+  tracked: string[];
+  t: Record<string, StoredBucket[]>;
+  r: Record<string, number[]>;
+}
+
+/**
+ * The whole segment state as one compact JSON text (buckets as arrays), with
+ * the time the audiences are next due: what the actor writes, one row per
+ * batch. Empty states are left out (tracked and empty).
+ */
+export function encodeSegmentState(state: SegmentState, due: number | null): string {
+  const t: Record<string, StoredBucket[]> = {};
+  for (const [id, buckets] of state.traits) {
+    if (buckets.length === 0) continue;
+    t[id] = buckets.map((b) => [b.k, b.n, b.sum, b.min, b.max, b.firstAt, b.first, b.lastAt, b.last, b.values]);
+  }
+  const r: Record<string, readonly number[]> = {};
+  for (const [id, list] of state.recency) if (list.length > 0) r[id] = list;
+  return JSON.stringify({ v: 1, due, tracked: [...state.tracked], t, r });
+}
+
+export function decodeSegmentState(text: string): { state: SegmentState; due: number | null } {
+  const stored = JSON.parse(text) as StoredSegments;
+  const traits = new Map<string, TraitState>();
+  for (const [id, buckets] of Object.entries(stored.t)) {
+    traits.set(
+      id,
+      buckets.map(([k, n, sum, min, max, firstAt, first, lastAt, last, values]) => ({
+        k,
+        n,
+        sum,
+        min,
+        max,
+        firstAt,
+        first,
+        lastAt,
+        last,
+        values,
+      })),
+    );
+  }
+  return {
+    state: { traits, recency: new Map(Object.entries(stored.r)), tracked: new Set(stored.tracked) },
+    due: stored.due,
+  };
+}

@@ -10,7 +10,9 @@ import { type AudienceDefinition, compileDefinitions, type Definitions, parseRul
 import { computedTraitDefinition } from "../../src/model/computed-traits";
 import {
   computedTraitValues,
+  decodeSegmentState,
   emptySegmentState,
+  encodeSegmentState,
   evaluateAudiences,
   eventIndexOf,
   type PersonFacts,
@@ -297,5 +299,39 @@ describe("computed traits of a person", () => {
     const actor = new Actor(twice);
     actor.send([did("*", T0)], T0);
     expect(actor.isIn("busy", T0)).toBe(false);
+  });
+});
+
+describe("the stored form", () => {
+  it("gives back the same state, due time and answers after an eviction", () => {
+    const defs = definitions(
+      { abandoners: CART_ABANDONER, spenders: { computed: "spent_7d", op: "gte", value: 50 } },
+      {
+        spent_7d: { aggregation: "sum", event: "Order Completed", property: "revenue", window: "7d" },
+        labels: { aggregation: "unique_count", event: "Product Viewed", property: "label", window: "lifetime" },
+        favourite: { aggregation: "most_frequent", event: "Product Viewed", property: "label", window: "24h" },
+      },
+    );
+    const actor = new Actor(defs);
+    actor.send(
+      [
+        did("Product Added", T0),
+        did("Order Completed", T0 - 2 * DAY, { revenue: 80 }),
+        // Values named like object internals, and typed values, survive the round trip.
+        did("Product Viewed", T0 + 1, { label: "__proto__" }),
+        did("Product Viewed", T0 + 2, { label: 42 }),
+        did("Product Viewed", T0 + 3, { label: true }),
+        did("Product Viewed", T0 + 4, { label: "42" }),
+      ],
+      T0 + 5,
+    );
+    const due = actor.answers(T0 + 5).changesAt;
+    const stored = decodeSegmentState(encodeSegmentState(actor.state, due));
+    expect(stored.due).toBe(due);
+    expect(stored.state.tracked).toEqual(actor.state.tracked);
+    for (const now of [T0 + 5, T0 + DAY, T0 + 6 * DAY]) {
+      expect(computedTraitValues(defs, stored.state, now)).toEqual(computedTraitValues(defs, actor.state, now));
+      expect(evaluateAudiences(defs, stored.state, facts(), now)).toEqual(actor.answers(now));
+    }
   });
 });

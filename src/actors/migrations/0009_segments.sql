@@ -3,14 +3,8 @@ CREATE TABLE `audience_members` (
 	`entered_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE TABLE `segment_meta` (
-	`id` integer PRIMARY KEY NOT NULL,
-	`tracked` text NOT NULL,
-	`due_at` integer
-);
---> statement-breakpoint
 CREATE TABLE `segment_state` (
-	`id` text PRIMARY KEY NOT NULL,
+	`id` integer PRIMARY KEY NOT NULL,
 	`state` text NOT NULL
 );
 --> statement-breakpoint

@@ -5,7 +5,9 @@
  * their timeline, a stint in the warehouse, and one delivery to the
  * audience's webhook — which fails its first two attempts here.
  */
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import audiencesDoc from "../../../docs/audiences.md?raw";
 import { sendBatch, uid } from "../helpers";
 import { espHook, espReceived, eventually, putOk, readAudience, readJson, segmentsOf, stints } from "./helpers";
 
@@ -134,5 +136,30 @@ describe("a destination that keeps failing", () => {
     expect(report?.deadLetters[0]).toMatchObject({ lastError: "HTTP 503" });
     // Four attempts (AUDIENCE_WEBHOOK_ATTEMPTS in vitest.audiences.config.mts), then no more.
     expect((await espReceived(down)).map((d) => d.status)).toEqual([503, 503, 503, 503]);
+  });
+});
+
+describe("the warehouse query docs/audiences.md gives", () => {
+  it("answers who was in the audience at a moment: in while the stint lasted, out before and after", async () => {
+    const block = /```sql\n([\s\S]*?)```/.exec(audiencesDoc)?.[1] ?? "";
+    // The first statement of the first block: who was in at :d.
+    const whoWasIn = `${block.split(";")[0]?.replace(/^--.*\n/gm, "")};`.replace(/:d/g, "?1");
+    expect(whoWasIn).toContain("audience_memberships");
+    const user = uid("stint");
+    await sendBatch([track(user, "Product Added")]);
+    await sendBatch([track(user, "Order Completed")]);
+    const profileId = `user_id:${user}`;
+    await eventually(async () => (await stints(AUDIENCE, profileId))[0]?.exited_at != null, "the stint in D1");
+    const [stint] = await stints(AUDIENCE, profileId);
+    const members = async (d: number) => {
+      const { results } = await env.WAREHOUSE.prepare(whoWasIn).bind(d).all<{ profile_id: string }>();
+      return results.map((r) => r.profile_id);
+    };
+    const entered = stint?.entered_at ?? 0;
+    const exited = stint?.exited_at ?? 0;
+    expect(await members(entered - 1)).not.toContain(profileId);
+    expect(await members(entered)).toContain(profileId);
+    if (exited > entered) expect(await members(exited - 1)).toContain(profileId);
+    expect(await members(exited)).not.toContain(profileId);
   });
 });
