@@ -121,6 +121,8 @@ export class ProfileActor extends DurableObject<Env> {
   private readonly memberships = new ExperimentMemberships();
   /** Computed traits, event conditions and audience memberships (a write-through copy). */
   private readonly segments = new PersonSegments();
+  /** Bumped by every wipe, so work that awaited across one (a webhook delivery) knows it is stale. */
+  private generation = 0;
   /** This actor's name when it holds no profile yet (see `actorName`); a profile carries its own. */
   private namedAs: string | null = null;
   /** Flood protection: the events this profile may still take right now (in memory; a flooded actor stays awake). */
@@ -260,16 +262,17 @@ export class ProfileActor extends DurableObject<Env> {
       });
       for (const m of attributed) records.push(membershipRecord(profileId, m, now));
       const sql = this.ctx.storage.sql;
-      const segments = this.segments.idle(compiled.defs)
-        ? null
-        : this.segments.plan(
-            compiled,
-            fresh,
-            personOf(changes.profile),
-            this.factsOf(changes.profile, (d) => changes.affinities.get(d) ?? this.memory.affinities.get(d)),
-            now,
-            () => heldEvents(sql),
-          );
+      const segments =
+        !compiled || this.segments.idle(compiled.defs)
+          ? null
+          : this.segments.plan(
+              compiled,
+              fresh,
+              personOf(changes.profile),
+              this.factsOf(changes.profile, (d) => changes.affinities.get(d) ?? this.memory.affinities.get(d)),
+              now,
+              () => heldEvents(sql),
+            );
       if (segments) records.push(...segments.records);
       let forgotten: string[] = [];
       const pruneDue = crossesMultiple(
@@ -366,7 +369,7 @@ export class ProfileActor extends DurableObject<Env> {
     events: readonly ProfileEvent[],
     untrusted: ReadonlySet<string>,
     guarded: boolean,
-    compiled: CompiledDefinitions,
+    compiled: CompiledDefinitions | null,
   ) {
     const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
     const emails: { email: string; trusted: boolean; messageId: string }[] = [];
@@ -388,7 +391,8 @@ export class ProfileActor extends DurableObject<Env> {
       const merge = { actorKey, id: claim.id, handover, settings: this.settings, now, withTraits };
       // Synchronous with the merge, so both commit together (no await between them).
       const joined = mergeVisitor(this.db, this.ctx.storage.sql, this.memory, this.links, merge);
-      if (handover.segments) this.segments.absorb(this.ctx.storage.sql, compiled.defs, handover.segments, now);
+      if (handover.segments && compiled)
+        this.segments.absorb(this.ctx.storage.sql, compiled.defs, handover.segments, now);
       const absorbed = this.absorbMemberships(actorKey, `anon:${claim.id}`, handover.memberships ?? [], now);
       if (joined || absorbed) merged += 1;
       const email = emailOf(handover.profile?.traits);
@@ -456,7 +460,7 @@ export class ProfileActor extends DurableObject<Env> {
     this.idle.releaseNow();
   }
 
-  /** The profile document, or null when this person has never been seen. Storage-free. */
+  /** The profile document, or null when this person has never been seen. From memory, unless definitions changed since their last evaluation. */
   async readProfile(now = Date.now()): Promise<ProfileView | null> {
     return this.idle.around(async () => {
       await this.ready();
@@ -464,8 +468,12 @@ export class ProfileActor extends DurableObject<Env> {
       if (forward) return forward.readProfile(now);
       const view = profileViewOf(this.memory, this.settings, now);
       if (!view) return null;
-      const { defs } = await this.caughtUpDefinitions(now);
-      return { ...view, audiences: this.segments.audiences(), computedTraits: this.segments.computedTraits(defs, now) };
+      const compiled = await this.caughtUpDefinitions(now);
+      return {
+        ...view,
+        audiences: this.segments.audiences(),
+        computedTraits: compiled ? this.segments.computedTraits(compiled.defs, now) : {},
+      };
     });
   }
 
@@ -490,13 +498,17 @@ export class ProfileActor extends DurableObject<Env> {
       await this.ready();
       const now = Date.now();
       const deliveriesDue = this.segments.deliveryAt !== null && this.segments.deliveryAt <= now;
-      if (this.migrated && (this.segments.due(now) || deliveriesDue)) {
+      if (this.suppressedAt !== null) {
+        // A suppressed person is evaluated for nothing and sent nothing; pending deliveries wait until it is lifted.
+        await this.flush.wakeAt(null);
+      } else if (this.migrated && (this.segments.due(now) || deliveriesDue)) {
         const compiled = await this.definitions();
-        if (this.segments.due(now) && !this.pointsTo) this.evaluateNow(compiled, now);
-        if (deliveriesDue) {
+        if (compiled && this.segments.due(now) && !this.pointsTo) this.evaluateNow(compiled, now);
+        if (compiled && deliveriesDue) {
           const version = this.memory.profile?.version ?? 0;
           const profileId = publicProfileId(this.ownName() ?? this.ctx.id.toString());
           const policy = this.settings.audienceWebhooks;
+          const generation = this.generation;
           this.segments.deliveryAt = await deliverDue(
             this.ctx.storage,
             compiled.defs,
@@ -504,6 +516,7 @@ export class ProfileActor extends DurableObject<Env> {
             profileId,
             version,
             Date.now,
+            () => this.generation === generation,
           );
         }
         await this.flush.wakeAt(this.segments.wakeAt);
@@ -513,9 +526,19 @@ export class ProfileActor extends DurableObject<Env> {
     });
   }
 
-  /** The audience and computed-trait definitions (an isolate copy of the warehouse's; see audiences/cache.ts). */
-  private definitions(): Promise<CompiledDefinitions> {
-    return currentDefinitions(warehouseDb(this.env.WAREHOUSE), (p) => this.ctx.waitUntil(p));
+  /**
+   * The audience and computed-trait definitions (an isolate copy of the
+   * warehouse's; see audiences/cache.ts), or null when a cold isolate cannot
+   * load them: ingestion then goes on without evaluating segments at all —
+   * never against empty definitions, which would end everyone's memberships.
+   */
+  private async definitions(): Promise<CompiledDefinitions | null> {
+    try {
+      return await currentDefinitions(warehouseDb(this.env.WAREHOUSE), (p) => this.ctx.waitUntil(p));
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "audience definitions not loaded", error: String(err) }));
+      return null;
+    }
   }
 
   /**
@@ -523,8 +546,9 @@ export class ProfileActor extends DurableObject<Env> {
    * last event (evaluated from the events their actor holds), so a read
    * answers the new trait or audience at once. Once per change of definitions.
    */
-  private async caughtUpDefinitions(now: number): Promise<CompiledDefinitions> {
+  private async caughtUpDefinitions(now: number): Promise<CompiledDefinitions | null> {
     const compiled = await this.definitions();
+    if (!compiled) return null;
     if (this.memory.profile && !this.pointsTo && this.suppressedAt === null && this.segments.behind(compiled.defs)) {
       const plan = this.evaluateNow(compiled, now);
       await this.flush.wakeAt(this.segments.wakeAt);
@@ -727,6 +751,7 @@ export class ProfileActor extends DurableObject<Env> {
     return this.idle.around(async () => {
       await this.ready();
       await this.ctx.blockConcurrencyWhile(async () => {
+        this.generation += 1;
         await this.flush.clear();
         await this.ctx.storage.deleteAll();
         this.memory = emptyMemory();
@@ -882,10 +907,11 @@ export class ProfileActor extends DurableObject<Env> {
       }
       const experiment = exposure && this.suppressedAt === null ? await this.expose(exposure, now) : undefined;
       const p = this.memory.profile;
-      const { defs } = await this.caughtUpDefinitions(now);
+      const compiled = await this.caughtUpDefinitions(now);
       return {
         audiences: this.segments.audiences(),
-        computedTraits: defs.traits.length > 0 && p ? this.segments.computedTraits(defs, now) : {},
+        computedTraits:
+          compiled && compiled.defs.traits.length > 0 && p ? this.segments.computedTraits(compiled.defs, now) : {},
         ...(experiment ? { experiment } : {}),
         known: p !== null,
         profileId: p ? publicProfileId(p.actorKey) : null,

@@ -26,12 +26,10 @@ import {
   encodeSegmentState,
   evaluateAudiences,
   type PersonFacts,
-  recencyStateId,
   type SegmentChanges,
   type SegmentEvent,
   type SegmentState,
   segmentChangesOf,
-  traitStateId,
   withSegmentChanges,
 } from "../model/segment-state";
 import { insertRecentEvents } from "./profile-store";
@@ -44,6 +42,8 @@ export interface SegmentPlan {
   /** Audiences held that are no longer defined: they end without a transition (their destinations went with them). */
   undefinedMembers: string[];
   dueAt: number | null;
+  /** The definitions it was made under. */
+  fingerprint: string;
   events: ProfileEvent[];
   records: ChangeRecord[];
   deliveries: { messageId: string; audience: string; url: string; body: string }[];
@@ -76,15 +76,16 @@ export class PersonSegments {
   private storedDueAt: number | null = null;
   /** When the first pending webhook delivery is due (null: none pending). */
   deliveryAt: number | null = null;
-  /** The definitions (by fingerprint) this person's state is known to track every part of. */
-  private caughtUpWith: string | null = null;
+  /** The definitions (by fingerprint) this person was last evaluated under, as stored with the state. */
+  private evaluatedUnder: string | null = null;
 
   load(sql: SqlStorage) {
     const row = sql.exec<{ state: string }>("SELECT state FROM segment_state WHERE id = 1").toArray()[0];
-    const stored = row ? decodeSegmentState(row.state) : { state: emptySegmentState(), due: null };
+    const stored = row ? decodeSegmentState(row.state) : { state: emptySegmentState(), due: null, fingerprint: null };
     this.state = stored.state;
     this.dueAt = stored.due;
     this.storedDueAt = stored.due;
+    this.evaluatedUnder = stored.fingerprint;
     this.members.clear();
     for (const r of sql.exec<{ audience: string; entered_at: number }>(
       "SELECT audience, entered_at FROM audience_members",
@@ -100,7 +101,7 @@ export class PersonSegments {
     this.dueAt = null;
     this.storedDueAt = null;
     this.deliveryAt = null;
-    this.caughtUpWith = null;
+    this.evaluatedUnder = null;
   }
 
   /** The audiences the person is in, with when they entered (for an export). */
@@ -130,22 +131,12 @@ export class PersonSegments {
   }
 
   /**
-   * Whether the definitions changed since this person's last event in a way
-   * their state does not follow yet — a trait or event condition new to
-   * them, state kept for one that went, an audience that no longer exists:
-   * a read then evaluates them first.
+   * Whether the definitions changed since this person was last evaluated
+   * (an audience or trait new, changed or gone): a read then evaluates them
+   * first, so it answers as an event would.
    */
   behind(defs: Definitions): boolean {
-    if (this.caughtUpWith === defs.fingerprint) return false;
-    const tracked = this.state.tracked;
-    const wanted = defs.traits.length + defs.recency.length;
-    const behind =
-      tracked.size !== wanted ||
-      defs.traits.some((t) => !tracked.has(traitStateId(t))) ||
-      defs.recency.some((r) => !tracked.has(recencyStateId(r))) ||
-      [...this.members.keys()].some((key) => !defs.audiences.some((a) => a.key === key));
-    if (!behind) this.caughtUpWith = defs.fingerprint;
-    return behind;
+    return !this.idle(defs) && this.evaluatedUnder !== defs.fingerprint;
   }
 
   /** Nothing defined and nothing held: a batch need not look at segments at all. */
@@ -176,18 +167,39 @@ export class PersonSegments {
     const unchanged = changes.traits.size === 0 && changes.recency.size === 0 && changes.tracked === null;
     const state = unchanged ? this.state : withSegmentChanges(this.state, changes);
     const { answers, changesAt } = evaluateAudiences(defs, state, facts, now);
-    const transitions = transitionsOf(this.members, answers, now);
-    const undefinedMembers = [...this.members.keys()].filter((key) => !answers.has(key));
+    // A membership of an audience that is gone, or that began before the audience of that key was created
+    // (deleted and made again), ends without a transition: its destinations went with it.
+    const created = new Map(defs.audiences.map((a) => [a.key, a.createdAt]));
+    const held = new Map<string, number>();
+    const undefinedMembers: string[] = [];
+    for (const [key, enteredAt] of this.members) {
+      const since = created.get(key);
+      if (since === undefined || enteredAt < since) undefinedMembers.push(key);
+      else held.set(key, enteredAt);
+    }
+    const transitions = transitionsOf(held, answers, now);
     const plan: SegmentPlan = {
       changes: unchanged ? null : changes,
       state,
       transitions,
       undefinedMembers,
       dueAt: changesAt,
+      fingerprint: defs.fingerprint,
       events: [],
       records: [],
       deliveries: [],
     };
+    // The warehouse's stint of such a membership ends too (a deleted audience's were closed at once; not one an
+    // isolate with older definitions opened since).
+    for (const key of undefinedMembers) {
+      plan.records.push({
+        kind: "audience",
+        profileId: person.profileId,
+        version: person.version,
+        at: now,
+        audience: { key, enteredAt: this.members.get(key) ?? now, exitedAt: now },
+      });
+    }
     this.describeTransitions(plan, defs, person, now);
     return plan;
   }
@@ -207,6 +219,7 @@ export class PersonSegments {
       })),
       undefinedMembers: [],
       dueAt: null,
+      fingerprint: this.evaluatedUnder ?? defs.fingerprint,
       events: [],
       records: [],
       deliveries: [],
@@ -254,10 +267,19 @@ export class PersonSegments {
     }
   }
 
+  /** Whether a plan changes what is stored: the state, the due time, or the definitions it was evaluated under. */
+  private changesStored(plan: SegmentPlan): boolean {
+    return plan.changes !== null || plan.dueAt !== this.storedDueAt || plan.fingerprint !== this.evaluatedUnder;
+  }
+
   /** Writes a plan; call inside the caller's transaction, then `commit` it. */
   persist(sql: SqlStorage, plan: SegmentPlan, now: number) {
     // The whole state in one row: one statement per batch however many traits and conditions changed.
-    if (plan.changes || plan.dueAt !== this.storedDueAt) writeState(sql, plan.state, plan.dueAt);
+    if (this.changesStored(plan)) {
+      const stored = encodedWithinBudget(plan.state, plan.dueAt, plan.fingerprint);
+      plan.state = stored.state;
+      sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (1, ?)", stored.text);
+    }
     for (const key of plan.undefinedMembers) sql.exec("DELETE FROM audience_members WHERE audience = ?", key);
     for (const t of plan.transitions) {
       if (t.kind === "entered") {
@@ -295,7 +317,10 @@ export class PersonSegments {
 
   commit(plan: SegmentPlan, now: number) {
     this.state = plan.state;
-    if (plan.changes || plan.dueAt !== this.storedDueAt) this.storedDueAt = plan.dueAt;
+    if (this.changesStored(plan)) {
+      this.storedDueAt = plan.dueAt;
+      this.evaluatedUnder = plan.fingerprint;
+    }
     this.dueAt = plan.dueAt;
     for (const key of plan.undefinedMembers) this.members.delete(key);
     for (const t of plan.transitions) {
@@ -315,8 +340,7 @@ export class PersonSegments {
 
   /**
    * Joins a visitor's states into this person's (both people's events counted
-   * once each), inside the caller's transaction; the joined state is committed
-   * with `commit` of the next plan, or here when `commitNow`.
+   * once each), inside the caller's transaction, written at once.
    */
   absorb(sql: SqlStorage, defs: Definitions, theirs: SegmentHandover, now: number) {
     const traitsById = new Map(defs.traits.map((t) => [`t:${t.key}:${t.fingerprint}`, t]));
@@ -336,7 +360,7 @@ export class PersonSegments {
       else recency.set(id, joined as number[]);
     }
     this.state = { traits, recency, tracked: this.state.tracked };
-    writeState(sql, this.state, this.storedDueAt);
+    writeState(sql, this.state, this.storedDueAt, this.evaluatedUnder);
   }
 
   /** After an erasure or a wipe of storage. */
@@ -345,8 +369,48 @@ export class PersonSegments {
   }
 }
 
-function writeState(sql: SqlStorage, state: SegmentState, due: number | null) {
-  sql.exec("INSERT OR REPLACE INTO segment_state (id, state) VALUES (1, ?)", encodeSegmentState(state, due));
+/**
+ * The stored state is one SQLite value, which holds at most 2 MB. Distinct
+ * values are what can fill it (anyone may send long, varied ones): past
+ * `STATE_BUDGET_BYTES`, the largest trait's distinct values are forgotten —
+ * its distinct count starts again, logged — rather than a batch that could
+ * never commit.
+ */
+const STATE_BUDGET_BYTES = 1_500_000;
+
+function encodedWithinBudget(
+  state: SegmentState,
+  due: number | null,
+  fingerprint: string,
+): { state: SegmentState; text: string } {
+  let current = state;
+  let text = encodeSegmentState(current, due, fingerprint);
+  // Characters are at most 3 bytes of UTF-8: a text this short cannot be over.
+  while (text.length * 3 > STATE_BUDGET_BYTES && new TextEncoder().encode(text).length > STATE_BUDGET_BYTES) {
+    const largest = [...current.traits]
+      .filter(([, buckets]) => buckets.some((b) => b.values && Object.keys(b.values).length > 0))
+      .map(([id, buckets]) => ({ id, size: JSON.stringify(buckets).length }))
+      .sort((a, b) => b.size - a.size)[0];
+    if (!largest) break;
+    console.warn(
+      JSON.stringify({ msg: "segment state over budget: a trait's distinct values forgotten", trait: largest.id }),
+    );
+    const traits = new Map(current.traits);
+    traits.set(
+      largest.id,
+      (traits.get(largest.id) ?? []).map((b) => ({ ...b, values: b.values ? {} : null })),
+    );
+    current = { ...current, traits };
+    text = encodeSegmentState(current, due, fingerprint);
+  }
+  return { state: current, text };
+}
+
+function writeState(sql: SqlStorage, state: SegmentState, due: number | null, fingerprint: string | null) {
+  sql.exec(
+    "INSERT OR REPLACE INTO segment_state (id, state) VALUES (1, ?)",
+    encodeSegmentState(state, due, fingerprint),
+  );
 }
 
 function earliestDelivery(sql: SqlStorage): number | null {

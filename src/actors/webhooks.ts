@@ -74,6 +74,8 @@ export async function deliverDue(
   profileId: string,
   version: number,
   now: () => number,
+  /** False once the actor's storage was wiped (an erasure) while a delivery was on its way: nothing more is sent or written. */
+  current: () => boolean,
 ): Promise<number | null> {
   const sql = storage.sql;
   const rows = sql
@@ -93,21 +95,32 @@ export async function deliverDue(
     const outcome = destination
       ? await send(row.url, row.body, destination.secret)
       : { ok: false, status: 410, error: "the destination was removed from the audience" };
+    if (!current()) return null;
     const attempts = row.attempts + 1;
     const at = now();
     const finished = outcome.ok || !retryable(outcome.status) || attempts >= policy.attempts;
     storage.transactionSync(() => {
       if (!finished) {
+        const retryAt = nextAttemptAt(at, attempts, policy.retryMs);
         sql.exec(
           "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE seq = ?",
           attempts,
-          nextAttemptAt(at, attempts, policy.retryMs),
+          retryAt,
           outcome.error,
           row.seq,
         );
+        // The URL's later deliveries wait behind this one: not due before it (else the alarm would come at once, again and again).
+        sql.exec(
+          "UPDATE webhook_deliveries SET next_at = ? WHERE url = ? AND seq > ? AND next_at < ?",
+          retryAt,
+          row.url,
+          row.seq,
+          retryAt,
+        );
         return;
       }
-      sql.exec("DELETE FROM webhook_deliveries WHERE seq = ?", row.seq);
+      // A row another call already finished (or an erasure removed) is not reported twice.
+      if (sql.exec("DELETE FROM webhook_deliveries WHERE seq = ?", row.seq).rowsWritten === 0) return;
       const record: ChangeRecord = {
         kind: "delivery",
         profileId,

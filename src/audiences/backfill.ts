@@ -2,11 +2,13 @@
  * Audience backfills: when an audience is created or its rule changes, every
  * profile the warehouse lists is evaluated in its own actor, so people who
  * send nothing new still enter (or leave) it. The work goes through the
- * audience Queue a page at a time: each page message first sends the next
- * page (a chain, so the Queue holds one page at a time however many people
- * there are), then evaluates its profiles a few actors at once and adds them
- * to the progress shown on `GET /v1/audiences/:key`. A page that fails is
- * retried whole; evaluation is idempotent, and progress counts a page once.
+ * audience Queue a page at a time: each page message evaluates its profiles
+ * a few actors at once, adds them to the progress shown on
+ * `GET /v1/audiences/:key`, then sends the next page (a chain, so the Queue
+ * holds one page at a time however many people there are); the last, short
+ * page marks it done. A page that fails is retried whole (evaluation is
+ * idempotent); a page delivered again after it succeeded counts twice in
+ * the progress, which never passes the total.
  */
 import { asc, count, gt } from "drizzle-orm";
 import { z } from "zod";
@@ -85,13 +87,14 @@ export async function consumeAudienceBackfills(batch: MessageBatch<unknown>, env
     const page = parsed.data;
     try {
       const ids = await pageOf(db, page.after);
-      // The next page goes first, once: a retried page does not send it again.
-      const last = ids.at(-1);
-      if (ids.length === PAGE && last && msg.attempts === 1) await sendPage(env, { ...page, after: last });
       const results = await settleEach(ids, IN_FLIGHT, (id) => evaluate(env, id, page.since, selfHosted));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
-      await advanceBackfill(db, page.audience, page.backfill, ids.length, Date.now());
+      const last = ids.at(-1);
+      // The next page goes once this one is done, so a page retried after a failure still sends it.
+      if (ids.length === PAGE && last) await sendPage(env, { ...page, after: last });
+      // A short page is the last: the backfill is done, also when people were erased since it began.
+      await advanceBackfill(db, page.audience, page.backfill, ids.length, Date.now(), ids.length < PAGE);
       msg.ack();
     } catch (err) {
       console.error(

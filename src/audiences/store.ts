@@ -183,14 +183,19 @@ export async function audienceSize(db: WarehouseDb, key: string): Promise<number
   return row?.n ?? 0;
 }
 
-/** A page cursor: the last member's entry time and id, opaque to clients. */
+/** A page cursor: the last member's entry time and id (any characters), as base64url, opaque to clients. */
 export function encodeCursor(enteredAt: number, profileId: string): string {
-  return btoa(JSON.stringify([enteredAt, profileId])).replaceAll("=", "");
+  const bytes = new TextEncoder().encode(JSON.stringify([enteredAt, profileId]));
+  return btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
 }
 
 export function decodeCursor(cursor: string): [number, string] | null {
   try {
-    const value: unknown = JSON.parse(atob(cursor));
+    const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    const value: unknown = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
     if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
       return [value[0], value[1]];
     }
@@ -263,14 +268,27 @@ export async function startBackfill(db: WarehouseDb, key: string, id: string, to
     .where(eq(audiences.key, key));
 }
 
-/** Adds evaluated profiles to a backfill's progress (only the audience's latest backfill counts). */
-export async function advanceBackfill(db: WarehouseDb, key: string, id: string, evaluated: number, now: number) {
+/** Adds evaluated profiles to a backfill's progress (only the audience's latest backfill counts); `last` finishes it. */
+export async function advanceBackfill(
+  db: WarehouseDb,
+  key: string,
+  id: string,
+  evaluated: number,
+  now: number,
+  last: boolean,
+) {
+  const finished = last ? sql`1` : sql`${audiences.backfillDone} + ${evaluated} >= ${audiences.backfillTotal}`;
   await db
     .update(audiences)
     .set({
-      backfillDone: sql`MIN(${audiences.backfillTotal}, ${audiences.backfillDone} + ${evaluated})`,
-      backfillStatus: sql`CASE WHEN ${audiences.backfillDone} + ${evaluated} >= ${audiences.backfillTotal} THEN 'done' ELSE 'running' END`,
-      backfillFinishedAt: sql`CASE WHEN ${audiences.backfillDone} + ${evaluated} >= ${audiences.backfillTotal} THEN ${now} ELSE NULL END`,
+      backfillDone: last
+        ? sql`MAX(${audiences.backfillTotal}, ${audiences.backfillDone} + ${evaluated})`
+        : sql`MIN(${audiences.backfillTotal}, ${audiences.backfillDone} + ${evaluated})`,
+      backfillTotal: last
+        ? sql`MAX(${audiences.backfillTotal}, ${audiences.backfillDone} + ${evaluated})`
+        : sql`${audiences.backfillTotal}`,
+      backfillStatus: sql`CASE WHEN ${finished} THEN 'done' ELSE 'running' END`,
+      backfillFinishedAt: sql`CASE WHEN ${finished} THEN ${now} ELSE NULL END`,
     })
     .where(and(eq(audiences.key, key), eq(audiences.backfillId, id)));
 }

@@ -202,6 +202,8 @@ export type CompiledRule =
 export interface CompiledAudience {
   key: string;
   name: string;
+  /** When the audience was created: a membership older than this began in an audience deleted since under the same key. */
+  createdAt: number;
   rule: CompiledRule;
   destinations: WebhookDestination[];
 }
@@ -442,7 +444,7 @@ export const NO_DEFINITIONS: Definitions = {
 
 /** Compiles stored definitions once per load (not per event): windows parsed, recency lists shared, a fingerprint of it all. */
 export function compileDefinitions(
-  audiences: readonly ({ key: string } & AudienceDefinition)[],
+  audiences: readonly ({ key: string; createdAt?: number } & AudienceDefinition)[],
   traits: readonly { key: string; definition: ComputedTraitDefinition }[],
 ): Definitions {
   const specs = recencySpecsOf(audiences.map((a) => a.rule));
@@ -451,6 +453,7 @@ export function compileDefinitions(
     audiences: audiences.map((a) => ({
       key: a.key,
       name: a.name,
+      createdAt: a.createdAt ?? 0,
       rule: compileRule(a.rule, specs),
       destinations: a.destinations,
     })),
@@ -459,7 +462,7 @@ export function compileDefinitions(
     recency: [...specs.values()],
     fingerprint: fingerprintOf(
       canonicalJson({
-        a: audiences.map((a) => [a.key, a.name, a.rule, a.destinations.map((d) => d.url)]),
+        a: audiences.map((a) => [a.key, a.name, a.createdAt ?? 0, a.rule, a.destinations.map((d) => d.url)]),
         t: compiledTraits.map((t) => [t.key, t.fingerprint]),
       }),
     ),

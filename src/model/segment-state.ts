@@ -240,6 +240,8 @@ type StoredBucket = [
 interface StoredSegments {
   v: 1;
   due: number | null;
+  /** The definitions the person was last evaluated under. */
+  f?: string | null;
   tracked: string[];
   t: Record<string, StoredBucket[]>;
   r: Record<string, number[]>;
@@ -250,7 +252,7 @@ interface StoredSegments {
  * the time the audiences are next due: what the actor writes, one row per
  * batch. Empty states are left out (tracked and empty).
  */
-export function encodeSegmentState(state: SegmentState, due: number | null): string {
+export function encodeSegmentState(state: SegmentState, due: number | null, fingerprint: string | null = null): string {
   const t: Record<string, StoredBucket[]> = {};
   for (const [id, buckets] of state.traits) {
     if (buckets.length === 0) continue;
@@ -258,10 +260,14 @@ export function encodeSegmentState(state: SegmentState, due: number | null): str
   }
   const r: Record<string, readonly number[]> = {};
   for (const [id, list] of state.recency) if (list.length > 0) r[id] = list;
-  return JSON.stringify({ v: 1, due, tracked: [...state.tracked], t, r });
+  return JSON.stringify({ v: 1, due, f: fingerprint, tracked: [...state.tracked], t, r });
 }
 
-export function decodeSegmentState(text: string): { state: SegmentState; due: number | null } {
+export function decodeSegmentState(text: string): {
+  state: SegmentState;
+  due: number | null;
+  fingerprint: string | null;
+} {
   const stored = JSON.parse(text) as StoredSegments;
   const traits = new Map<string, TraitState>();
   for (const [id, buckets] of Object.entries(stored.t)) {
@@ -284,5 +290,6 @@ export function decodeSegmentState(text: string): { state: SegmentState; due: nu
   return {
     state: { traits, recency: new Map(Object.entries(stored.r)), tracked: new Set(stored.tracked) },
     due: stored.due,
+    fingerprint: stored.f ?? null,
   };
 }

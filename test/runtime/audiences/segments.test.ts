@@ -241,3 +241,31 @@ describe("the API", () => {
     expect((await read("/v1/audiences/with-hook")).status).toBe(404);
   });
 });
+
+describe("a person who sends long, varied values", () => {
+  it("keeps being ingested: past the state's budget the largest trait forgets its distinct values", async () => {
+    for (let i = 0; i < 10; i++) {
+      await putOk(`/v1/computed-traits/labels_${i}`, {
+        aggregation: "unique_count",
+        event: "Label Seen",
+        property: "label",
+        window: "1h",
+      });
+    }
+    const user = uid("flood");
+    // Each value is 100 control characters: six characters apiece as JSON, seven once stored inside the state.
+    const value = (i: number) => `${i}`.padStart(100, "\u0001");
+    const at = (i: number) => new Date(Date.now() - (i % 60) * 60_000).toISOString();
+    for (let first = 0; first < 300; first += 100) {
+      const batch = Array.from({ length: 100 }, (_, j) =>
+        track({ userId: user }, "Label Seen", { label: value(first + j) }, { timestamp: at(first + j) }),
+      );
+      const res = await sendBatch(batch);
+      expect(res.accepted).toBe(100);
+    }
+    const profile = await segmentsOf(user);
+    expect(typeof profile.computedTraits.labels_0).toBe("number");
+    await sendBatch([track({ userId: user }, "Label Seen", { label: "short" })]);
+    expect((await segmentsOf(user)).computedTraits.labels_9).toBeGreaterThan(0);
+  });
+});
