@@ -16,7 +16,7 @@ import { DurableObject } from "cloudflare:workers";
 import { eq, sql } from "drizzle-orm";
 import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
-import { type CompiledDefinitions, currentDefinitions, definitionsSince } from "../audiences/cache";
+import { type CompiledDefinitions, currentDefinitions, definitionsSince, heldDefinitions } from "../audiences/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
 import type { DecayingScore } from "../model/affinity";
@@ -57,6 +57,7 @@ import {
 } from "./client";
 import { ExperimentMemberships, membershipRecord } from "./experiment-memberships";
 import { FlushSchedule } from "./flush-schedule";
+import { FRESH_SCHEMA, isEmptyFile } from "./fresh-schema";
 import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
 import { askForHandovers, mergeVisitor } from "./identity-resolution";
 import { IdleRelease } from "./idle-release";
@@ -178,7 +179,10 @@ export class ProfileActor extends DurableObject<Env> {
 
   private async migrateOnce() {
     if (this.migrated) return;
-    await migrate(this.db, migrations);
+    // A new file gets the whole schema as one script (actors/fresh-schema.ts); others go through the migrator.
+    if (isEmptyFile(this.ctx.storage.sql)) {
+      this.ctx.storage.transactionSync(() => this.ctx.storage.sql.exec(FRESH_SCHEMA));
+    } else await migrate(this.db, migrations);
     this.migrated = true;
   }
 
@@ -533,8 +537,13 @@ export class ProfileActor extends DurableObject<Env> {
    * never against empty definitions, which would end everyone's memberships.
    */
   private async definitions(): Promise<CompiledDefinitions | null> {
+    const db = warehouseDb(this.env.WAREHOUSE);
+    const waitUntil = (p: Promise<unknown>) => this.ctx.waitUntil(p);
+    // Held by this isolate (the usual case): no await, no I/O on the ingest path.
+    const held = heldDefinitions(db, waitUntil);
+    if (held) return held;
     try {
-      return await currentDefinitions(warehouseDb(this.env.WAREHOUSE), (p) => this.ctx.waitUntil(p));
+      return await currentDefinitions(db, waitUntil);
     } catch (err) {
       console.error(JSON.stringify({ msg: "audience definitions not loaded", error: String(err) }));
       return null;

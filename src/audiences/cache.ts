@@ -34,6 +34,19 @@ export async function currentDefinitions(
   return (await copy.get(db, REFRESH_MS, waitUntil, now)).value;
 }
 
+/**
+ * The definitions this isolate holds, without waiting (null when it holds
+ * none yet): what an actor's ingest reads, so a warm isolate adds no await
+ * to it. The Worker's ingest route loads them before it calls the actors.
+ */
+export function heldDefinitions(
+  db: WarehouseDb,
+  waitUntil: (p: Promise<unknown>) => void,
+  now = Date.now(),
+): CompiledDefinitions | null {
+  return copy.peek(db, REFRESH_MS, waitUntil, now);
+}
+
 /** The definitions as loaded at `since` or later (a backfill started then must see the audience it is for). */
 export async function definitionsSince(
   db: WarehouseDb,

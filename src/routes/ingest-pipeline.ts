@@ -7,6 +7,7 @@
 import type { IngestResult, IngestTrust } from "../actors/client";
 import { doneWith, profileActor } from "../actors/client";
 import { wasReleased } from "../actors/idle-release";
+import { currentDefinitions } from "../audiences/cache";
 import { maybeFlushPopularity, popularityTally } from "../catalog/cache";
 import { warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
@@ -173,6 +174,8 @@ export async function ingestMessages(
     withdraw();
     throw err;
   }
+  // The actors read the audience definitions from this isolate's copy: loaded here, once, rather than by each actor.
+  await currentDefinitions(db, waitUntil).catch(() => null);
   const deadline = Date.now() + REQUEST_BUDGET_MS;
   let finished = 0;
   const fanOut = settleEach([...byActor], ACTOR_CALLS_PER_REQUEST, ([key, events]) => {

@@ -46,6 +46,23 @@ export class IsolateCopy<T> {
     return this.reload(db, now);
   }
 
+  /**
+   * The copy as held, without waiting: null when none is loaded yet. An
+   * out-of-date copy is still answered, and reloaded in the background.
+   */
+  peek(db: WarehouseDb, refreshMs: number, waitUntil: (p: Promise<unknown>) => void, now: number): T | null {
+    const held = this.current;
+    if (!held) return null;
+    if (now - held.loadedAt >= refreshMs) {
+      waitUntil(
+        this.reload(db, now).catch((err) =>
+          console.error(JSON.stringify({ msg: `${this.what} refresh failed`, error: String(err) })),
+        ),
+      );
+    }
+    return held.value;
+  }
+
   /** Loads from D1 now, or joins the load under way. */
   reload(db: WarehouseDb, now: number): Promise<Copy<T>> {
     if (this.loading) return this.loading;
