@@ -304,13 +304,16 @@ export class PersonSegments {
       );
     }
     for (const d of plan.deliveries) {
+      // Behind any delivery to the same URL that is waiting to be tried again: never due before it.
       sql.exec(
-        "INSERT INTO webhook_deliveries (message_id, audience, url, body, attempts, next_at) VALUES (?, ?, ?, ?, 0, ?)",
+        `INSERT INTO webhook_deliveries (message_id, audience, url, body, attempts, next_at)
+         VALUES (?, ?, ?, ?, 0, MAX(?, COALESCE((SELECT MAX(next_at) FROM webhook_deliveries WHERE url = ?), 0)))`,
         d.messageId,
         d.audience,
         d.url,
         d.body,
         now,
+        d.url,
       );
     }
   }
