@@ -106,18 +106,20 @@ export function persistBatch(sql: SqlStorage, events: readonly ProfileEvent[], c
     ["message_id", "seen_at"],
     events.map((e) => [e.messageId, now]),
   );
-  insertRecentEvents(
-    sql,
-    events.map((e) => ({
-      messageId: e.messageId,
-      type: e.type,
-      name: e.name,
-      timestamp: e.timestamp,
-      receivedAt: e.receivedAt,
-      body: { properties: e.properties, traits: e.traits, context: e.context },
-    })),
-  );
+  insertRecentEvents(sql, events.map(recentEventRowOf));
   persistChanges(sql, c);
+}
+
+/** An event as the ring buffer of recent events keeps it. */
+export function recentEventRowOf(e: ProfileEvent): RecentEventRow {
+  return {
+    messageId: e.messageId,
+    type: e.type,
+    name: e.name,
+    timestamp: e.timestamp,
+    receivedAt: e.receivedAt,
+    body: { properties: e.properties, traits: e.traits, context: e.context },
+  };
 }
 
 export function insertRecentEvents(sql: SqlStorage, events: readonly RecentEventRow[]) {

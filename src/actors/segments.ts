@@ -13,7 +13,7 @@
 
 import { AUDIENCE_LIBRARY, type Person, transitionEvent, webhookBody } from "../model/audience-delivery";
 import { type Definitions, mergeRecent, type Transition, transitionsOf } from "../model/audiences";
-import type { ChangeRecord } from "../model/changes";
+import { type ChangeRecord, eventRecordOf, NO_EVENT_FACTS } from "../model/changes";
 import { mergeTraitStates, type Scalar, type TraitState } from "../model/computed-traits";
 import type { ProfileEvent } from "../model/messages";
 import type { ProfileState } from "../model/profile";
@@ -32,7 +32,7 @@ import {
   segmentChangesOf,
   withSegmentChanges,
 } from "../model/segment-state";
-import { insertRecentEvents } from "./profile-store";
+import { insertRecentEvents, recentEventRowOf } from "./profile-store";
 
 /** What one evaluation decided, ready to persist and commit. */
 export interface SegmentPlan {
@@ -234,32 +234,11 @@ export class PersonSegments {
       const e = transitionEvent(t, person);
       plan.events.push(e);
       const head = { profileId: person.profileId, version: person.version, at: now };
-      plan.records.push(
-        {
-          kind: "event",
-          ...head,
-          event: {
-            messageId: e.messageId,
-            userId: e.userId,
-            anonymousId: e.anonymousId,
-            type: e.type,
-            name: e.name,
-            timestamp: e.timestamp,
-            receivedAt: e.receivedAt,
-            sessionNumber: null,
-            productId: null,
-            revenue: 0,
-            properties: e.properties,
-            traits: e.traits,
-            context: e.context,
-          },
-        },
-        {
-          kind: "audience",
-          ...head,
-          audience: { key: t.audience, enteredAt: t.enteredAt, exitedAt: t.kind === "exited" ? t.at : null },
-        },
-      );
+      plan.records.push(eventRecordOf(e, head, NO_EVENT_FACTS), {
+        kind: "audience",
+        ...head,
+        audience: { key: t.audience, enteredAt: t.enteredAt, exitedAt: t.kind === "exited" ? t.at : null },
+      });
       const body = webhookBody(e);
       for (const d of byKey.get(t.audience)?.destinations ?? []) {
         plan.deliveries.push({ messageId: e.messageId, audience: t.audience, url: d.url, body });
@@ -291,17 +270,7 @@ export class PersonSegments {
       } else sql.exec("DELETE FROM audience_members WHERE audience = ?", t.audience);
     }
     if (plan.events.length > 0) {
-      insertRecentEvents(
-        sql,
-        plan.events.map((e) => ({
-          messageId: e.messageId,
-          type: e.type,
-          name: e.name,
-          timestamp: e.timestamp,
-          receivedAt: e.receivedAt,
-          body: { properties: e.properties, traits: e.traits, context: e.context },
-        })),
-      );
+      insertRecentEvents(sql, plan.events.map(recentEventRowOf));
     }
     for (const d of plan.deliveries) {
       // Behind any delivery to the same URL that is waiting to be tried again: never due before it.

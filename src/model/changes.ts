@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import type { ProfileEvent } from "./messages";
-import type { BatchChanges } from "./profile";
+import type { BatchChanges, EventFacts } from "./profile";
 import { utf8Bytes } from "./validate";
 
 const jsonObject = z.record(z.string(), z.unknown());
@@ -128,17 +128,16 @@ export type ChangeMessage = z.infer<typeof changeMessage>;
 /** Traits larger than this (UTF-8 bytes) are left out of a profile record so it always fits in a Queue message. */
 const MAX_TRAITS_BYTES = 48 * 1024;
 
-/** The change records of one applied batch, in the order they happened. */
-export function changeRecordsOf(
-  profileId: string,
-  events: readonly ProfileEvent[],
-  c: BatchChanges,
-  now: number,
-): ChangeRecord[] {
-  const version = c.profile.version;
-  const head = { profileId, version, at: now };
-  const noFacts = { sessionNumber: null, productId: null, revenue: 0 };
-  const records: ChangeRecord[] = events.map((e) => ({
+/** The facts of an event that belongs to no session, product or order (e.g. an audience transition). */
+export const NO_EVENT_FACTS: EventFacts = { sessionNumber: null, productId: null, revenue: 0 };
+
+/** The warehouse record of one event. */
+export function eventRecordOf(
+  e: ProfileEvent,
+  head: { profileId: string; version: number; at: number },
+  facts: EventFacts,
+): ChangeRecord {
+  return {
     kind: "event",
     ...head,
     event: {
@@ -149,12 +148,26 @@ export function changeRecordsOf(
       name: e.name,
       timestamp: e.timestamp,
       receivedAt: e.receivedAt,
-      ...(c.eventFacts.get(e.messageId) ?? noFacts),
+      ...facts,
       properties: e.properties,
       traits: e.traits,
       context: e.context,
     },
-  }));
+  };
+}
+
+/** The change records of one applied batch, in the order they happened. */
+export function changeRecordsOf(
+  profileId: string,
+  events: readonly ProfileEvent[],
+  c: BatchChanges,
+  now: number,
+): ChangeRecord[] {
+  const version = c.profile.version;
+  const head = { profileId, version, at: now };
+  const records: ChangeRecord[] = events.map((e) =>
+    eventRecordOf(e, head, c.eventFacts.get(e.messageId) ?? NO_EVENT_FACTS),
+  );
   const traitsFit = utf8Bytes(JSON.stringify(c.profile.traits)) <= MAX_TRAITS_BYTES;
   records.push({
     kind: "profile",
