@@ -20,6 +20,7 @@ import { privacyRoutes } from "./routes/privacy";
 import { profileRoutes } from "./routes/profiles";
 import { quarantineRoutes } from "./routes/quarantine";
 import { sinkRoutes } from "./routes/sink";
+import { trackingPlanRoutes } from "./routes/tracking-plan";
 
 export const app = new Hono<AppEnv>();
 
@@ -38,5 +39,6 @@ app.route("/", computedTraitRoutes);
 app.route("/", audienceRoutes);
 app.route("/", sinkRoutes);
 app.route("/", quarantineRoutes);
+app.route("/", trackingPlanRoutes);
 app.notFound(notFound);
 app.onError(onError);

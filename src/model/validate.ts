@@ -34,6 +34,7 @@ export const REJECTION_CODES = [
   "unknown_pixel_type",
   "invalid_write_key",
   "unsafe_number_id",
+  "tracking_plan_violation",
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

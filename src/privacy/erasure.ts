@@ -221,6 +221,7 @@ async function eraseFromWarehouse(env: Env, f: Footprint, now: number) {
     sql`DELETE FROM audience_memberships WHERE profile_id IN ${among(f.profileIds)}`,
     sql`DELETE FROM audience_deliveries WHERE profile_id IN ${among(f.profileIds)}`,
     sql`DELETE FROM bad_events WHERE ${quarantinedOf(f)}`,
+    sql`DELETE FROM tracking_plan_samples WHERE user_id IN ${among(f.userIds)} OR anonymous_id IN ${among(f.anonymousIds)}`,
     // A refused claim names who sent it, whom it tried to displace and the address: each is a person's row.
     sql`DELETE FROM identity_conflicts WHERE profile_id IN ${among(f.profileIds)}
       OR holder_profile_id IN ${among(f.profileIds)} OR email_sha256 IN ${among(f.emailHashes)}`,

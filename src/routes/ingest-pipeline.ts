@@ -23,7 +23,9 @@ import type { IngestResponse, MessageType, ProfileEvent } from "../model/message
 import { publicProfileId } from "../model/profile-id";
 import { BROWSER_PAYLOAD_CHARS } from "../model/quarantine-policy";
 import { settingsOf } from "../model/settings";
+import { blockedReason, checkAgainstPlan } from "../model/tracking-plan";
 import { actorKeyOf, validateMessage } from "../model/validate";
+import { currentPlan, type PlanBreach, recordBreaches } from "../quality/tracking-plan-store";
 import { recordConflicts } from "../sink/identity-conflicts";
 import { quarantine, type Rejection } from "../sink/quarantine";
 import { addToCounters, prepare } from "../sink/warehouse-writer";
@@ -118,6 +120,15 @@ export async function ingestMessages(
   // A message's position is kept wherever a request carries several (a batch, a replay).
   const batched = options.source === "batch" || messages.length > 1;
 
+  const db = warehouseDb(env.WAREHOUSE);
+  const settings = settingsOf(env);
+  // Only a cold isolate waits for the plan; without D1 the messages go in unchecked rather than refused.
+  const plan = await currentPlan(db, waitUntil).catch((err) => {
+    console.error(JSON.stringify({ msg: "tracking plan unavailable; messages not checked", error: String(err) }));
+    return null;
+  });
+  const breaches: PlanBreach[] = [];
+
   messages.forEach((raw, index) => {
     const result = validateMessage(raw, {
       receivedAt,
@@ -139,6 +150,26 @@ export async function ingestMessages(
       return;
     }
     const { event } = result;
+    if (plan !== null) {
+      const verdict = checkAgainstPlan(plan, event);
+      if (verdict.action === "block") {
+        breaches.push({ event, action: "block", violations: verdict.violations });
+        rejections.push({
+          source: options.source,
+          code: "tracking_plan_violation",
+          reason: blockedReason(event, verdict.violations),
+          index: batched ? index : null,
+          payload: raw,
+          ...(options.trust === "browser" ? { payloadChars: BROWSER_PAYLOAD_CHARS } : {}),
+        });
+        return;
+      }
+      if (verdict.action === "flag") {
+        breaches.push({ event, action: "flag", violations: verdict.violations });
+        // Written on the event itself: the warehouse row and the lake line say what was wrong with it.
+        event.context = { ...event.context, trackingPlan: { version: plan.version, violations: verdict.violations } };
+      }
+    }
     indexOf.set(event.messageId, index);
     // The hash is a credential, not part of the event: never stored, whichever key sent it.
     const { [USER_HASH_FIELD]: hash, ...context } = event.context;
@@ -163,12 +194,22 @@ export async function ingestMessages(
 
   // Refused whole while the actors are saturated: nothing stored, nothing quarantined twice on the retry.
   const withdraw = admitIngest(byActor.size);
-  const db = warehouseDb(env.WAREHOUSE);
-  const settings = settingsOf(env);
   try {
     // Rejections first: once we answer 200 they must already be kept.
-    if (rejections.length > 0 && options.quarantineRejections !== false)
-      await quarantine(db, rejections, receivedAt, settings.quarantine);
+    const replay = options.quarantineRejections === false;
+    await Promise.all([
+      rejections.length > 0 && !replay ? quarantine(db, rejections, receivedAt, settings.quarantine) : null,
+      // A replay blocked again is the same message in the same quarantine row: counted once, when it came.
+      plan !== null && breaches.length > 0
+        ? recordBreaches(
+            db,
+            plan.version,
+            replay ? breaches.filter((b) => b.action === "flag") : breaches,
+            receivedAt,
+            settings.quarantine,
+          )
+        : null,
+    ]);
     await Promise.all(verifications);
   } catch (err) {
     withdraw();

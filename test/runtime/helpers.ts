@@ -67,7 +67,7 @@ export async function sendBatch(batch: unknown[], extra: Record<string, unknown>
   const body = (await res.json()) as {
     success: boolean;
     accepted: number;
-    rejected: { index: number; reason: string }[];
+    rejected: { index: number; code: string; reason: string }[];
     warnings?: { index: number; reason: string }[];
   };
   if (res.status !== 200) throw new Error(`batch answered ${res.status}: ${JSON.stringify(body)}`);
