@@ -31,6 +31,7 @@ export function runtimeConfig(options: {
               BROWSER_WRITE_KEYS: "test-browser-key",
               IDENTITY_VERIFICATION_SECRET: "test-identity-secret",
               API_KEYS: "test-api-key,test-api-key-old,test-api-key-limits",
+              METRICS_KEYS: "test-metrics-key",
               MERGE_KEYS: "test-merge-key",
               LINK_SIGNING_SECRET: "test-link-secret",
               // Outbox alarms never fire on their own in tests: they run through runDurableObjectAlarm.

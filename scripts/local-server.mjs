@@ -20,6 +20,7 @@ export const E2E_KEYS = {
   identitySecret: "e2e-identity-secret",
   apiKey: "e2e-api-key",
   linkSecret: "e2e-link-secret",
+  metricsKey: "e2e-metrics-key",
 };
 
 export function freePort() {
@@ -80,6 +81,7 @@ function e2eVars(extra) {
     IDENTITY_VERIFICATION_SECRET: E2E_KEYS.identitySecret,
     API_KEYS: E2E_KEYS.apiKey,
     LINK_SIGNING_SECRET: E2E_KEYS.linkSecret,
+    METRICS_KEYS: E2E_KEYS.metricsKey,
     ...extra,
   };
 }

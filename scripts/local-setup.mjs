@@ -19,6 +19,7 @@ export const LOCAL_WRITE_KEY = "local-write-key";
 export const LOCAL_BROWSER_KEY = "local-browser-key";
 export const LOCAL_API_KEY = "local-api-key";
 export const LOCAL_MERGE_KEY = "local-merge-key";
+export const LOCAL_METRICS_KEY = "local-metrics-key";
 
 /** Secrets a deployment sets with `wrangler secret put`; locally from `.dev.vars`, the environment winning. */
 export const SECRET_NAMES = [
@@ -27,6 +28,8 @@ export const SECRET_NAMES = [
   "IDENTITY_VERIFICATION_SECRET",
   "API_KEYS",
   "MERGE_KEYS",
+  "METRICS_KEYS",
+  "ALERT_WEBHOOK_URLS",
   "LINK_SIGNING_SECRET",
   "KAFKA_REST_URL",
   "KAFKA_CLUSTER_ID",
@@ -49,6 +52,7 @@ export function ensureDevVars() {
       `IDENTITY_VERIFICATION_SECRET=${randomBytes(32).toString("hex")}`,
       `API_KEYS=${LOCAL_API_KEY}`,
       `MERGE_KEYS=${LOCAL_MERGE_KEY}`,
+      `METRICS_KEYS=${LOCAL_METRICS_KEY}`,
       `LINK_SIGNING_SECRET=${randomBytes(32).toString("hex")}`,
       "",
     ].join("\n"),
@@ -75,6 +79,7 @@ export function keysOf(vars) {
     writeKey: first(vars.WRITE_KEYS),
     browserKey: first(vars.BROWSER_WRITE_KEYS),
     apiKey: first(vars.API_KEYS),
+    metricsKey: first(vars.METRICS_KEYS),
   };
   if (!keys.browserKey) {
     console.warn(
@@ -123,6 +128,6 @@ export async function loadDemoCatalog(base, apiKey) {
 
 export function banner(what, base, keys) {
   console.log(
-    `\nedge-profiles (${what}) is running at ${base}\n  server write key:  ${keys.writeKey}\n  browser write key: ${keys.browserKey || "(none)"}\n  API key:           ${keys.apiKey}\n`,
+    `\nedge-profiles (${what}) is running at ${base}\n  server write key:  ${keys.writeKey}\n  browser write key: ${keys.browserKey || "(none)"}\n  API key:           ${keys.apiKey}\n  metrics key:       ${keys.metricsKey || "(none: add METRICS_KEYS to .dev.vars for GET /metrics)"}\n`,
   );
 }

@@ -30,6 +30,10 @@ export interface Env extends SettingsSource {
   IDENTITY_VERIFICATION_SECRET?: string;
   /** Comma-separated secret API keys for reads and the catalog. */
   API_KEYS?: string;
+  /** Comma-separated keys a metrics scraper sends as Bearer to `GET /metrics` (nothing else accepts them). */
+  METRICS_KEYS?: string;
+  /** Comma-separated Slack-compatible incoming-webhook URLs: one `{ text }` per incident opened and resolved. */
+  ALERT_WEBHOOK_URLS?: string;
   /** Comma-separated keys an ESP may put in the merge URL (`?key=`, HTML block only) when it cannot send headers. */
   MERGE_KEYS?: string;
   /** Comma-separated secrets email links are sealed with (the first seals, all verify). */

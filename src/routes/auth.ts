@@ -69,7 +69,7 @@ export function basicUser(header: string | undefined): string | null {
   }
 }
 
-function bearerToken(header: string | undefined): string | null {
+export function bearerToken(header: string | undefined): string | null {
   return header?.startsWith("Bearer ") ? header.slice(7).trim() : null;
 }
 

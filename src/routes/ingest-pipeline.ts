@@ -25,6 +25,7 @@ import { BROWSER_PAYLOAD_CHARS } from "../model/quarantine-policy";
 import { settingsOf } from "../model/settings";
 import { blockedReason, checkAgainstPlan } from "../model/tracking-plan";
 import { actorKeyOf, validateMessage } from "../model/validate";
+import { countMetric } from "../observability/metrics-recorder";
 import { currentPlan, type PlanBreach, recordBreaches } from "../quality/tracking-plan-store";
 import { recordConflicts } from "../sink/identity-conflicts";
 import { quarantine, type Rejection } from "../sink/quarantine";
@@ -101,6 +102,21 @@ function profileFlood(actorKeys: string[], applied: readonly (IngestResult | nul
     undefined,
     { "retry-after": String(seconds) },
   );
+}
+
+/** What became of a request's messages, for `GET /metrics` (suppressed events are the sink's own counter). */
+function countIngest(
+  accepted: number,
+  throttled: number,
+  rejections: readonly Rejection[],
+  breaches: readonly PlanBreach[],
+) {
+  countMetric("events_accepted_total", {}, accepted);
+  countMetric("events_throttled_total", {}, throttled);
+  const byReason = new Map<string, number>();
+  for (const r of rejections) byReason.set(r.code, (byReason.get(r.code) ?? 0) + 1);
+  for (const [reason, n] of byReason) countMetric("events_rejected_total", { reason }, n);
+  countMetric("events_flagged_total", {}, breaches.filter((b) => b.action === "flag").length);
 }
 
 export async function ingestMessages(
@@ -275,6 +291,8 @@ export async function ingestMessages(
   const conflicts = applied.flatMap((r) => r?.conflicts ?? []);
   if (conflicts.length > 0) await recordConflicts(db, conflicts, receivedAt, settings.quarantine);
 
+  const refused = throttled.reduce((n, key) => n + (byActor.get(key)?.length ?? 0), 0);
+  countIngest(messages.length - rejections.length - refused, refused, rejections, breaches);
   if (throttled.length > 0) throw profileFlood(throttled, applied, settings.profileEventsPerSecond);
 
   const warnings = [

@@ -20,6 +20,7 @@ import { publicProfileId } from "../model/profile-id";
 import { recommend } from "../model/ranking";
 import { type BlockItem, openPixelTag, recommendationHeading, renderRecommendationBlock } from "../model/render";
 import { base64UrlEncode, type LinkClaims, sealToken, signingSecrets } from "../model/signing";
+import { countMetric } from "../observability/metrics-recorder";
 import { type AppEnv, publicOrigin } from "./app-env";
 import { requireMergeAccess } from "./auth";
 import { ApiError } from "./errors";
@@ -158,6 +159,7 @@ mergeRoutes.get("/v1/merge/:id", async (c) => {
       : renderRecommendationBlock(blockItems, { heading: recommendationHeading(strategy, traits), openPixelUrl });
 
   c.header("cache-control", "private, no-store");
+  countMetric("merge_calls_total", { strategy });
   if (format === "html") return c.html(block);
   return c.json({
     // An ESP's template prints these as they are: no invisible direction overrides or controls.
