@@ -5,6 +5,7 @@ export declare const E2E_KEYS: {
   identitySecret: string;
   apiKey: string;
   linkSecret: string;
+  metricsKey: string;
 };
 export declare function freePort(): Promise<number>;
 export interface LocalServer {

@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import http from "node:http";
+import { join } from "node:path";
 /**
  * `npm start`: the production runtime on one machine. The Worker as
  * `wrangler deploy` bundles it, served by workerd through Miniflare on a
@@ -10,10 +14,7 @@
  * catalog loaded into an empty catalog, the Cron Trigger fired on its
  * schedule, and a clean stop on SIGINT or SIGTERM.
  */
-import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
-import http from "node:http";
-import { join } from "node:path";
+import { cronMatches } from "./cron.mjs";
 import {
   banner,
   ensureDevVars,
@@ -147,13 +148,13 @@ const mf = new Miniflare({
 const url = await mf.ready;
 const base = url.origin;
 
-/** Cron Triggers: wrangler.toml's schedules, each fired once a minute (every one of them is per-minute today). */
+/** Cron Triggers: wrangler.toml's schedules, each fired in the minutes it names (UTC, like Cloudflare's). */
 const crons = unstable_readConfig({ config: join(root, "wrangler.toml") }).triggers?.crons ?? [];
-if (crons.some((c) => c !== "* * * * *")) console.warn(`npm start fires every cron each minute: ${crons.join(", ")}`);
 const cronTimer = setInterval(async () => {
+  const now = new Date();
   try {
     const worker = await mf.getWorker();
-    for (const cron of crons) await worker.scheduled({ cron, scheduledTime: new Date() });
+    for (const cron of crons) if (cronMatches(cron, now)) await worker.scheduled({ cron, scheduledTime: now });
   } catch (err) {
     console.error(JSON.stringify({ msg: "cron trigger failed", error: String(err) }));
   }

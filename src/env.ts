@@ -34,6 +34,10 @@ export interface Env extends SettingsSource {
   METRICS_KEYS?: string;
   /** Comma-separated Slack-compatible incoming-webhook URLs: one `{ text }` per incident opened and resolved. */
   ALERT_WEBHOOK_URLS?: string;
+  /** Sink lag (seconds) above which an alert incident opens; default 300. */
+  ALERT_SINK_LAG_SECONDS?: string;
+  /** Quality-check runs, one per message, carried out by their own consumer. */
+  QUALITY_QUEUE: Queue<string>;
   /** Comma-separated keys an ESP may put in the merge URL (`?key=`, HTML block only) when it cannot send headers. */
   MERGE_KEYS?: string;
   /** Comma-separated secrets email links are sealed with (the first seals, all verify). */

@@ -1,11 +1,14 @@
 /**
  * Worker entry point: the HTTP app, the Queue consumers (sink, dead letters,
- * regulations), the Cron Trigger that resumes unfinished regulations, and the
- * ProfileActor Durable Object class.
+ * regulations, audience backfills, quality runs), the Cron Triggers (resuming
+ * unfinished regulations and checking the pipeline every minute, a quality
+ * run every day), and the Durable Object classes.
  */
 import { app } from "./app";
 import type { Env } from "./env";
+import { checkPipeline } from "./observability/alerts";
 import { resumeRegulations } from "./privacy/regulation-resume";
+import { QUALITY_CRON, startRun } from "./quality/runs";
 import { handleQueue } from "./sink/consumer";
 
 export { EmailDirectory } from "./actors/email-directory";
@@ -15,8 +18,17 @@ export { SinkBuffer } from "./actors/sink-buffer";
 export default {
   fetch: app.fetch,
   queue: handleQueue,
-  // `[triggers] crons` in wrangler.toml: every minute, regulations whose jobs were lost are queued again.
+  // `[triggers] crons` in wrangler.toml: every minute, regulations whose jobs were lost are queued again and the
+  // pipeline's alert conditions are checked; once a day, a quality run.
   async scheduled(controller, env) {
-    await resumeRegulations(env, controller.scheduledTime);
+    if (controller.cron === QUALITY_CRON) {
+      await startRun(env, "cron", controller.scheduledTime);
+      return;
+    }
+    const results = await Promise.allSettled([
+      resumeRegulations(env, controller.scheduledTime),
+      checkPipeline(env, controller.scheduledTime),
+    ]);
+    for (const r of results) if (r.status === "rejected") throw r.reason;
   },
 } satisfies ExportedHandler<Env>;

@@ -24,6 +24,7 @@ import { privacyHash } from "../model/regulations";
 import { settingsOf } from "../model/settings";
 import { warehouseRowsOf } from "../model/warehouse-rows";
 import { consumeRegulations, REGULATIONS_QUEUE } from "../privacy/regulations";
+import { consumeQualityRuns, QUALITY_QUEUE } from "../quality/runs";
 import { tracked } from "./batch-progress";
 import { kafkaConfig, produceToKafka } from "./kafka";
 import { deadLetters } from "./warehouse-schema";
@@ -317,5 +318,6 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
   if (batch.queue === DEAD_LETTER_QUEUE) return consumeDeadLetters(batch, env);
   if (batch.queue === REGULATIONS_QUEUE) return consumeRegulations(batch, env);
   if (batch.queue === AUDIENCE_QUEUE) return consumeAudienceBackfills(batch, env);
+  if (batch.queue === QUALITY_QUEUE) return consumeQualityRuns(batch, env);
   return consumeChanges(batch, env);
 }
