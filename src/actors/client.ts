@@ -57,6 +57,12 @@ export interface IngestTrust {
   untrusted?: string[];
   /** Every message came from a sealed e-mail link (`/o/`, `/c/`): its experiment and variant can be believed. */
   sealedLinks?: boolean;
+  /**
+   * The messageId of an operator's merge (`POST /v1/profiles/merge`): its
+   * alias may join a known user into this one, which identity resolution
+   * otherwise never does.
+   */
+  operatorMerge?: string;
 }
 
 /** An actor's id as text: a one-way hash of its name, which names no one by itself. */
@@ -95,6 +101,8 @@ export interface PersonIdentity {
   anonymousIds: string[];
   /** Ids merged into this person (their visitor actors forward here). */
   mergedIds: string[];
+  /** Known users an operator merged into this person (their actors forward here). */
+  mergedUserIds: string[];
   emails: string[];
   suppressed: boolean;
 }

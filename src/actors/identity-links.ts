@@ -28,7 +28,7 @@ const REMEMBERED_REFUSALS = 500;
 export const BELONGS_ELSEWHERE =
   "already merged into another known user; an anonymous visitor joins one user only — call analytics.reset() when a different person signs in on the same browser";
 
-type Link = { status: "merged" | "refused"; at: number };
+type Link = { status: "merged" | "merged_user" | "refused"; at: number };
 
 export class IdentityLinks {
   private links = new Map<string, Link>();
@@ -67,6 +67,11 @@ export class IdentityLinks {
     return [...this.links].filter(([, l]) => l.status === "merged").map(([id]) => id);
   }
 
+  /** Known users an operator merged into this person. */
+  mergedUserIds(): string[] {
+    return [...this.links].filter(([, l]) => l.status === "merged_user").map(([id]) => id);
+  }
+
   /** Reserves up to `n` merges within the cap; returns how many were granted. Release them when answered. */
   reserve(n: number): number {
     const granted = Math.max(0, Math.min(n, MAX_MERGES - this.mergedIds().length - this.inFlight));
@@ -82,6 +87,20 @@ export class IdentityLinks {
   recordMerged(db: ProfileDb, id: string, now: number) {
     db.insert(schema.identityLinks).values({ id, status: "merged", reason: null, at: now }).run();
     this.links.set(id, { status: "merged", at: now });
+  }
+
+  /**
+   * Records an operator's merge of a known user, and the visitors that user
+   * had joined (they are this person's now), inside the caller's transaction.
+   */
+  recordMergedUser(db: ProfileDb, userId: string, visitors: readonly string[], now: number) {
+    db.insert(schema.identityLinks).values({ id: userId, status: "merged_user", reason: null, at: now }).run();
+    this.links.set(userId, { status: "merged_user", at: now });
+    for (const id of visitors) {
+      if (this.links.has(id)) continue;
+      db.insert(schema.identityLinks).values({ id, status: "merged", reason: null, at: now }).run();
+      this.links.set(id, { status: "merged", at: now });
+    }
   }
 
   /** Records a refusal, forgetting the oldest beyond the cap. */

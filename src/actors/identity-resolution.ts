@@ -30,6 +30,7 @@ export async function askForHandovers(
   links: IdentityLinks,
   actorKey: string,
   events: readonly ProfileEvent[],
+  operatorMerge?: string,
 ): Promise<HandoverRound> {
   const claims = identityClaims(events, actorKey.slice(5)).filter((c) => !links.has(c.id));
   if (claims.length === 0) return { answered: [], refusedLinks: [] };
@@ -42,7 +43,7 @@ export async function askForHandovers(
   const asked = claims.slice(0, room);
   try {
     const answered = await Promise.all(
-      asked.map(async (claim) => [claim, await askHandover(env, actorKey, claim)] as const),
+      asked.map(async (claim) => [claim, await askHandover(env, actorKey, claim, operatorMerge)] as const),
     );
     return { answered, refusedLinks };
   } finally {
@@ -51,10 +52,16 @@ export async function askForHandovers(
 }
 
 /** An alias's previousId may name a known user (never merged) or a visitor; an event's anonymousId is a visitor. */
-async function askHandover(env: Env, actorKey: string, claim: IdentityClaim): Promise<HandoverAnswer> {
+async function askHandover(
+  env: Env,
+  actorKey: string,
+  claim: IdentityClaim,
+  operatorMerge?: string,
+): Promise<HandoverAnswer> {
   if (claim.via === "alias") {
     const asUser = `user:${claim.id}`;
-    const answer = await profileActor(env, asUser).handOver(asUser, actorKey);
+    // Only the operator's own alias message may hand over a known user.
+    const answer = await profileActor(env, asUser).handOver(asUser, actorKey, claim.messageId === operatorMerge);
     if (answer.outcome !== "none") return answer;
   }
   const visitor = `anon:${claim.id}`;
@@ -75,13 +82,24 @@ export function mergeVisitor(
 ): boolean {
   const { actorKey, id, handover, settings, now, withTraits } = merge;
   const { profile } = handover;
+  // A known user joined by an operator is remembered as a user, with the visitors it had joined.
+  const record = () => {
+    if (handover.mergedIds === undefined) links.recordMerged(db, id, now);
+    else links.recordMergedUser(db, id, handover.mergedIds, now);
+  };
   if (!profile) {
     // A visitor never seen before: it now forwards to this person, and there is nothing to take over.
-    links.recordMerged(db, id, now);
+    record();
     return false;
   }
-  const changes = persistMerge(db, sql, memory, actorKey, { ...handover, profile }, { settings, now, withTraits }, () =>
-    links.recordMerged(db, id, now),
+  const changes = persistMerge(
+    db,
+    sql,
+    memory,
+    actorKey,
+    { ...handover, profile },
+    { settings, now, withTraits },
+    record,
   );
   commitToMemory(memory, changes);
   memory.sessions = changes.sessionList.slice(-CAPS.memorySessions);

@@ -241,7 +241,7 @@ export class ProfileActor extends DurableObject<Env> {
     // A user who exists is only changed by trusted claims; the first claim of a new user id makes it.
     const guarded = untrusted.size > 0 && actorKey.startsWith("user:") && this.memory.profile !== null;
     const identity = actorKey.startsWith("user:")
-      ? await this.resolveIdentity(actorKey, events, untrusted, guarded, compiled)
+      ? await this.resolveIdentity(actorKey, events, untrusted, guarded, compiled, trust.operatorMerge)
       : { refusedLinks: [], merged: 0, emails: [], leftBehind: [] };
 
     const now = Date.now();
@@ -374,8 +374,9 @@ export class ProfileActor extends DurableObject<Env> {
     untrusted: ReadonlySet<string>,
     guarded: boolean,
     compiled: CompiledDefinitions | null,
+    operatorMerge?: string,
   ) {
-    const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events);
+    const { answered, refusedLinks } = await askForHandovers(this.env, this.links, actorKey, events, operatorMerge);
     const emails: { email: string; trusted: boolean; messageId: string }[] = [];
     const leftBehind: string[] = [];
     let merged = 0;
@@ -397,12 +398,13 @@ export class ProfileActor extends DurableObject<Env> {
       const joined = mergeVisitor(this.db, this.ctx.storage.sql, this.memory, this.links, merge);
       if (handover.segments && compiled)
         this.segments.absorb(this.ctx.storage.sql, compiled.defs, handover.segments, now);
-      const absorbed = this.absorbMemberships(actorKey, `anon:${claim.id}`, handover.memberships ?? [], now);
+      const fromKey = handover.mergedIds === undefined ? `anon:${claim.id}` : `user:${claim.id}`;
+      const absorbed = this.absorbMemberships(actorKey, fromKey, handover.memberships ?? [], now);
       if (joined || absorbed) merged += 1;
       const email = emailOf(handover.profile?.traits);
       // The visitor's address is claimed for the user only as trusted as the message that linked them.
       if (email && withTraits) emails.push({ email, trusted: verified, messageId: claim.messageId });
-      if (!withTraits) leftBehind.push(`anon:${claim.id}`);
+      if (!withTraits) leftBehind.push(fromKey);
     }
     return { refusedLinks, merged, emails, leftBehind };
   }
@@ -412,20 +414,23 @@ export class ProfileActor extends DurableObject<Env> {
    * event linked it to. The first person to ask takes the visitor over: this
    * actor becomes a forward pointer to them (reads and late events go there)
    * and hands over its state; anyone else is refused. A known user is never
-   * handed over.
+   * handed over by identity resolution: only an operator's merge
+   * (`operator`, from `POST /v1/profiles/merge`) hands one over, the same way.
    */
-  async handOver(selfKey: string, target: string): Promise<HandoverAnswer> {
+  async handOver(selfKey: string, target: string, operator = false): Promise<HandoverAnswer> {
     return this.idle.around(async () => {
       await this.ready();
       if (this.suppressedAt !== null) return { outcome: "refused", reason: "it is suppressed by a privacy regulation" };
       if (this.pointsTo && this.pointsTo !== target) return { outcome: "refused", reason: BELONGS_ELSEWHERE };
-      if (selfKey.startsWith("user:")) {
-        return this.memory.profile
-          ? {
-              outcome: "refused",
-              reason: "it is a known user, and two known users are never merged; alias only an anonymous id",
-            }
-          : { outcome: "none" };
+      const knownUser = selfKey.startsWith("user:");
+      if (knownUser && !this.pointsTo) {
+        if (!this.memory.profile) return { outcome: "none" };
+        if (!operator) {
+          return {
+            outcome: "refused",
+            reason: "it is a known user, and two known users are never merged; alias only an anonymous id",
+          };
+        }
       }
       if (!this.pointsTo) {
         await this.ensureSchema();
@@ -454,6 +459,7 @@ export class ProfileActor extends DurableObject<Env> {
           ...readHandover(this.db, this.memory),
           memberships: this.memberships.all(),
           segments: this.segments.handover(),
+          ...(knownUser ? { mergedIds: this.links.mergedIds() } : {}),
         },
       };
     });
@@ -743,6 +749,7 @@ export class ProfileActor extends DurableObject<Env> {
         userId: p.userId,
         anonymousIds: p.anonymousIds,
         mergedIds: this.links.mergedIds(),
+        mergedUserIds: this.links.mergedUserIds(),
         emails: email ? [email] : [],
         suppressed: this.suppressedAt !== null,
       };

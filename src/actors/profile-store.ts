@@ -44,6 +44,8 @@ export interface Handover {
   memberships?: Membership[];
   /** The visitor's computed-trait and event-condition states (actors/segments.ts). */
   segments?: SegmentHandover;
+  /** Present when a known user was handed over (an operator's merge): the visitors it had joined. */
+  mergedIds?: string[];
 }
 
 export function emptyMemory(): ProfileMemory {

@@ -110,8 +110,12 @@ export const pointer = sqliteTable("pointer", {
  */
 export const identityLinks = sqliteTable("identity_links", {
   id: text("id").primaryKey(),
-  /** `merged`: the visitor's state joined this person; `refused`: it belongs elsewhere (see `reason`). */
-  status: text("status", { enum: ["merged", "refused"] }).notNull(),
+  /**
+   * `merged`: the visitor's state joined this person; `merged_user`: a known
+   * user an operator merged in (`POST /v1/profiles/merge`); `refused`: it
+   * belongs elsewhere (see `reason`).
+   */
+  status: text("status", { enum: ["merged", "merged_user", "refused"] }).notNull(),
   reason: text("reason"),
   at: integer("at").notNull(),
 });

@@ -100,6 +100,11 @@ export async function footprintOf(env: Env, subject: Subject, reach: Reach = "ev
     for (const e of person.emails) emails.add(e.trim().toLowerCase());
     personActors.add(person.actorKey);
     for (const id of person.mergedIds) personActors.add(`anon:${id}`);
+    // A known user an operator merged in is this person too: their rows and their forwarding actor.
+    for (const id of person.mergedUserIds ?? []) {
+      userIds.add(id);
+      personActors.add(`user:${id}`);
+    }
   }
   // The actor the subject names is wiped too: a visitor's pointer, or a user id that holds only a marker.
   const named = namedActor(subject);
@@ -222,6 +227,7 @@ async function eraseFromWarehouse(env: Env, f: Footprint, now: number) {
     sql`DELETE FROM audience_deliveries WHERE profile_id IN ${among(f.profileIds)}`,
     sql`DELETE FROM bad_events WHERE ${quarantinedOf(f)}`,
     sql`DELETE FROM tracking_plan_samples WHERE user_id IN ${among(f.userIds)} OR anonymous_id IN ${among(f.anonymousIds)}`,
+    sql`DELETE FROM profile_merges WHERE from_profile IN ${among(f.profileIds)} OR into_profile IN ${among(f.profileIds)}`,
     // A refused claim names who sent it, whom it tried to displace and the address: each is a person's row.
     sql`DELETE FROM identity_conflicts WHERE profile_id IN ${among(f.profileIds)}
       OR holder_profile_id IN ${among(f.profileIds)} OR email_sha256 IN ${among(f.emailHashes)}`,

@@ -168,7 +168,7 @@ export interface ViolationSample {
   anonymousId: string | null;
 }
 
-/** The counts under a plan version (optionally of one event), most frequent first, and the newest samples. */
+/** The counts under a plan version (optionally of one event), most frequent first, and its newest samples. */
 export async function listViolations(
   db: WarehouseDb,
   query: { version: number; event: string | null; limit: number; before: number | null },
@@ -196,6 +196,7 @@ export async function listViolations(
       .from(trackingPlanSamples)
       .where(
         and(
+          eq(trackingPlanSamples.planVersion, query.version),
           query.event === null ? undefined : eq(trackingPlanSamples.event, query.event),
           query.before === null ? undefined : lt(trackingPlanSamples.id, query.before),
         ),

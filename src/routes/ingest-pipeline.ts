@@ -58,6 +58,8 @@ export interface IngestOptions {
   client?: ClientInfo;
   /** False for a quarantine replay: what is rejected again stays in its existing row rather than a new one. */
   quarantineRejections?: boolean;
+  /** The messageId of an operator's merge alias (routes/profile-merge.ts), the one message allowed to join two known users. */
+  operatorMerge?: string;
 }
 
 /** The request's client; the address is anonymized before anything keeps it. */
@@ -240,6 +242,7 @@ export async function ingestMessages(
       untrusted.size > 0 ? { untrusted: events.filter((e) => untrusted.has(e.messageId)).map((e) => e.messageId) } : {};
     // Only the e-mail routes make these messages, from links this service sealed.
     if (options.source === EMAIL_LINK_SOURCE) trust.sealedLinks = true;
+    if (options.operatorMerge) trust.operatorMerge = options.operatorMerge;
     return withActorSlot(deadline, async () => {
       // A fresh stub for each try: a stub to an actor that was released stays broken.
       const result = await withRetry(() => profileActor(env, key).ingest(key, events, trust));

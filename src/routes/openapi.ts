@@ -10,6 +10,7 @@ import { batchRequest, ingestResponse, segmentMessage } from "../model/messages"
 import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
 import { audiencePaths, audienceSchemas } from "./openapi-audiences";
+import { qualityPaths, qualitySchemas, qualitySecuritySchemes } from "./openapi-quality";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
 
@@ -109,6 +110,7 @@ export function openApiDocument(): unknown {
           description: "Write key as user name, empty password (or writeKey in the body)",
         },
         apiKey: { type: "http", scheme: "bearer" },
+        ...qualitySecuritySchemes(),
       },
       schemas: {
         Message: schema(segmentMessage),
@@ -120,6 +122,7 @@ export function openApiDocument(): unknown {
         Recommendations: schema(recommendationsResponse),
         Merge: schema(mergeResponse),
         ...audienceSchemas(),
+        ...qualitySchemas(),
         ExperimentDefinition: schema(experimentDefinition),
         Experiment: schema(experimentResponse),
         ExperimentResults: schema(experimentResultsResponse),
@@ -351,6 +354,7 @@ export function openApiDocument(): unknown {
       "/v1/sink/lake/object": operator("One raw lake object as NDJSON (?key=raw/events/…)"),
       "/v1/sink/dead-letters": operator("Queue messages that exhausted their retries, newest first"),
       ...audiencePaths(),
+      ...qualityPaths(),
       "/healthz": { get: { summary: "Liveness; no auth, no actor call", responses: { "200": { description: "ok" } } } },
     },
   };

@@ -1,0 +1,121 @@
+/**
+ * `POST /v1/profiles/merge` `{ from, into, reason? }` (DESIGN §9), secret API
+ * key: an operator joins two known people on purpose — the duplicate pair
+ * `GET /v1/quality/duplicates` found, say. Identity resolution never does
+ * this by itself (two known users are never joined from a public key); here
+ * the operator's request becomes one `alias` message (`previousId` = from,
+ * `userId` = into) through the same ingestion and merge path as any other:
+ * `from`'s actor hands its state over and forwards to `into` from then on,
+ * and the alias event and the merged profile reach the warehouse like any
+ * change. Every request is audited in D1 `profile_merges`: who asked (a
+ * fingerprint of the API key), why, and how it ended.
+ */
+import { Hono } from "hono";
+import { type PersonIdentity, profileActor } from "../actors/client";
+import { publicProfileId } from "../model/profile-id";
+import { profileMergeRequest } from "../model/quality-views";
+import { describeIssue } from "../model/validate";
+import type { AppEnv } from "./app-env";
+import { bearerToken, requireApiKey } from "./auth";
+import { readJsonBody } from "./body";
+import { ApiError } from "./errors";
+import { ingestMessages } from "./ingest-pipeline";
+import { resolveProfile } from "./profiles";
+
+export const profileMergeRoutes = new Hono<AppEnv>();
+
+async function knownPerson(env: AppEnv["Bindings"], field: "from" | "into", id: string): Promise<PersonIdentity> {
+  const resolved = await resolveProfile(env, id);
+  if (!resolved.ok) throw new ApiError(400, "invalid_profile_id", `${field}: ${resolved.reason}`, { fields: [field] });
+  const { name } = resolved.profile;
+  // An address no one holds resolves to no actor; a visitor's or user's actor answers for the person it is part of.
+  const person = name.startsWith("user:") || name.startsWith("anon:") ? await profileActor(env, name).identity() : null;
+  if (!person) throw new ApiError(404, "profile_not_found", `${field}: no profile ${id.slice(0, 200)}`);
+  if (!person.actorKey.startsWith("user:")) {
+    throw new ApiError(
+      400,
+      "not_a_known_user",
+      `${field}: ${id.slice(0, 200)} is an anonymous visitor; a visitor joins a user by identify or alias, not here`,
+      { fields: [field] },
+    );
+  }
+  return person;
+}
+
+/** The API key's fingerprint for the audit: enough to tell keys apart, not to use one. */
+async function fingerprint(token: string | null): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token ?? ""));
+  return `key:${[...new Uint8Array(digest).slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+profileMergeRoutes.post("/v1/profiles/merge", requireApiKey(), async (c) => {
+  const parsed = profileMergeRequest.safeParse(await readJsonBody(c.req.raw, 4 * 1024, "merge request"));
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 3);
+    throw new ApiError(400, "invalid_merge_request", issues.map(describeIssue).join("; "), {
+      fields: issues.map((i) => i.path.map(String).join(".")),
+    });
+  }
+  const { from, into, reason } = parsed.data;
+  const [source, target] = await Promise.all([knownPerson(c.env, "from", from), knownPerson(c.env, "into", into)]);
+  if (source.actorKey === target.actorKey) {
+    throw new ApiError(
+      409,
+      "already_one_person",
+      `${from} and ${into} are already one person (${publicProfileId(target.actorKey)})`,
+    );
+  }
+  const fromUser = source.actorKey.slice(5);
+  const intoUser = target.actorKey.slice(5);
+  const fromProfile = publicProfileId(source.actorKey);
+  const intoProfile = publicProfileId(target.actorKey);
+  const requestedAt = Date.now();
+  const audit = await c.env.WAREHOUSE.prepare(
+    `INSERT INTO profile_merges (from_profile, into_profile, requested_by, reason, requested_at, status)
+     VALUES (?, ?, ?, ?, ?, 'requested') RETURNING id`,
+  )
+    .bind(
+      fromProfile,
+      intoProfile,
+      await fingerprint(bearerToken(c.req.header("authorization"))),
+      reason ?? null,
+      requestedAt,
+    )
+    .first<{ id: number }>();
+  if (!audit) throw new Error("the merge was not audited");
+  const messageId = `operator-merge-${audit.id}`;
+  const answer = await ingestMessages(
+    c.env,
+    (p) => c.executionCtx.waitUntil(p),
+    [
+      {
+        type: "alias",
+        userId: intoUser,
+        previousId: fromUser,
+        messageId,
+        context: { operatorMerge: { id: audit.id, reason: reason ?? null } },
+      },
+    ],
+    { source: "operator-merge", trust: "server", operatorMerge: messageId },
+  );
+  // The person says whether it holds the user now: a refusal, or a link decided before, both leave it out.
+  const after = await profileActor(c.env, target.actorKey).identity();
+  const merged = after?.mergedUserIds.includes(fromUser) === true;
+  const finishedAt = Date.now();
+  await c.env.WAREHOUSE.prepare("UPDATE profile_merges SET status = ?, finished_at = ? WHERE id = ?")
+    .bind(merged ? "merged" : "refused", finishedAt, audit.id)
+    .run();
+  if (!merged) {
+    const why = answer.warnings?.[0]?.reason ?? answer.rejected[0]?.reason ?? `${fromProfile} could not be merged`;
+    throw new ApiError(409, "merge_refused", why, { auditId: audit.id });
+  }
+  return c.json({
+    id: audit.id,
+    from: fromProfile,
+    into: intoProfile,
+    status: "merged",
+    reason: reason ?? null,
+    requestedAt: new Date(requestedAt).toISOString(),
+    finishedAt: new Date(finishedAt).toISOString(),
+  });
+});
