@@ -19,7 +19,8 @@
  *     browser-like capacity;
  *   - browser-like ingest with 20 audiences and 20 computed traits defined
  *     (bench/segments.mjs) against the same load without them, measured
- *     without, with, without again, so drift shows;
+ *     without, with, without again, so drift shows; and the same with a
+ *     30-event tracking plan checking every event (bench/tracking-plan.mjs);
  *   - 20,000 new people × 5 events sent by a client that honours
  *     `Retry-After`, and how long until every accepted event is in D1;
  *   - CPU time of the workerd process per event and per merge call (process
@@ -32,7 +33,9 @@
  * (default 32), BENCH_WIDE (people in the wide scenario, default 5000),
  * BENCH_NEW_PEOPLE (default 20000), BENCH_EXPERIMENT_ROUNDS (default 3).
  * BENCH_ONLY=segments runs only the audiences and computed traits comparison
- * (1,000 people) and writes `bench/results/segments-<timestamp>.json`.
+ * (1,000 people) and writes `bench/results/segments-<timestamp>.json`;
+ * BENCH_ONLY=tracking-plan likewise the tracking plan's (a 30-event plan,
+ * bench/tracking-plan.mjs).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -45,6 +48,7 @@ import { probeFreshness, sinkCounters, waitForDrain } from "./freshness.mjs";
 import { measure as measureRedis, startRedisBaseline } from "./redis-baseline.mjs";
 import { defineSegments, removeSegments, SEGMENT_COUNTS } from "./segments.mjs";
 import { measureStorageFloor, startStorageFloor } from "./storage-floor.mjs";
+import { definePlan, PLANNED_EVENTS, removePlan } from "./tracking-plan.mjs";
 import { catalog, runId, visitEvents } from "./visits.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -387,6 +391,7 @@ async function measureProduct(server) {
   // Here rather than last: after the 20,000 new people, twenty backfills over every profile outlast the wait for
   // them. Its backfills and deletions weigh on the scenarios after it (docs/performance.md, "Latest run").
   results.segments = await measureSegments(server, pids);
+  results.trackingPlan = await measureTrackingPlan(server, pids);
 
   await warm(base, profilePaths("server", PEOPLE));
   const before = await sinkCounters(base, E2E_KEYS.apiKey);
@@ -462,17 +467,14 @@ async function measureProduct(server) {
 }
 
 /**
- * Browser-like ingest over the 1,000 shoppers without audiences or computed
- * traits and with 20 of each (bench/segments.mjs), alternating:
- * without, with, without, … (BENCH_SEGMENT_ROUNDS "with" rounds, default 2),
+ * Browser-like ingest over the 1,000 shoppers without something defined and
+ * with it, alternating: without, with, without, … (`rounds` "with" rounds),
  * each "with" compared against the mean of the rounds either side of it, so
- * the machine's drift shows rather than counts. Defining them starts their
- * backfills, which finish before the measurement; the warm-up reads of each
- * profile catch every person up with the definitions (seeding their state
- * from the events they hold, or dropping it), so the measured batches pay
- * only what each event costs.
+ * the machine's drift shows rather than counts. `define` returns once what it
+ * defined applies everywhere; the warm-up reads before each round catch every
+ * person up, so the measured batches pay only what each event costs.
  */
-async function measureSegments(server, pids) {
+async function alternating(server, pids, { what, rounds, define, remove }) {
   const base = server.url;
   const run = (label) =>
     withCpu(
@@ -481,60 +483,79 @@ async function measureSegments(server, pids) {
       async () =>
         summarize(
           `POST /v1/batch browser-like, ${label}`,
-          await batches(base, (s) => visitEvents(`shopper-${s % PEOPLE}`, 20, s * 20, `segments-${label}`)),
+          await batches(base, (s) => visitEvents(`shopper-${s % PEOPLE}`, 20, s * 20, `alternating-${label}`)),
           20,
         ),
       (r) => r.okRequests * 20,
     );
   const without = [];
-  const withSegments = [];
-  const backfillSeconds = [];
+  const withIt = [];
+  const defineSeconds = [];
   await warm(base, profilePaths("shopper", PEOPLE));
-  log("ingest, browser-like, without audiences or computed traits (round 0)");
-  without.push(await run("without audiences (0)"));
+  log(`ingest, browser-like, without ${what} (round 0)`);
+  without.push(await run(`without ${what} (0)`));
   await waitForDrain(base, E2E_KEYS.apiKey);
-  for (let round = 1; round <= SEGMENT_ROUNDS; round++) {
-    log(`defining ${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences; backfills…`);
+  for (let round = 1; round <= rounds; round++) {
+    log(`defining ${what}…`);
     const started = Date.now();
-    await defineSegments(base, apiHeaders);
-    backfillSeconds.push(Math.round((Date.now() - started) / 100) / 10);
+    await define();
+    defineSeconds.push(Math.round((Date.now() - started) / 100) / 10);
     await waitForDrain(base, E2E_KEYS.apiKey);
     await warm(base, profilePaths("shopper", PEOPLE));
-    log(`ingest, browser-like, with them (round ${round} of ${SEGMENT_ROUNDS})`);
-    withSegments.push(
-      await run(`with ${SEGMENT_COUNTS.traits} traits and ${SEGMENT_COUNTS.audiences} audiences (${round})`),
-    );
+    log(`ingest, browser-like, with ${what} (round ${round} of ${rounds})`);
+    withIt.push(await run(`with ${what} (${round})`));
     await waitForDrain(base, E2E_KEYS.apiKey);
-    await removeSegments(base, apiHeaders);
+    await remove();
     await warm(base, profilePaths("shopper", PEOPLE));
-    log(`ingest, browser-like, without them (round ${round} of ${SEGMENT_ROUNDS})`);
-    without.push(await run(`without audiences (${round})`));
+    log(`ingest, browser-like, without ${what} (round ${round} of ${rounds})`);
+    without.push(await run(`without ${what} (${round})`));
     await waitForDrain(base, E2E_KEYS.apiKey);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const around = (i, pick) => (pick(without[i]) + pick(without[i + 1])) / 2;
-  const cpuRatios = withSegments.map((w, i) =>
+  const cpuRatios = withIt.map((w, i) =>
     ratio(
       w.cpu.microsPerUnit,
       around(i, (x) => x.cpu.microsPerUnit),
     ),
   );
-  const throughputRatios = withSegments.map((w, i) =>
+  const throughputRatios = withIt.map((w, i) =>
     ratio(
       w.eventsPerSecond,
       around(i, (x) => x.eventsPerSecond),
     ),
   );
   return {
-    ...SEGMENT_COUNTS,
-    backfillSeconds,
+    defineSeconds,
     without,
-    with: withSegments,
+    with: withIt,
     cpuRatios,
     throughputRatios,
     cpuRatio: median(cpuRatios),
     throughputRatio: median(throughputRatios),
   };
+}
+
+/** 20 audiences and 20 computed traits (bench/segments.mjs); defining them starts backfills, which finish first. */
+async function measureSegments(server, pids) {
+  const result = await alternating(server, pids, {
+    what: `${SEGMENT_COUNTS.traits} computed traits and ${SEGMENT_COUNTS.audiences} audiences`,
+    rounds: SEGMENT_ROUNDS,
+    define: () => defineSegments(server.url, apiHeaders),
+    remove: () => removeSegments(server.url, apiHeaders),
+  });
+  return { ...SEGMENT_COUNTS, backfillSeconds: result.defineSeconds, ...result };
+}
+
+/** A 30-event tracking plan (bench/tracking-plan.mjs), every visit event checked against it. */
+async function measureTrackingPlan(server, pids) {
+  const result = await alternating(server, pids, {
+    what: `a ${PLANNED_EVENTS}-event tracking plan`,
+    rounds: SEGMENT_ROUNDS,
+    define: () => definePlan(server.url, apiHeaders),
+    remove: () => removePlan(server.url, apiHeaders),
+  });
+  return { plannedEvents: PLANNED_EVENTS, ...result };
 }
 
 /** NEW_PEOPLE people never seen before, 5 events each, one person per request, by a client honouring Retry-After. */
@@ -693,6 +714,12 @@ function goalsOf(r, b) {
       () => r.segments.cpuRatio <= 1.15,
     ],
     [
+      `ingest with a ${r.trackingPlan.plannedEvents}-event tracking plan ÷ without, CPU per event (median of alternating rounds)`,
+      "≤ 1.20",
+      `${r.trackingPlan.cpuRatio} (rounds: ${r.trackingPlan.cpuRatios.join(", ")})`,
+      () => r.trackingPlan.cpuRatio <= 1.2,
+    ],
+    [
       "merge in an experiment ÷ outside, req/s (median of alternating rounds)",
       "≥ 0.90",
       `${r.experimentOverhead.medianThroughputRatio} (rounds: ${r.experimentOverhead.throughputRatios.join(", ")})`,
@@ -728,6 +755,8 @@ function table(run) {
     floorRow,
     "",
     ...segmentLines(r.segments),
+    "",
+    ...trackingPlanLines(r.trackingPlan),
     "",
     `Browser-like ingest commits ${fmt(r.ingestBrowser.requestsPerSecond)} actor batches a second = ${ratio(r.ingestBrowser.requestsPerSecond, b.storageFloor.requestsPerSecond)} of the storage floor; ` +
       `merge = ${ratio(r.merge.requestsPerSecond, r.healthz.requestsPerSecond)} of healthz, ${ratio(r.merge.requestsPerSecond, r.profileRead.requestsPerSecond)} of a bare profile read, ${ratio(r.merge.requestsPerSecond, b.redisServing.requestsPerSecond)} of the Redis serving layer.`,
@@ -773,6 +802,16 @@ function segmentLines(x) {
   ];
 }
 
+function trackingPlanLines(x) {
+  const seq = (pick) =>
+    x.without.map((w, i) => (i < x.with.length ? `${pick(w)} → **${pick(x.with[i])}** → ` : pick(w))).join("");
+  return [
+    `Browser-like ingest without, **with** a ${x.plannedEvents}-event tracking plan checking every event, alternating:`,
+    `CPU µs per event ${seq((r) => r.cpu.microsPerUnit)}: with ÷ the rounds either side ${x.cpuRatios.join(", ")} (median ${x.cpuRatio});`,
+    `events/s ${seq((r) => fmt(r.eventsPerSecond))}: ${x.throughputRatios.join(", ")} (median ${x.throughputRatio}).`,
+  ];
+}
+
 function writeReport(run) {
   const dir = join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
@@ -793,24 +832,30 @@ function writeReport(run) {
 const serverLog = join(root, ".wrangler", "bench-server.log");
 writeFileSync(serverLog, "");
 const server = await startProductionServer({ log: (line) => appendFileSync(serverLog, line) });
-if (ONLY === "segments") {
-  let segments;
+/** BENCH_ONLY=segments or tracking-plan: that comparison alone, over 1,000 people. */
+const ONLY_COMPARISONS = {
+  segments: { measure: measureSegments, lines: segmentLines },
+  "tracking-plan": { measure: measureTrackingPlan, lines: trackingPlanLines },
+};
+if (ONLY !== null && ONLY in ONLY_COMPARISONS) {
+  const { measure, lines } = ONLY_COMPARISONS[ONLY];
+  let result;
   try {
     await seedPeople(server.url, "shopper", PEOPLE);
     await waitForDrain(server.url, E2E_KEYS.apiKey, 300_000);
     const pids = workerdPids(server.pid);
-    segments = await measureSegments(server, pids);
+    result = await measure(server, pids);
   } finally {
     await server.stop();
   }
   const dir = join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `segments-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const file = join(dir, `${ONLY}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, segments }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, [ONLY]: result }, null, 2)}\n`,
   );
-  log(`\n${segmentLines(segments).join("\n")}\n\nresults: ${file}`);
+  log(`\n${lines(result).join("\n")}\n\nresults: ${file}`);
   process.exit(0);
 }
 let results;
