@@ -99,7 +99,7 @@ async function query(promql: string): Promise<{ labels: Record<string, string>; 
   return body.data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
 }
 
-const valueOf = async (promql: string) => (await query(promql))[0]?.value ?? null;
+const scalar = async (promql: string) => (await query(promql))[0]?.value ?? null;
 
 beforeAll(async () => {
   if (!existsExecutable(PROMETHEUS)) {
@@ -126,7 +126,7 @@ it("Prometheus scrapes the service and reads back what was sent", async () => {
   const base = server?.url ?? "";
   // The series exists from the first scrape, at 0.
   await waitFor(
-    () => valueOf('edge_profiles_events_accepted_total{job="edge-profiles"}'),
+    () => scalar('edge_profiles_events_accepted_total{job="edge-profiles"}'),
     (v) => v === 0,
     "the first scrape",
     30_000,
@@ -142,23 +142,23 @@ it("Prometheus scrapes the service and reads back what was sent", async () => {
   expect(((await res.json()) as { accepted: number }).accepted).toBe(37);
 
   await waitFor(
-    () => valueOf("edge_profiles_events_accepted_total"),
+    () => scalar("edge_profiles_events_accepted_total"),
     (v) => v === 37,
     "37 accepted in Prometheus",
     30_000,
   );
   await waitFor(
-    () => valueOf('edge_profiles_events_rejected_total{reason="missing_identity"}'),
+    () => scalar('edge_profiles_events_rejected_total{reason="missing_identity"}'),
     (v) => v === 2,
     "2 rejected without identity in Prometheus",
     30_000,
   );
-  expect(await valueOf('edge_profiles_events_rejected_total{reason="invalid_fields"}')).toBe(1);
+  expect(await scalar('edge_profiles_events_rejected_total{reason="invalid_fields"}')).toBe(1);
   // The batch's latency is in the ingest family's histogram, and a quantile can be taken of it.
   expect(
-    await valueOf('edge_profiles_http_request_duration_seconds_count{family="ingest",code="2xx"}'),
+    await scalar('edge_profiles_http_request_duration_seconds_count{family="ingest",code="2xx"}'),
   ).toBeGreaterThanOrEqual(1);
-  const p99 = await valueOf(
+  const p99 = await scalar(
     'histogram_quantile(0.99, sum by (le) (edge_profiles_http_request_duration_seconds_bucket{family="ingest"}))',
   );
   expect(p99).toBeGreaterThan(0);
@@ -169,12 +169,12 @@ it("Prometheus scrapes the service and reads back what was sent", async () => {
     "37 events in the warehouse",
   );
   await waitFor(
-    () => valueOf('edge_profiles_sink_rows_written_total{table="events"}'),
+    () => scalar('edge_profiles_sink_rows_written_total{table="events"}'),
     (v) => v === 37,
     "37 event rows written, in Prometheus",
     30_000,
   );
-  expect(await valueOf("edge_profiles_sink_dead_letters")).toBe(0);
+  expect(await scalar("edge_profiles_sink_dead_letters")).toBe(0);
 });
 
 async function runQuality(base: string) {
@@ -221,7 +221,7 @@ it("alerts once when a check starts failing, stays quiet while it fails, and onc
   );
   // Prometheus sees the check's status as 2 (fail).
   await waitFor(
-    () => valueOf('edge_profiles_quality_check_status{check="completeness.product_price"}'),
+    () => scalar('edge_profiles_quality_check_status{check="completeness.product_price"}'),
     (v) => v === 2,
     "the failed check in Prometheus",
     30_000,
@@ -262,7 +262,7 @@ it("alerts once when a check starts failing, stays quiet while it fails, and onc
   );
   expect(alerts[1]?.text).toMatch(/^:large_green_circle: .*resolved after .*completeness\.product_price/);
   await waitFor(
-    () => valueOf("edge_profiles_alerts_open"),
+    () => scalar("edge_profiles_alerts_open"),
     (v) => v === 0,
     "no open alert in Prometheus",
     30_000,
