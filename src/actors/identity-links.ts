@@ -28,7 +28,10 @@ const REMEMBERED_REFUSALS = 500;
 export const BELONGS_ELSEWHERE =
   "already merged into another known user; an anonymous visitor joins one user only — call analytics.reset() when a different person signs in on the same browser";
 
-type Link = { status: "merged" | "merged_user" | "refused"; at: number };
+/** `reason` of a link that came with a user an operator merged in: the person's, but not their own merges. */
+const INHERITED = "inherited from a user an operator merged in";
+
+type Link = { status: "merged" | "merged_user" | "refused"; at: number; inherited?: boolean };
 
 export class IdentityLinks {
   private links = new Map<string, Link>();
@@ -41,7 +44,7 @@ export class IdentityLinks {
         .select()
         .from(schema.identityLinks)
         .all()
-        .map((l) => [l.id, { status: l.status, at: l.at }]),
+        .map((l) => [l.id, { status: l.status, at: l.at, inherited: l.reason === INHERITED }]),
     );
   }
 
@@ -74,7 +77,9 @@ export class IdentityLinks {
 
   /** Reserves up to `n` merges within the cap; returns how many were granted. Release them when answered. */
   reserve(n: number): number {
-    const granted = Math.max(0, Math.min(n, MAX_MERGES - this.mergedIds().length - this.inFlight));
+    let own = 0;
+    for (const l of this.links.values()) if (l.status === "merged" && !l.inherited) own += 1;
+    const granted = Math.max(0, Math.min(n, MAX_MERGES - own - this.inFlight));
     this.inFlight += granted;
     return granted;
   }
@@ -90,17 +95,28 @@ export class IdentityLinks {
   }
 
   /**
-   * Records an operator's merge of a known user, and the visitors that user
-   * had joined (they are this person's now), inside the caller's transaction.
+   * Records an operator's merge of a known user, with the visitors and users
+   * it had joined (they are this person's now, also where this person had
+   * refused them before), inside the caller's transaction. What comes with
+   * the user counts against no cap of this person's own merges.
    */
-  recordMergedUser(db: ProfileDb, userId: string, visitors: readonly string[], now: number) {
-    db.insert(schema.identityLinks).values({ id: userId, status: "merged_user", reason: null, at: now }).run();
-    this.links.set(userId, { status: "merged_user", at: now });
-    for (const id of visitors) {
-      if (this.links.has(id)) continue;
-      db.insert(schema.identityLinks).values({ id, status: "merged", reason: null, at: now }).run();
-      this.links.set(id, { status: "merged", at: now });
-    }
+  recordMergedUser(
+    db: ProfileDb,
+    userId: string,
+    joined: { visitors: readonly string[]; users: readonly string[] },
+    now: number,
+  ) {
+    const put = (id: string, status: "merged" | "merged_user", inherited: boolean) => {
+      const reason = inherited ? INHERITED : null;
+      db.insert(schema.identityLinks)
+        .values({ id, status, reason, at: now })
+        .onConflictDoUpdate({ target: schema.identityLinks.id, set: { status, reason, at: now } })
+        .run();
+      this.links.set(id, { status, at: now, inherited });
+    };
+    put(userId, "merged_user", false);
+    for (const id of joined.users) if (this.links.get(id)?.status !== "merged_user") put(id, "merged_user", true);
+    for (const id of joined.visitors) if (this.links.get(id)?.status !== "merged") put(id, "merged", true);
   }
 
   /** Records a refusal, forgetting the oldest beyond the cap. */

@@ -23,7 +23,9 @@ export interface HandoverRound {
 /**
  * Asks each visitor this batch newly links to the user (`actorKey`) to hand
  * itself over. A link is decided once: later events repeating it cost
- * nothing. Links past the merge cap are refused without asking.
+ * nothing. Links past the merge cap are refused without asking. The
+ * operator's merge (`operatorMerge`, its alias's messageId) is asked even
+ * when that user was refused before, and counts against no cap.
  */
 export async function askForHandovers(
   env: Env,
@@ -32,15 +34,18 @@ export async function askForHandovers(
   events: readonly ProfileEvent[],
   operatorMerge?: string,
 ): Promise<HandoverRound> {
-  const claims = identityClaims(events, actorKey.slice(5)).filter((c) => !links.has(c.id));
-  if (claims.length === 0) return { answered: [], refusedLinks: [] };
+  const own = new Set([actorKey.slice(5), ...links.mergedUserIds()]);
+  const fresh = identityClaims(events, own).filter((c) => !links.has(c.id) || isOperatorRetry(links, c, operatorMerge));
+  if (fresh.length === 0) return { answered: [], refusedLinks: [] };
 
+  const operator = fresh.filter((c) => c.messageId === operatorMerge && c.via === "alias");
+  const claims = fresh.filter((c) => !operator.includes(c));
   const room = links.reserve(claims.length);
   const refusedLinks = claims.slice(room).map((claim) => ({
     messageId: claim.messageId,
     reason: `${claim.id} was not merged: this profile already joined ${MAX_MERGES} anonymous ids, the most one profile takes`,
   }));
-  const asked = claims.slice(0, room);
+  const asked = [...operator, ...claims.slice(0, room)];
   try {
     const answered = await Promise.all(
       asked.map(async (claim) => [claim, await askHandover(env, actorKey, claim, operatorMerge)] as const),
@@ -49,6 +54,15 @@ export async function askForHandovers(
   } finally {
     links.release(room);
   }
+}
+
+/** The operator's alias of a user refused before (an alias from a write key): the operator decides again. */
+export function isOperatorRetry(
+  links: IdentityLinks,
+  claim: IdentityClaim,
+  operatorMerge: string | undefined,
+): boolean {
+  return operatorMerge !== undefined && claim.messageId === operatorMerge && links.isRefused(claim.id);
 }
 
 /** An alias's previousId may name a known user (never merged) or a visitor; an event's anonymousId is a visitor. */
@@ -85,7 +99,7 @@ export function mergeVisitor(
   // A known user joined by an operator is remembered as a user, with the visitors it had joined.
   const record = () => {
     if (handover.mergedIds === undefined) links.recordMerged(db, id, now);
-    else links.recordMergedUser(db, id, handover.mergedIds, now);
+    else links.recordMergedUser(db, id, { visitors: handover.mergedIds, users: handover.mergedUserIds ?? [] }, now);
   };
   if (!profile) {
     // A visitor never seen before: it now forwards to this person, and there is nothing to take over.

@@ -59,7 +59,7 @@ import { ExperimentMemberships, membershipRecord } from "./experiment-membership
 import { FlushSchedule } from "./flush-schedule";
 import { FRESH_SCHEMA, isEmptyFile } from "./fresh-schema";
 import { BELONGS_ELSEWHERE, IdentityLinks } from "./identity-links";
-import { askForHandovers, mergeVisitor } from "./identity-resolution";
+import { askForHandovers, isOperatorRetry, mergeVisitor } from "./identity-resolution";
 import { IdleRelease } from "./idle-release";
 import migrations from "./migrations/migrations.js";
 import { appendToOutbox, confirmOutbox, type OutboxDepth, outboxDepth } from "./outbox";
@@ -128,6 +128,8 @@ export class ProfileActor extends DurableObject<Env> {
   private namedAs: string | null = null;
   /** Flood protection: the events this profile may still take right now (in memory; a flooded actor stays awake). */
   private floodBucket: TokenBucket | null = null;
+  /** Ingest calls under way (each may be waiting on visitors' handovers): a known user is not handed over meanwhile. */
+  private ingesting = 0;
   /** When a regulation suppressed this identity (mirrors the `suppression` row). */
   private suppressedAt: number | null = null;
   /** The outbox alarm. */
@@ -226,7 +228,14 @@ export class ProfileActor extends DurableObject<Env> {
    * conflicts.
    */
   async ingest(actorKey: string, events: ProfileEvent[], trust: IngestTrust = {}): Promise<IngestResult> {
-    return this.idle.around(async () => this.withReleaseHint(await this.ingestNow(actorKey, events, trust)));
+    return this.idle.around(async () => {
+      this.ingesting += 1;
+      try {
+        return this.withReleaseHint(await this.ingestNow(actorKey, events, trust));
+      } finally {
+        this.ingesting -= 1;
+      }
+    });
   }
 
   private async ingestNow(actorKey: string, events: ProfileEvent[], trust: IngestTrust): Promise<IngestResult> {
@@ -383,10 +392,11 @@ export class ProfileActor extends DurableObject<Env> {
     // From here on synchronous: no other call interleaves with these merges.
     const now = Date.now();
     for (const [claim, answer] of answered) {
-      if (this.links.has(claim.id) || answer.outcome === "none") continue;
+      const retry = isOperatorRetry(this.links, claim, operatorMerge);
+      if ((this.links.has(claim.id) && !retry) || answer.outcome === "none") continue;
       if (answer.outcome === "refused") {
         refusedLinks.push({ messageId: claim.messageId, reason: `${claim.id} was not merged: ${answer.reason}` });
-        this.links.recordRefused(this.db, claim.id, now);
+        if (!retry) this.links.recordRefused(this.db, claim.id, now);
         continue;
       }
       const { handover } = answer;
@@ -431,6 +441,10 @@ export class ProfileActor extends DurableObject<Env> {
             reason: "it is a known user, and two known users are never merged; alias only an anonymous id",
           };
         }
+        // What an ingest under way merges or applies here would be left behind the pointer.
+        if (this.ingesting > 0) {
+          return { outcome: "refused", reason: "it is taking in events right now; try the merge again in a moment" };
+        }
       }
       if (!this.pointsTo) {
         await this.ensureSchema();
@@ -459,7 +473,7 @@ export class ProfileActor extends DurableObject<Env> {
           ...readHandover(this.db, this.memory),
           memberships: this.memberships.all(),
           segments: this.segments.handover(),
-          ...(knownUser ? { mergedIds: this.links.mergedIds() } : {}),
+          ...(knownUser ? { mergedIds: this.links.mergedIds(), mergedUserIds: this.links.mergedUserIds() } : {}),
         },
       };
     });

@@ -46,6 +46,8 @@ export interface Handover {
   segments?: SegmentHandover;
   /** Present when a known user was handed over (an operator's merge): the visitors it had joined. */
   mergedIds?: string[];
+  /** With `mergedIds`: the users an operator had merged into it. */
+  mergedUserIds?: string[];
 }
 
 export function emptyMemory(): ProfileMemory {

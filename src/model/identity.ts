@@ -36,12 +36,20 @@ export interface IdentityClaim {
   via: "event" | "alias";
 }
 
-/** The ids a user's batch links to it, once each, in message order. */
-export function identityClaims(events: readonly ProfileEvent[], userId: string): IdentityClaim[] {
+/**
+ * The ids a user's batch links to it, once each, in message order. `userIds`
+ * are the person's own: their user id, and the users an operator merged into
+ * them (whose events their actors forward here).
+ */
+export function identityClaims(
+  events: readonly ProfileEvent[],
+  userIds: string | ReadonlySet<string>,
+): IdentityClaim[] {
+  const own = typeof userIds === "string" ? new Set([userIds]) : userIds;
   const claims = new Map<string, IdentityClaim>();
   for (const e of events) {
-    if (e.userId !== userId) continue;
-    if (e.type === "alias" && e.previousId && e.previousId !== userId && !claims.has(e.previousId)) {
+    if (e.userId === null || !own.has(e.userId)) continue;
+    if (e.type === "alias" && e.previousId && !own.has(e.previousId) && !claims.has(e.previousId)) {
       claims.set(e.previousId, { id: e.previousId, messageId: e.messageId, via: "alias" });
     }
     if (e.anonymousId && !claims.has(e.anonymousId)) {

@@ -153,7 +153,8 @@ export function applyEvents(
     p.eventCount += 1;
     p.firstSeen = Math.min(p.firstSeen, e.timestamp);
     p.lastSeen = Math.max(p.lastSeen, e.timestamp);
-    if (e.userId) p.userId = e.userId;
+    // A person's user id is the one they were first known by: a user merged into them later sends under theirs.
+    if (e.userId && p.userId === null) p.userId = e.userId;
     p.anonymousIds = addBounded(p.anonymousIds, e.anonymousId, CAPS.anonymousIds);
     if (e.type === "group") p.groupIds = addBounded(p.groupIds, e.groupId, CAPS.groups);
     if (e.type === "identify") mergeTraits(p, e.traits, e.timestamp);

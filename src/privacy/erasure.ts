@@ -96,6 +96,7 @@ export async function footprintOf(env: Env, subject: Subject, reach: Reach = "ev
   const personActors = new Set<string>();
   for (const person of people) {
     if (person.userId) userIds.add(person.userId);
+    if (person.actorKey.startsWith("user:")) userIds.add(person.actorKey.slice(5));
     for (const id of [...person.anonymousIds, ...person.mergedIds]) anonymousIds.add(id);
     for (const e of person.emails) emails.add(e.trim().toLowerCase());
     personActors.add(person.actorKey);
@@ -299,6 +300,9 @@ export interface WarehouseExport {
   experiments: unknown[];
   audiences: unknown[];
   deliveries: unknown[];
+  /** Their messages that broke the tracking plan, and the operator merges that name them. */
+  trackingPlanSamples: unknown[];
+  merges: unknown[];
 }
 
 export async function exportSubject(
@@ -311,7 +315,7 @@ export async function exportSubject(
   const start = namedActor(subject) ?? f.people[0]?.actorKey;
   const actor = start ? await profileActor(env, start).exportData() : null;
   const ids = json(f.profileIds);
-  const [profiles, sessions, affinities, events, total, lake, experiments, audiences, deliveries] =
+  const [profiles, sessions, affinities, events, total, lake, experiments, audiences, deliveries, samples, merges] =
     await env.WAREHOUSE.batch(
       [
         sql`SELECT * FROM profiles WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
@@ -323,6 +327,10 @@ export async function exportSubject(
         sql`SELECT * FROM experiment_exposures WHERE profile_id IN (SELECT value FROM json_each(${ids}))`,
         sql`SELECT * FROM audience_memberships WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY entered_at`,
         sql`SELECT * FROM audience_deliveries WHERE profile_id IN (SELECT value FROM json_each(${ids})) ORDER BY at`,
+        sql`SELECT * FROM tracking_plan_samples WHERE user_id IN ${among(f.userIds)}
+          OR anonymous_id IN ${among(f.anonymousIds)} ORDER BY id`,
+        sql`SELECT * FROM profile_merges WHERE from_profile IN ${among(f.profileIds)}
+          OR into_profile IN ${among(f.profileIds)} ORDER BY id`,
       ].map((s) => prepare(env.WAREHOUSE, s)),
     );
   return {
@@ -338,6 +346,8 @@ export async function exportSubject(
       experiments: experiments?.results ?? [],
       audiences: audiences?.results ?? [],
       deliveries: deliveries?.results ?? [],
+      trackingPlanSamples: samples?.results ?? [],
+      merges: merges?.results ?? [],
     },
   };
 }

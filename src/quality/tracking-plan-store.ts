@@ -18,7 +18,7 @@ import {
   type TrackingPlanInput,
   type Violation,
 } from "../model/tracking-plan";
-import { type BoundedTable, pruneStatements } from "../sink/bounded-rows";
+import { prepare } from "../sink/warehouse-writer";
 import { IsolateCopy } from "../warehouse/isolate-copy";
 import { trackingPlanSamples, trackingPlans, trackingPlanViolations } from "../warehouse/quality-schema";
 
@@ -75,76 +75,79 @@ export interface PlanBreach {
   violations: Violation[];
 }
 
-const SAMPLES: BoundedTable = {
-  table: trackingPlanSamples,
-  id: trackingPlanSamples.id,
-  group: trackingPlanSamples.event,
-  receivedAt: trackingPlanSamples.receivedAt,
-  counters: { evicted: "tracking_plan_samples_evicted", expired: "tracking_plan_samples_expired" },
-};
+/** Distinct (event, property, kind) counted per plan version: event and property names are the sender's to choose. */
+export const MAX_COUNTED = 10_000;
+/** Offending messages kept per request: a flood of them keeps a few, and costs a few rows. */
+export const SAMPLES_PER_REQUEST = 20;
+/** Names longer than this are cut in the counts (a sender's names, stored). */
+const MAX_NAME_CHARS = 200;
 
-/** Counts the breaches and keeps them as samples, in one D1 batch. */
+const cut = (name: string) => (name.length <= MAX_NAME_CHARS ? name : `${name.slice(0, MAX_NAME_CHARS)}…`);
+
+/**
+ * Counts the breaches and keeps the first few as samples, in one D1 batch of
+ * a fixed number of statements. A (event, property, kind) first seen when
+ * the version already counts `MAX_COUNTED` of them is left out, so the table
+ * stays bounded whatever names a sender makes up; samples are capped per
+ * event name and by age, pruned as they go in.
+ */
 export async function recordBreaches(
-  db: WarehouseDb,
+  d1: D1Database,
   version: number,
   breaches: readonly PlanBreach[],
   receivedAt: number,
   retention: QuarantinePolicy,
 ): Promise<void> {
   if (breaches.length === 0) return;
-  const counts = new Map<string, typeof trackingPlanViolations.$inferInsert>();
+  const counts = new Map<string, [string, string, string, number]>();
   for (const b of breaches) {
-    const event = plannedNameOf(b.event);
+    const event = cut(plannedNameOf(b.event));
     for (const v of b.violations) {
       const key = JSON.stringify([event, v.property, v.kind]);
       const held = counts.get(key);
-      if (held) held.count += 1;
-      else
-        counts.set(key, {
-          planVersion: version,
-          event,
-          property: v.property,
-          kind: v.kind,
-          count: 1,
-          lastAt: receivedAt,
-        });
+      if (held) held[3] += 1;
+      else counts.set(key, [event, cut(v.property), v.kind, 1]);
     }
   }
-  const upserts = chunk([...counts.values()], rowsPerStatement(6)).map((rows) =>
-    db
-      .insert(trackingPlanViolations)
-      .values(rows)
-      .onConflictDoUpdate({
-        target: [
-          trackingPlanViolations.planVersion,
-          trackingPlanViolations.event,
-          trackingPlanViolations.property,
-          trackingPlanViolations.kind,
-        ],
-        set: { count: sql`${trackingPlanViolations.count} + excluded.count`, lastAt: sql`excluded.last_at` },
-      }),
-  );
-  const samples = breaches.map((b) => ({
-    receivedAt,
-    planVersion: version,
-    messageId: b.event.messageId,
-    type: b.event.type,
-    event: plannedNameOf(b.event),
-    action: b.action,
-    violations: JSON.stringify(b.violations),
-    userId: b.event.userId,
-    anonymousId: b.event.anonymousId,
-  }));
-  const inserts = [];
-  for (let i = 0; i < samples.length; i += 10)
-    inserts.push(db.insert(trackingPlanSamples).values(samples.slice(i, i + 10)));
-  const events = new Set(samples.map((s) => s.event));
-  const pruning = pruneStatements(db, SAMPLES, events, samples.length, receivedAt, {
-    maxPerReason: SAMPLES_PER_EVENT,
-    retentionMs: retention.retentionMs,
-  });
-  const [first, ...rest] = [...upserts, ...inserts];
-  if (first) await db.batch([first, ...rest, ...pruning]);
+  const samples = breaches
+    .slice(0, SAMPLES_PER_REQUEST)
+    .map((b) => [
+      b.event.messageId,
+      b.event.type,
+      cut(plannedNameOf(b.event)),
+      b.action,
+      JSON.stringify(b.violations),
+      b.event.userId,
+      b.event.anonymousId,
+    ]);
+  const statements = [
+    sql`INSERT INTO tracking_plan_violations (plan_version, event, property, kind, count, last_at)
+      SELECT ${version}, j.e, j.p, j.k, j.n, ${receivedAt}
+      FROM (SELECT json_extract(value, '$[0]') AS e, json_extract(value, '$[1]') AS p,
+              json_extract(value, '$[2]') AS k, json_extract(value, '$[3]') AS n
+            FROM json_each(${JSON.stringify([...counts.values()])})) AS j
+      WHERE EXISTS (SELECT 1 FROM tracking_plan_violations t WHERE t.plan_version = ${version}
+          AND t.event = j.e AND t.property = j.p AND t.kind = j.k)
+        OR (SELECT COUNT(*) FROM tracking_plan_violations WHERE plan_version = ${version}) < ${MAX_COUNTED}
+      ON CONFLICT (plan_version, event, property, kind) DO UPDATE SET count = count + excluded.count,
+        last_at = excluded.last_at`,
+    sql`INSERT INTO tracking_plan_samples (received_at, plan_version, message_id, type, event, action, violations,
+        user_id, anonymous_id)
+      SELECT ${receivedAt}, ${version}, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+        json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),
+        json_extract(value, '$[5]'), json_extract(value, '$[6]')
+      FROM json_each(${JSON.stringify(samples)})`,
+    // Past retention, oldest first, a little more than went in.
+    sql`DELETE FROM tracking_plan_samples WHERE id IN (SELECT id FROM tracking_plan_samples
+      WHERE received_at < ${receivedAt - retention.retentionMs} ORDER BY received_at LIMIT ${samples.length + 100})`,
+    // Beyond the cap of each event name just sampled.
+    sql`DELETE FROM tracking_plan_samples WHERE id IN (SELECT s.id FROM (SELECT DISTINCT value AS event
+        FROM json_each(${JSON.stringify([...new Set(samples.map((r) => r[2]))])})) AS names
+      JOIN tracking_plan_samples AS s ON s.event = names.event
+      WHERE s.id <= COALESCE((SELECT id FROM tracking_plan_samples WHERE event = names.event
+        ORDER BY id DESC LIMIT 1 OFFSET ${SAMPLES_PER_EVENT}), -1))`,
+  ];
+  await d1.batch(statements.map((s) => prepare(d1, s)));
 }
 
 export interface ViolationCount {

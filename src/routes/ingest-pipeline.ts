@@ -45,6 +45,10 @@ import { ApiError } from "./errors";
 
 /** The source of the messages the e-mail routes make from sealed links (and only they). */
 export const EMAIL_LINK_SOURCE = "email";
+/** The source of an operator's merge alias (routes/profile-merge.ts). */
+export const OPERATOR_MERGE_SOURCE = "operator-merge";
+/** The service's own messages, which no tracking plan describes: e-mail opens and clicks, operator merges. */
+const UNPLANNED_SOURCES: ReadonlySet<string> = new Set([EMAIL_LINK_SOURCE, OPERATOR_MERGE_SOURCE]);
 
 export interface IngestOptions {
   source: string;
@@ -107,18 +111,13 @@ function profileFlood(actorKeys: string[], applied: readonly (IngestResult | nul
 }
 
 /** What became of a request's messages, for `GET /metrics` (suppressed events are the sink's own counter). */
-function countIngest(
-  accepted: number,
-  throttled: number,
-  rejections: readonly Rejection[],
-  breaches: readonly PlanBreach[],
-) {
+function countIngest(accepted: number, throttled: number, rejections: readonly Rejection[], flagged: number) {
   countMetric("events_accepted_total", {}, accepted);
   countMetric("events_throttled_total", {}, throttled);
   const byReason = new Map<string, number>();
   for (const r of rejections) byReason.set(r.code, (byReason.get(r.code) ?? 0) + 1);
   for (const [reason, n] of byReason) countMetric("events_rejected_total", { reason }, n);
-  countMetric("events_flagged_total", {}, breaches.filter((b) => b.action === "flag").length);
+  countMetric("events_flagged_total", {}, flagged);
 }
 
 export async function ingestMessages(
@@ -141,10 +140,12 @@ export async function ingestMessages(
   const db = warehouseDb(env.WAREHOUSE);
   const settings = settingsOf(env);
   // Only a cold isolate waits for the plan; without D1 the messages go in unchecked rather than refused.
-  const plan = await currentPlan(db, waitUntil).catch((err) => {
-    console.error(JSON.stringify({ msg: "tracking plan unavailable; messages not checked", error: String(err) }));
-    return null;
-  });
+  const plan = UNPLANNED_SOURCES.has(options.source)
+    ? null
+    : await currentPlan(db, waitUntil).catch((err) => {
+        console.error(JSON.stringify({ msg: "tracking plan unavailable; messages not checked", error: String(err) }));
+        return null;
+      });
   const breaches: PlanBreach[] = [];
 
   messages.forEach((raw, index) => {
@@ -213,19 +214,14 @@ export async function ingestMessages(
   // Refused whole while the actors are saturated: nothing stored, nothing quarantined twice on the retry.
   const withdraw = admitIngest(byActor.size);
   try {
-    // Rejections first: once we answer 200 they must already be kept.
+    // Rejections first: once we answer 200 they must already be kept. A replay blocked again is the same
+    // message in the same quarantine row, counted once, when it came.
     const replay = options.quarantineRejections === false;
+    const blocked = replay ? [] : breaches.filter((b) => b.action === "block");
     await Promise.all([
       rejections.length > 0 && !replay ? quarantine(db, rejections, receivedAt, settings.quarantine) : null,
-      // A replay blocked again is the same message in the same quarantine row: counted once, when it came.
-      plan !== null && breaches.length > 0
-        ? recordBreaches(
-            db,
-            plan.version,
-            replay ? breaches.filter((b) => b.action === "flag") : breaches,
-            receivedAt,
-            settings.quarantine,
-          )
+      plan !== null && blocked.length > 0
+        ? recordBreaches(env.WAREHOUSE, plan.version, blocked, receivedAt, settings.quarantine)
         : null,
     ]);
     await Promise.all(verifications);
@@ -294,8 +290,19 @@ export async function ingestMessages(
   const conflicts = applied.flatMap((r) => r?.conflicts ?? []);
   if (conflicts.length > 0) await recordConflicts(db, conflicts, receivedAt, settings.quarantine);
 
+  // Flagged messages are counted once they are stored, and once each: not a resend's duplicates, not a flood's refused.
+  const notStored = new Set(applied.flatMap((r) => r?.duplicateIds ?? []));
+  for (const key of throttled) for (const e of byActor.get(key) ?? []) notStored.add(e.messageId);
+  const flagged = breaches.filter((b) => b.action === "flag" && !notStored.has(b.event.messageId));
+  if (plan !== null && flagged.length > 0) {
+    waitUntil(
+      recordBreaches(env.WAREHOUSE, plan.version, flagged, receivedAt, settings.quarantine).catch((err) =>
+        console.error(JSON.stringify({ msg: "tracking plan violations not counted", error: String(err) })),
+      ),
+    );
+  }
   const refused = throttled.reduce((n, key) => n + (byActor.get(key)?.length ?? 0), 0);
-  countIngest(messages.length - rejections.length - refused, refused, rejections, breaches);
+  countIngest(messages.length - rejections.length - refused, refused, rejections, flagged.length);
   if (throttled.length > 0) throw profileFlood(throttled, applied, settings.profileEventsPerSecond);
 
   const warnings = [

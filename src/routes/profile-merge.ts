@@ -12,6 +12,7 @@
  */
 import { Hono } from "hono";
 import { type PersonIdentity, profileActor } from "../actors/client";
+import type { IngestResponse } from "../model/messages";
 import { publicProfileId } from "../model/profile-id";
 import { profileMergeRequest } from "../model/quality-views";
 import { describeIssue } from "../model/validate";
@@ -19,10 +20,14 @@ import type { AppEnv } from "./app-env";
 import { bearerToken, requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
 import { ApiError } from "./errors";
-import { ingestMessages } from "./ingest-pipeline";
+import { ingestMessages, OPERATOR_MERGE_SOURCE } from "./ingest-pipeline";
+import { fingerprint } from "./limits";
 import { resolveProfile } from "./profiles";
 
 export const profileMergeRoutes = new Hono<AppEnv>();
+
+/** A merge still `requested` after this long was lost with its request: it no longer holds the people. */
+const MERGE_TIMEOUT_MS = 60_000;
 
 async function knownPerson(env: AppEnv["Bindings"], field: "from" | "into", id: string): Promise<PersonIdentity> {
   const resolved = await resolveProfile(env, id);
@@ -40,12 +45,6 @@ async function knownPerson(env: AppEnv["Bindings"], field: "from" | "into", id: 
     );
   }
   return person;
-}
-
-/** The API key's fingerprint for the audit: enough to tell keys apart, not to use one. */
-async function fingerprint(token: string | null): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token ?? ""));
-  return `key:${[...new Uint8Array(digest).slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 profileMergeRoutes.post("/v1/profiles/merge", requireApiKey(), async (c) => {
@@ -70,43 +69,54 @@ profileMergeRoutes.post("/v1/profiles/merge", requireApiKey(), async (c) => {
   const fromProfile = publicProfileId(source.actorKey);
   const intoProfile = publicProfileId(target.actorKey);
   const requestedAt = Date.now();
+  const requestedBy = `key:${(await fingerprint(bearerToken(c.req.header("authorization")) ?? "")).slice(0, 12)}`;
+  // One merge at a time per person: two crossing merges (A into B, B into A) would point each at the other.
   const audit = await c.env.WAREHOUSE.prepare(
     `INSERT INTO profile_merges (from_profile, into_profile, requested_by, reason, requested_at, status)
-     VALUES (?, ?, ?, ?, ?, 'requested') RETURNING id`,
+     SELECT ?1, ?2, ?3, ?4, ?5, 'requested' WHERE NOT EXISTS (SELECT 1 FROM profile_merges
+       WHERE status = 'requested' AND requested_at > ?5 - ?6
+         AND (from_profile IN (?1, ?2) OR into_profile IN (?1, ?2)))
+     RETURNING id`,
   )
-    .bind(
-      fromProfile,
-      intoProfile,
-      await fingerprint(bearerToken(c.req.header("authorization"))),
-      reason ?? null,
-      requestedAt,
-    )
+    .bind(fromProfile, intoProfile, requestedBy, reason ?? null, requestedAt, MERGE_TIMEOUT_MS)
     .first<{ id: number }>();
-  if (!audit) throw new Error("the merge was not audited");
-  const messageId = `operator-merge-${audit.id}`;
-  const answer = await ingestMessages(
-    c.env,
-    (p) => c.executionCtx.waitUntil(p),
-    [
-      {
-        type: "alias",
-        userId: intoUser,
-        previousId: fromUser,
-        messageId,
-        context: { operatorMerge: { id: audit.id, reason: reason ?? null } },
-      },
-    ],
-    { source: "operator-merge", trust: "server", operatorMerge: messageId },
-  );
-  // The person says whether it holds the user now: a refusal, or a link decided before, both leave it out.
-  const after = await profileActor(c.env, target.actorKey).identity();
-  const merged = after?.mergedUserIds.includes(fromUser) === true;
+  if (!audit) {
+    throw new ApiError(
+      409,
+      "merge_in_progress",
+      `a merge of ${fromProfile} or ${intoProfile} is under way; try again once it ends`,
+    );
+  }
+  // Unguessable: a message sent earlier under the same id would make this one a duplicate.
+  const messageId = `operator-merge-${audit.id}-${crypto.randomUUID()}`;
+  let status = "failed";
+  let answer: IngestResponse | null = null;
+  try {
+    answer = await ingestMessages(
+      c.env,
+      (p) => c.executionCtx.waitUntil(p),
+      [
+        {
+          type: "alias",
+          userId: intoUser,
+          previousId: fromUser,
+          messageId,
+          context: { operatorMerge: { id: audit.id, reason: reason ?? null } },
+        },
+      ],
+      { source: OPERATOR_MERGE_SOURCE, trust: "server", operatorMerge: messageId },
+    );
+    // The person says whether it holds the user now: a refusal, or a link decided before, both leave it out.
+    const after = await profileActor(c.env, target.actorKey).identity();
+    status = after?.mergedUserIds.includes(fromUser) === true ? "merged" : "refused";
+  } finally {
+    await c.env.WAREHOUSE.prepare("UPDATE profile_merges SET status = ?, finished_at = ? WHERE id = ?")
+      .bind(status, Date.now(), audit.id)
+      .run();
+  }
   const finishedAt = Date.now();
-  await c.env.WAREHOUSE.prepare("UPDATE profile_merges SET status = ?, finished_at = ? WHERE id = ?")
-    .bind(merged ? "merged" : "refused", finishedAt, audit.id)
-    .run();
-  if (!merged) {
-    const why = answer.warnings?.[0]?.reason ?? answer.rejected[0]?.reason ?? `${fromProfile} could not be merged`;
+  if (status !== "merged") {
+    const why = answer?.warnings?.[0]?.reason ?? answer?.rejected[0]?.reason ?? `${fromProfile} could not be merged`;
     throw new ApiError(409, "merge_refused", why, { auditId: audit.id });
   }
   return c.json({

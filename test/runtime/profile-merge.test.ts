@@ -73,6 +73,9 @@ describe("an operator's merge of two known people", () => {
 
   it("joins the second into the first: one profile, reads and late events forwarded, the automatic rule intact", async () => {
     const { first, second } = await janeTwice();
+    // The shop's own alias of the two is refused (two known users), and remembered; the operator decides anew.
+    const refused = await sendBatch([{ type: "alias", userId: first, previousId: second }]);
+    expect(refused.warnings?.[0]?.reason).toMatch(/two known users are never merged/);
     const res = await merge({
       from: `user_id:${second}`,
       into: `user_id:${first}`,
@@ -83,16 +86,29 @@ describe("an operator's merge of two known people", () => {
     expect(body).toMatchObject({ from: `user_id:${second}`, into: `user_id:${first}`, status: "merged" });
 
     const person = await readJson<Profile>(`/v1/profiles/user_id:${first}`);
-    // Two events of the first, three of the second, and the operator's alias.
-    expect(person.counts.events).toBe(6);
+    // Two events of the first, three of the second, the refused alias, and the operator's.
+    expect(person.counts.events).toBe(7);
     expect(person.affinities.map((a) => a.dimension)).toEqual(
       expect.arrayContaining(["category:shoes", "category:bags", "product:bag-2"]),
     );
     // Reading the second id reads the person it joined.
     expect((await readJson<Profile>(`/v1/profiles/user_id:${second}`)).userId).toBe(first);
-    // What the second id sends later lands on the person.
-    await sendBatch([{ type: "track", event: "Product Viewed", userId: second, properties: { product_id: "bag-3" } }]);
-    expect((await readJson<Profile>(`/v1/profiles/user_id:${first}`)).counts.events).toBe(7);
+    // What the second id sends later, from a new device, lands on the person, who keeps their own user id.
+    const device = uid("device");
+    await sendBatch([
+      {
+        type: "track",
+        event: "Product Viewed",
+        userId: second,
+        anonymousId: device,
+        properties: { product_id: "bag-3" },
+      },
+    ]);
+    const later = await readJson<Profile>(`/v1/profiles/user_id:${first}`);
+    expect(later.counts.events).toBe(8);
+    expect(later.userId).toBe(first);
+    // The new device joined the person, as any device of theirs would.
+    expect((await readJson<Profile>(`/v1/profiles/anonymous_id:${device}`)).userId).toBe(first);
 
     // A write key's alias of another known user is still refused.
     const other = uid("other");
@@ -111,15 +127,13 @@ describe("an operator's merge of two known people", () => {
     const res = await merge({ from: `user_id:${second}`, into: `user_id:${first}`, reason: "support ticket 4411" });
     const { id } = (await res.json()) as { id: number };
     await runDurableObjectAlarm(actor(`user:${first}`));
-    await eventually(
-      async () =>
-        (await d1("SELECT 1 FROM events WHERE message_id = ? AND type = 'alias'", `operator-merge-${id}`)).length === 1,
-      "the merge's alias event in the warehouse",
-    );
-    const [alias] = await d1<{ profile_id: string; user_id: string; context: string }>(
-      "SELECT profile_id, user_id, context FROM events WHERE message_id = ?",
-      `operator-merge-${id}`,
-    );
+    const aliasRows = () =>
+      d1<{ profile_id: string; user_id: string; context: string }>(
+        "SELECT profile_id, user_id, context FROM events WHERE type = 'alias' AND message_id LIKE ?",
+        `operator-merge-${id}-%`,
+      );
+    await eventually(async () => (await aliasRows()).length === 1, "the merge's alias event in the warehouse");
+    const [alias] = await aliasRows();
     expect(alias).toMatchObject({ profile_id: `user_id:${first}`, user_id: first });
     expect(JSON.parse(alias?.context ?? "{}").operatorMerge).toEqual({ id, reason: "support ticket 4411" });
     await eventually(
