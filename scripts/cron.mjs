@@ -3,8 +3,8 @@
  * day-of-week, UTC) names a given minute: what `npm start` needs to fire
  * wrangler.toml's Cron Triggers on their schedule. Fields take `*`, `*\/n`,
  * numbers, ranges `a-b` (with `/n`) and comma lists; day-of-week 0 and 7
- * are Sunday. When both day fields are restricted, either may match (cron's
- * own rule).
+ * are Sunday. When both day fields are restricted (neither starts with `*`),
+ * either may match (cron's own rule).
  */
 const RANGES = [
   [0, 59],
@@ -39,7 +39,8 @@ export function cronMatches(expression, date) {
   const day = date.getUTCDay();
   const domOk = fieldMatches(dom, date.getUTCDate(), RANGES[2]);
   const dowOk = fieldMatches(dow, day, RANGES[4]) || (day === 0 && fieldMatches(dow, 7, RANGES[4]));
-  const dayOk = dom !== "*" && dow !== "*" ? domOk || dowOk : domOk && dowOk;
+  // Vixie cron's rule: when a day field starts with `*` (also `*/n`), both must match; else either.
+  const dayOk = !dom.startsWith("*") && !dow.startsWith("*") ? domOk || dowOk : domOk && dowOk;
   return (
     fieldMatches(minute, date.getUTCMinutes(), RANGES[0]) &&
     fieldMatches(hour, date.getUTCHours(), RANGES[1]) &&

@@ -154,9 +154,16 @@ const cronTimer = setInterval(async () => {
   const now = new Date();
   try {
     const worker = await mf.getWorker();
-    for (const cron of crons) if (cronMatches(cron, now)) await worker.scheduled({ cron, scheduledTime: now });
+    for (const cron of crons) {
+      // Each on its own: one that fails (or cannot be read) does not hold back the others.
+      try {
+        if (cronMatches(cron, now)) await worker.scheduled({ cron, scheduledTime: now });
+      } catch (err) {
+        console.error(JSON.stringify({ msg: "cron trigger failed", cron, error: String(err) }));
+      }
+    }
   } catch (err) {
-    console.error(JSON.stringify({ msg: "cron trigger failed", error: String(err) }));
+    console.error(JSON.stringify({ msg: "cron triggers not fired", error: String(err) }));
   }
 }, 60_000);
 

@@ -95,7 +95,7 @@ export type QualityCheck = z.infer<typeof qualityCheck>;
 
 export const qualityRunView = z.strictObject({
   id: z.string(),
-  trigger: z.enum(["api", "cron", "cli"]),
+  trigger: z.enum(["api", "cron"]),
   startedAt: isoTime,
   finishedAt: isoTime.nullable().describe("null while the run is under way"),
   status: z.enum(["running", "pass", "warn", "fail", "error"]).describe("the worst check's status once finished"),

@@ -162,12 +162,21 @@ export function compilePlan(plan: TrackingPlanInput, version: number): CompiledP
   };
 }
 
+/** The validator writes instance locations as URI fragments: `first%20name` is the property `first name`. */
+function decodeSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** `#/products/0/price` → `products[].price`: array positions are folded so counts group by property. */
 function propertyPath(pointer: string): string {
   const parts = pointer.replace(/^#\/?/, "").split("/").filter(Boolean);
   let out = "";
   for (const raw of parts) {
-    const part = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    const part = decodeSegment(raw).replace(/~1/g, "/").replace(/~0/g, "~");
     if (/^\d+$/.test(part)) out += "[]";
     else out += out === "" ? part : `.${part}`;
   }

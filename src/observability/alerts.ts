@@ -44,12 +44,33 @@ async function post(url: string, text: string): Promise<void> {
   console.error(JSON.stringify({ msg: "alert not delivered", host: new URL(url).host, error: failure }));
 }
 
+/** The destinations; one that is not an http(s) URL is skipped (and logged), never the rest with it. */
+function destinations(env: Env): string[] {
+  const urls: string[] = [];
+  for (const raw of (env.ALERT_WEBHOOK_URLS ?? "").split(",")) {
+    const url = raw.trim();
+    if (!url) continue;
+    let ok = false;
+    try {
+      ok = ["http:", "https:"].includes(new URL(url).protocol);
+    } catch {}
+    if (ok) urls.push(url);
+    else console.error(JSON.stringify({ msg: "ALERT_WEBHOOK_URLS holds something that is not an http(s) URL" }));
+  }
+  return urls;
+}
+
 async function announce(env: Env, text: string): Promise<void> {
-  const urls = (env.ALERT_WEBHOOK_URLS ?? "")
-    .split(",")
-    .map((u) => u.trim())
-    .filter(Boolean);
-  await Promise.all(urls.map((u) => post(u, text)));
+  await Promise.all(destinations(env).map((u) => post(u, text)));
+}
+
+/**
+ * Slack's control characters escaped (its message formatting reads `<…>` as
+ * links and mentions): a summary can hold a sender's event name, and no
+ * sender may post `<!channel>` or a disguised link into an operator's channel.
+ */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 function duration(ms: number): string {
@@ -68,7 +89,7 @@ export async function reconcileIncidents(env: Env, conditions: readonly AlertCon
       )
         .bind(c.key, now, c.summary.slice(0, 1000))
         .first<{ id: number }>();
-      if (opened) await announce(env, `:red_circle: ${origin}: ${c.summary} (incident ${opened.id})`);
+      if (opened) await announce(env, `:red_circle: ${slackEscape(`${origin}: ${c.summary}`)} (incident ${opened.id})`);
     } else {
       const resolved = await env.WAREHOUSE.prepare(
         `UPDATE alert_incidents SET resolved_at = ? WHERE key = ? AND resolved_at IS NULL
@@ -79,7 +100,7 @@ export async function reconcileIncidents(env: Env, conditions: readonly AlertCon
       if (resolved) {
         await announce(
           env,
-          `:large_green_circle: ${origin}: resolved after ${duration(now - resolved.openedAt)} — ${resolved.summary} (incident ${resolved.id})`,
+          `:large_green_circle: ${slackEscape(`${origin}: resolved after ${duration(now - resolved.openedAt)} — ${resolved.summary}`)} (incident ${resolved.id})`,
         );
       }
     }
@@ -89,22 +110,55 @@ export async function reconcileIncidents(env: Env, conditions: readonly AlertCon
 /** Sink lag past this many seconds is an incident (`ALERT_SINK_LAG_SECONDS`). */
 export const DEFAULT_SINK_LAG_ALERT_SECONDS = 300;
 
-/** The pipeline's own conditions, checked every minute by the Cron Trigger. */
+/**
+ * The pipeline's own conditions, checked every minute by the Cron Trigger:
+ * the sink's lag — the age of its last batch's oldest change, or, when
+ * events were accepted after its last batch and none has come since, how
+ * long they have waited (a stopped sink writes no batch to measure a lag
+ * by) — and dead letters waiting.
+ */
 export async function checkPipeline(env: Env, now = Date.now()): Promise<void> {
   const row = await env.WAREHOUSE.prepare(
     `SELECT (SELECT value FROM sink_stats WHERE name = 'last_lag_ms') AS lag,
+       (SELECT value FROM sink_stats WHERE name = 'last_batch_at') AS lastBatchAt,
+       (SELECT value FROM sink_stats WHERE name = 'alert_accepted_seen') AS seen,
+       (SELECT value FROM sink_stats WHERE name = 'alert_waiting_since') AS waitingSince,
+       (SELECT value FROM metric_counters WHERE name = 'events_accepted_total' AND labels = '') AS accepted,
        (SELECT COUNT(*) FROM dead_letters) AS dead`,
-  ).first<{ lag: number | null; dead: number }>();
+  ).first<{
+    lag: number | null;
+    lastBatchAt: number | null;
+    seen: number | null;
+    waitingSince: number | null;
+    accepted: number | null;
+    dead: number;
+  }>();
   const limit = Number(env.ALERT_SINK_LAG_SECONDS ?? DEFAULT_SINK_LAG_ALERT_SECONDS) || DEFAULT_SINK_LAG_ALERT_SECONDS;
+  const lastBatchAt = row?.lastBatchAt ?? 0;
+  const accepted = row?.accepted ?? 0;
+  // Events accepted since the last look: the first look that saw them after the sink's last batch starts the wait.
+  let waitingSince = row?.waitingSince ?? 0;
+  if (accepted !== (row?.seen ?? 0) && waitingSince <= lastBatchAt) waitingSince = now;
+  if (lastBatchAt >= waitingSince) waitingSince = 0;
+  await env.WAREHOUSE.prepare(
+    `INSERT INTO sink_stats (name, value) VALUES ('alert_accepted_seen', ?), ('alert_waiting_since', ?)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+  )
+    .bind(accepted, waitingSince)
+    .run();
   const lagSeconds = (row?.lag ?? 0) / 1000;
+  const waitedSeconds = waitingSince > 0 ? (now - waitingSince) / 1000 : 0;
   const dead = row?.dead ?? 0;
   await reconcileIncidents(
     env,
     [
       {
         key: "sink_lag",
-        firing: lagSeconds > limit,
-        summary: `the sink's last batch carried a change ${lagSeconds.toFixed(0)} s old (alert above ${limit} s)`,
+        firing: lagSeconds > limit || waitedSeconds > limit,
+        summary:
+          waitedSeconds > limit
+            ? `the sink has written no batch for ${waitedSeconds.toFixed(0)} s while events were accepted (alert above ${limit} s)`
+            : `the sink's last batch carried a change ${lagSeconds.toFixed(0)} s old (alert above ${limit} s)`,
       },
       {
         key: "dead_letters",

@@ -1,6 +1,6 @@
 /**
- * Quality runs: created by `POST /v1/quality/runs`, the daily Cron Trigger
- * or `npm run quality`, carried out by the `edge-profiles-quality` Queue's
+ * Quality runs: created by `POST /v1/quality/runs` (which `npm run quality`
+ * calls) or the daily Cron Trigger, carried out by the `edge-profiles-quality` Queue's
  * consumer (a run reads the lake and compares thousands of profiles: more
  * than a request's `waitUntil` should hold), and kept in D1 `quality_runs`.
  * Each check runs on its own: one that cannot run fails alone, with why.
@@ -20,7 +20,8 @@ export const QUALITY_CRON = "0 3 * * *";
 /** A run still `running` after this long was lost with its consumer: it reads as `error`. */
 export const RUN_TIMEOUT_MS = 15 * 60_000;
 
-export type RunTrigger = "api" | "cron" | "cli";
+/** `api`: `POST /v1/quality/runs` (also what `npm run quality` calls); `cron`: the daily run. */
+export type RunTrigger = "api" | "cron";
 
 export interface QualityRun {
   id: string;

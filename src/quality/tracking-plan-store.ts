@@ -7,7 +7,7 @@
  * plan are kept as samples, capped per event and by age.
  */
 import { and, desc, eq, lt, sql } from "drizzle-orm";
-import { chunk, rowsPerStatement, type WarehouseDb } from "../catalog/store";
+import type { WarehouseDb } from "../catalog/store";
 import type { ProfileEvent } from "../model/messages";
 import type { QuarantinePolicy } from "../model/quarantine-policy";
 import {
@@ -49,9 +49,22 @@ export async function savePlan(db: WarehouseDb, plan: TrackingPlanInput | null, 
   return { version: row.version, plan, createdAt: now };
 }
 
+/** The plan this isolate compiled last, and its version (0: none): a refresh that finds the same version keeps it. */
+let compiled: { version: number; plan: CompiledPlan | null } = { version: 0, plan: null };
+
 const copy = new IsolateCopy<CompiledPlan | null>("tracking plan", async (db) => {
+  const [head] = await db
+    .select({ version: trackingPlans.version })
+    .from(trackingPlans)
+    .orderBy(desc(trackingPlans.version))
+    .limit(1);
+  if ((head?.version ?? 0) === compiled.version) return compiled.plan;
   const stored = await loadPlan(db);
-  return stored?.plan ? compilePlan(stored.plan, stored.version) : null;
+  compiled = {
+    version: stored?.version ?? 0,
+    plan: stored?.plan ? compilePlan(stored.plan, stored.version) : null,
+  };
+  return compiled.plan;
 });
 
 /** The plan in force (null: none); only a cold isolate waits for D1. */

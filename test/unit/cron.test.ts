@@ -26,6 +26,9 @@ describe("cron schedules", () => {
     expect(cronMatches("0 0 1 * 1", at("2026-12-07T00:00:00Z"))).toBe(true); // Monday, not the 1st
     expect(cronMatches("0 0 1 * 1", at("2026-12-01T00:00:00Z"))).toBe(true); // the 1st, a Tuesday
     expect(cronMatches("0 0 1 * 1", at("2026-12-02T00:00:00Z"))).toBe(false);
+    // A day field starting with `*` (a step too) makes both day fields count, not either.
+    expect(cronMatches("0 0 */2 * 1", at("2026-12-08T00:00:00Z"))).toBe(false); // Tuesday the 8th
+    expect(cronMatches("0 0 */2 * 1", at("2026-12-07T00:00:00Z"))).toBe(true); // Monday the 7th
   });
 
   it("refuses what it does not understand rather than firing it every minute", () => {

@@ -116,6 +116,20 @@ describe("a tracking plan's verdict", () => {
     expect(verdict.violations[0]?.kind).toBe("format");
   });
 
+  it("names a property with a space or a slash as it was sent", () => {
+    const p = plan({
+      events: {
+        "Product Viewed": {
+          type: "object",
+          properties: { "first name": { type: "string" }, "a/b": { type: "number" } },
+          additionalProperties: false,
+        },
+      },
+    });
+    const verdict = checkAgainstPlan(p, viewed({ "first name": 3, "a/b": "x" }));
+    expect(verdict.violations.map((v) => v.property).sort()).toEqual(["a/b", "first name"]);
+  });
+
   it("keeps at most 20 violations of one message", () => {
     const properties = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`stray_${i}`, i]));
     const verdict = checkAgainstPlan(plan(), viewed({ product_id: "p", price: 1, ...properties }));
