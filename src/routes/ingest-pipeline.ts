@@ -74,6 +74,13 @@ export function clientOf(
   return { ip: clientAddressOf(req, env), userAgent: req.header("user-agent") ?? null };
 }
 
+/** What a rejection keeps of the key it came with: its class, and for a public browser key a shorter payload. */
+function keyClassOf(trust: WriteKeyClass): Pick<Rejection, "writeKeyClass" | "payloadChars"> {
+  return trust === "browser"
+    ? { writeKeyClass: "browser", payloadChars: BROWSER_PAYLOAD_CHARS }
+    : { writeKeyClass: "server" };
+}
+
 /** Actors one request calls at once; all requests together are bounded by the actor gate. */
 const ACTOR_CALLS_PER_REQUEST = 32;
 
@@ -164,7 +171,7 @@ export async function ingestMessages(
         reason: result.reason,
         index: batched ? index : null,
         payload: raw,
-        ...(options.trust === "browser" ? { payloadChars: BROWSER_PAYLOAD_CHARS } : {}),
+        ...keyClassOf(options.trust),
       });
       return;
     }
@@ -179,7 +186,7 @@ export async function ingestMessages(
           reason: blockedReason(event, verdict.violations),
           index: batched ? index : null,
           payload: raw,
-          ...(options.trust === "browser" ? { payloadChars: BROWSER_PAYLOAD_CHARS } : {}),
+          ...keyClassOf(options.trust),
         });
         return;
       }

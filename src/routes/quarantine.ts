@@ -16,6 +16,7 @@ import { QUARANTINE_COUNTERS } from "../model/quarantine-policy";
 import { REJECTION_CODES, type RejectionCode } from "../model/validate";
 import { badEvents, sinkStats } from "../sink/warehouse-schema";
 import type { AppEnv } from "./app-env";
+import type { WriteKeyClass } from "./auth";
 import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
 import { ApiError } from "./errors";
@@ -163,7 +164,12 @@ quarantineRoutes.post("/v1/quarantine/replay", async (c) => {
   const rows = new Map((await db.select().from(badEvents).where(inArray(badEvents.id, ids))).map((r) => [r.id, r]));
 
   const outcomes = new Map<number, ReplayOutcome>();
-  const replays: { id: number; messageId: string; message: Record<string, unknown> | unknown }[] = [];
+  const replays: {
+    id: number;
+    messageId: string;
+    message: Record<string, unknown> | unknown;
+    trust: WriteKeyClass;
+  }[] = [];
   for (const item of parsed.data.items) {
     if (outcomes.has(item.id) || replays.some((r) => r.id === item.id)) continue;
     const row = rows.get(item.id);
@@ -186,35 +192,40 @@ quarantineRoutes.post("/v1/quarantine/replay", async (c) => {
       object && typeof (message as Record<string, unknown>).messageId === "string"
         ? String((message as Record<string, unknown>).messageId)
         : `replay-${row.id}`;
-    replays.push({ id: row.id, messageId, message: object ? { ...message, messageId } : message });
+    // A browser key's message replays as one: its identity claims are checked again (its `context.userHash` is kept).
+    const trust: WriteKeyClass = row.writeKeyClass === "browser" ? "browser" : "server";
+    replays.push({ id: row.id, messageId, message: object ? { ...message, messageId } : message, trust });
   }
 
   const now = Date.now();
-  if (replays.length > 0) {
+  const updates = [];
+  for (const trust of ["server", "browser"] as const) {
+    const group = replays.filter((r) => r.trust === trust);
+    if (group.length === 0) continue;
     const result = await ingestMessages(
       c.env,
       (p) => c.executionCtx.waitUntil(p),
-      replays.map((r) => r.message),
-      // The operator holding the API key vouches for what they replay, as a server source would.
-      { source: "replay", trust: "server", receivedAt: now, quarantineRejections: false },
+      group.map((r) => r.message),
+      // A server key's message (or one kept before key classes were) is vouched for by the operator replaying it.
+      { source: "replay", trust, receivedAt: now, quarantineRejections: false },
     );
     const rejected = new Map(result.rejected.map((r) => [r.index, r]));
-    const updates = replays.map((r, index) => {
+    for (const [index, r] of group.entries()) {
       const again = rejected.get(index);
       if (again) {
         outcomes.set(r.id, { id: r.id, status: "rejected", reason: again.reason });
         const code = isCode(again.code) ? again.code : "invalid_fields";
-        return db.update(badEvents).set({ code, reason: again.reason }).where(eq(badEvents.id, r.id));
+        updates.push(db.update(badEvents).set({ code, reason: again.reason }).where(eq(badEvents.id, r.id)));
+        continue;
       }
       outcomes.set(r.id, { id: r.id, status: "replayed", messageId: r.messageId });
-      return db
-        .update(badEvents)
-        .set({ replayedAt: now, replayedMessageId: r.messageId })
-        .where(eq(badEvents.id, r.id));
-    });
-    const [first, ...rest] = updates;
-    if (first) await db.batch([first, ...rest]);
+      updates.push(
+        db.update(badEvents).set({ replayedAt: now, replayedMessageId: r.messageId }).where(eq(badEvents.id, r.id)),
+      );
+    }
   }
+  const [first, ...rest] = updates;
+  if (first) await db.batch([first, ...rest]);
   const results = ids.flatMap((id) => outcomes.get(id) ?? []);
   return c.json({
     replayed: results.filter((r) => r.status === "replayed").length,

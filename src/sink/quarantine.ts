@@ -36,6 +36,8 @@ export interface Rejection {
   payload: unknown;
   /** Keep at most this much of the payload's text (default 64 KB). */
   payloadChars?: number;
+  /** The class of the write key it came with, when it had one: a replay applies it with the same trust. */
+  writeKeyClass?: "browser" | "server";
 }
 
 /**
@@ -92,10 +94,11 @@ export async function quarantine(
         anonymousId: owners.anonymousId,
         // The directory's hash of the address: the row names its owner without holding the address twice.
         emailHash: owners.email ? (await emailDirectoryName(owners.email)).slice("email:".length) : null,
+        writeKeyClass: r.writeKeyClass ?? null,
       };
     }),
   );
-  const statements = chunk(rows, rowsPerStatement(9)).map((part) => db.insert(badEvents).values(part));
+  const statements = chunk(rows, rowsPerStatement(10)).map((part) => db.insert(badEvents).values(part));
   const [first, ...rest] = statements;
   const codes = new Set(rejections.map((r) => r.code));
   const pruning = pruneStatements(db, QUARANTINE, codes, rejections.length, receivedAt, policy);

@@ -62,6 +62,12 @@ export const badEvents = sqliteTable(
     userId: text("user_id"),
     anonymousId: text("anonymous_id"),
     emailHash: text("email_hash"),
+    /**
+     * The class of the write key the message came with (`browser`, `server`):
+     * a replay applies it with the same trust. Null for rows kept before it
+     * was recorded, which replay as before (vouched for by the operator).
+     */
+    writeKeyClass: text("write_key_class"),
   },
   (t) => [
     index("bad_events_received_at").on(t.receivedAt),

@@ -7,7 +7,7 @@
  * the tests here run in order and each sets the plan it needs.
  */
 import { describe, expect, it } from "vitest";
-import { API_KEY, call, eventually, read, readJson, sendBatch, uid } from "./helpers";
+import { API_KEY, BROWSER_KEY, basic, call, eventually, ingest, read, readJson, sendBatch, uid } from "./helpers";
 
 const productViewed = {
   type: "object",
@@ -203,6 +203,36 @@ describe("a tracking plan", () => {
     const again = (await (await replay()).json()) as { results: { status: string }[] };
     expect(again.results[0]?.status).toBe("already_replayed");
     expect((await storedEvents(user)).map((e) => e.messageId)).toEqual([`${user}-m`]);
+  });
+
+  it("replays a browser key's blocked message with a browser key's trust: no one's traits are taken over", async () => {
+    const victim = uid("victim");
+    await sendBatch([{ type: "identify", userId: victim, traits: { email: `${victim}@example.com`, plan: "gold" } }]);
+    await setPlan({
+      events: {},
+      traits: { type: "object", properties: { plan: { enum: ["free", "gold"] } } },
+      unplanned: "allow",
+      violations: "block",
+    });
+    // Someone with the public key claims the victim's profile, with a plan the schema refuses: blocked.
+    const res = await ingest(
+      "/v1/batch",
+      { batch: [{ type: "identify", userId: victim, traits: { email: "attacker@example.com", plan: "x" } }] },
+      { authorization: basic(BROWSER_KEY) },
+    );
+    expect(((await res.json()) as { rejected: { code: string }[] }).rejected[0]?.code).toBe("tracking_plan_violation");
+    const q = await readJson<Quarantined>("/v1/quarantine?reason=tracking_plan_violation&limit=50");
+    const row = q.items.find((i) => i.payload.userId === victim);
+    // The plan is relaxed and the row replayed: it goes in as what it was, an unverified browser claim.
+    await setPlan({ events: {}, unplanned: "allow", violations: "allow" });
+    const replayed = await call("/v1/quarantine/replay", {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ items: [{ id: row?.id }] }),
+    });
+    expect(((await replayed.json()) as { results: { status: string }[] }).results[0]?.status).toBe("replayed");
+    const profile = await readJson<{ traits: Record<string, unknown> }>(`/v1/profiles/user_id:${victim}`);
+    expect(profile.traits).toMatchObject({ email: `${victim}@example.com`, plan: "gold" });
   });
 
   it("counts under the plan in force: a new version starts from zero, the old one still answers", async () => {

@@ -1,0 +1,1 @@
+ALTER TABLE `bad_events` ADD `write_key_class` text;
