@@ -17,11 +17,11 @@ import { warehouseDb } from "../catalog/store";
 import type { ComputedTraitResponse } from "../model/audience-views";
 import { computedKeysOf } from "../model/audiences";
 import { computedTraitDefinition, TRAIT_KEY, TRAIT_KEY_RULE } from "../model/computed-traits";
-import { describeIssue, findUnsafeKey } from "../model/validate";
+import { findUnsafeKey } from "../model/validate";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
-import { ApiError } from "./errors";
+import { ApiError, invalidBody } from "./errors";
 
 export const computedTraitRoutes = new Hono<AppEnv>();
 computedTraitRoutes.use("/v1/computed-traits", requireApiKey());
@@ -53,10 +53,7 @@ computedTraitRoutes.put("/v1/computed-traits/:key", async (c) => {
   if (unsafe) throw new ApiError(400, "invalid_computed_trait", unsafe);
   const parsed = computedTraitDefinition.safeParse(body);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 3);
-    throw new ApiError(400, "invalid_computed_trait", issues.map(describeIssue).join("; "), {
-      fields: issues.map((i) => i.path.map(String).join(".")),
-    });
+    throw invalidBody("invalid_computed_trait", parsed.error);
   }
   const db = warehouseDb(c.env.WAREHOUSE);
   const existing = await listComputedTraits(db);

@@ -6,6 +6,8 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
+import { describeIssue } from "../model/validate";
 
 export class ApiError extends HTTPException {
   constructor(
@@ -46,4 +48,12 @@ export function onError(err: Error, c: Context) {
 
 export function notFound(c: Context) {
   return c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}; see /openapi.json`), 404);
+}
+
+/** A body that failed its schema: 400 with `code`, what was wrong with the first few fields, and their paths. */
+export function invalidBody(code: string, error: z.ZodError): ApiError {
+  const issues = error.issues.slice(0, 3);
+  return new ApiError(400, code, issues.map(describeIssue).join("; "), {
+    fields: issues.map((i) => i.path.map(String).join(".")),
+  });
 }

@@ -18,11 +18,11 @@ import {
 } from "../experiments/store";
 import { experimentResults } from "../model/experiment-results";
 import { EXPERIMENT_ID, experimentDefinition } from "../model/experiments";
-import { describeIssue, findUnsafeKey } from "../model/validate";
+import { findUnsafeKey } from "../model/validate";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
-import { ApiError } from "./errors";
+import { ApiError, invalidBody } from "./errors";
 
 export const experimentRoutes = new Hono<AppEnv>();
 experimentRoutes.use("/v1/experiments", requireApiKey());
@@ -51,10 +51,7 @@ experimentRoutes.post("/v1/experiments", async (c) => {
   if (unsafe) throw new ApiError(400, "invalid_experiment", unsafe);
   const parsed = experimentDefinition.safeParse(body);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 3);
-    throw new ApiError(400, "invalid_experiment", issues.map(describeIssue).join("; "), {
-      fields: issues.map((i) => i.path.map(String).join(".")),
-    });
+    throw invalidBody("invalid_experiment", parsed.error);
   }
   const outcome = await createExperiment(warehouseDb(c.env.WAREHOUSE), parsed.data, Date.now());
   if (!outcome.ok) {

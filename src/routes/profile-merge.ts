@@ -15,11 +15,10 @@ import { type PersonIdentity, profileActor } from "../actors/client";
 import type { IngestResponse } from "../model/messages";
 import { publicProfileId } from "../model/profile-id";
 import { profileMergeRequest } from "../model/quality-views";
-import { describeIssue } from "../model/validate";
 import type { AppEnv } from "./app-env";
 import { bearerToken, requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
-import { ApiError } from "./errors";
+import { ApiError, invalidBody } from "./errors";
 import { ingestMessages, OPERATOR_MERGE_SOURCE } from "./ingest-pipeline";
 import { fingerprint } from "./limits";
 import { resolveProfile } from "./profiles";
@@ -50,10 +49,7 @@ async function knownPerson(env: AppEnv["Bindings"], field: "from" | "into", id: 
 profileMergeRoutes.post("/v1/profiles/merge", requireApiKey(), async (c) => {
   const parsed = profileMergeRequest.safeParse(await readJsonBody(c.req.raw, 4 * 1024, "merge request"));
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 3);
-    throw new ApiError(400, "invalid_merge_request", issues.map(describeIssue).join("; "), {
-      fields: issues.map((i) => i.path.map(String).join(".")),
-    });
+    throw invalidBody("invalid_merge_request", parsed.error);
   }
   const { from, into, reason } = parsed.data;
   const [source, target] = await Promise.all([knownPerson(c.env, "from", from), knownPerson(c.env, "into", into)]);

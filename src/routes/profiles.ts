@@ -72,6 +72,16 @@ async function profileOr400(c: Context<AppEnv>): Promise<ResolvedProfile> {
   return resolved.profile;
 }
 
+/** Parses `?before=`, a page cursor (a row id from an earlier page's `next`); null when absent. */
+export function beforeParam(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  const before = Number(raw);
+  if (!Number.isInteger(before) || before < 1) {
+    throw new ApiError(400, "invalid_cursor", "before must be the `next` value of a previous page");
+  }
+  return before;
+}
+
 /** Parses `?limit=`, answering 400 with the allowed range when it is out of it. */
 export function limitParam(raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined || raw === "") return fallback;

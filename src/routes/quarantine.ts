@@ -21,7 +21,7 @@ import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
 import { ApiError } from "./errors";
 import { ingestMessages } from "./ingest-pipeline";
-import { limitParam } from "./profiles";
+import { beforeParam, limitParam } from "./profiles";
 
 export const quarantineRoutes = new Hono<AppEnv>();
 quarantineRoutes.use("/v1/quarantine", requireApiKey());
@@ -53,11 +53,7 @@ quarantineRoutes.get("/v1/quarantine", async (c) => {
   if (!(STATUSES as readonly string[]).includes(status)) {
     throw new ApiError(400, "invalid_status", `status must be one of ${STATUSES.join(", ")}`);
   }
-  const beforeRaw = c.req.query("before");
-  const before = beforeRaw === undefined ? null : Number(beforeRaw);
-  if (before !== null && (!Number.isInteger(before) || before < 1)) {
-    throw new ApiError(400, "invalid_cursor", "before must be the `next` value of a previous page");
-  }
+  const before = beforeParam(c.req.query("before"));
 
   const db = warehouseDb(c.env.WAREHOUSE);
   const where = and(

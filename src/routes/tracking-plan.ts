@@ -8,13 +8,13 @@
 import { Hono } from "hono";
 import { warehouseDb } from "../catalog/store";
 import { compilePlan, PlanError, trackingPlanInput } from "../model/tracking-plan";
-import { describeIssue, findUnsafeKey } from "../model/validate";
+import { findUnsafeKey } from "../model/validate";
 import { invalidatePlan, listViolations, loadPlan, type StoredPlan, savePlan } from "../quality/tracking-plan-store";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
-import { ApiError } from "./errors";
-import { limitParam } from "./profiles";
+import { ApiError, invalidBody } from "./errors";
+import { beforeParam, limitParam } from "./profiles";
 
 export const trackingPlanRoutes = new Hono<AppEnv>();
 trackingPlanRoutes.use("/v1/tracking-plan", requireApiKey());
@@ -33,10 +33,7 @@ trackingPlanRoutes.put("/v1/tracking-plan", async (c) => {
   if (unsafe) throw new ApiError(400, "invalid_tracking_plan", unsafe);
   const parsed = trackingPlanInput.safeParse(body);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 3);
-    throw new ApiError(400, "invalid_tracking_plan", issues.map(describeIssue).join("; "), {
-      fields: issues.map((i) => i.path.map(String).join(".")),
-    });
+    throw invalidBody("invalid_tracking_plan", parsed.error);
   }
   try {
     compilePlan(parsed.data, 0);
@@ -82,11 +79,7 @@ trackingPlanRoutes.get("/v1/tracking-plan/violations", async (c) => {
     if (!stored) return c.json({ version: null, counts: [], items: [], next: null });
     version = stored.version;
   }
-  const beforeRaw = c.req.query("before");
-  const before = beforeRaw === undefined ? null : Number(beforeRaw);
-  if (before !== null && (!Number.isInteger(before) || before < 1)) {
-    throw new ApiError(400, "invalid_cursor", "before must be the `next` value of a previous page");
-  }
+  const before = beforeParam(c.req.query("before"));
   const limit = limitParam(c.req.query("limit"), 50, 500);
   const event = c.req.query("event") || null;
   const { counts, items } = await listViolations(db, { version, event, limit: limit + 1, before });
