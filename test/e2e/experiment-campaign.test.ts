@@ -192,7 +192,8 @@ it("a 5,000-recipient campaign: personalized 6% vs static 3% clicks, counted exa
   ) => of.reduce((n, v) => n + pick(v), 0);
   const results = await waitFor(
     async () => {
-      const res = await fetch(`${base}/v1/experiments/spring-recs/results`, { headers: auth });
+      // A poll that loses its connection is sent again, like every request of this test.
+      const res = await fetchRetrying(`${base}/v1/experiments/spring-recs/results`, { headers: auth });
       return (await res.json()) as ExperimentResults;
     },
     (r) =>
