@@ -72,12 +72,26 @@ function result(
 const share = (part: number, total: number) => (total === 0 ? null : part / total);
 const percent = (v: number | null) => (v === null ? "—" : `${(v * 100).toFixed(2)}%`);
 
-async function identifyEmails(env: Env, now: number): Promise<CheckResult> {
+/**
+ * A completeness check: the share of today's rows in `scope` for which
+ * `missing` holds, and the newest few of them.
+ */
+async function missingShare(
+  env: Env,
+  now: number,
+  spec: {
+    check: string;
+    threshold: Threshold;
+    scope: string;
+    missing: string;
+    columns: string;
+    describe: (missing: number, total: number, share: string) => string;
+  },
+): Promise<CheckResult> {
+  const where = `${spec.scope} AND timestamp >= ? AND timestamp < ?`;
   const [counts] = await all<{ total: number; missing: number | null }>(
     env,
-    `SELECT COUNT(*) AS total,
-       SUM(CASE WHEN COALESCE(trim(json_extract(traits, '$.email')), '') = '' THEN 1 ELSE 0 END) AS missing
-     FROM events WHERE type = 'identify' AND timestamp >= ? AND timestamp < ?`,
+    `SELECT COUNT(*) AS total, SUM(CASE WHEN ${spec.missing} THEN 1 ELSE 0 END) AS missing FROM events WHERE ${where}`,
     now - DAY,
     now,
   );
@@ -86,56 +100,42 @@ async function identifyEmails(env: Env, now: number): Promise<CheckResult> {
   const sample = missing
     ? await all(
         env,
-        `SELECT message_id AS messageId, profile_id AS profileId, timestamp FROM events
-         WHERE type = 'identify' AND timestamp >= ? AND timestamp < ?
-           AND COALESCE(trim(json_extract(traits, '$.email')), '') = '' ORDER BY timestamp DESC LIMIT ${SAMPLE}`,
+        `SELECT ${spec.columns} FROM events WHERE ${where} AND (${spec.missing}) ORDER BY timestamp DESC LIMIT ${SAMPLE}`,
         now - DAY,
         now,
       )
     : [];
   const observed = share(missing, total);
   return result(
-    "completeness.identify_email",
+    spec.check,
     observed,
-    THRESHOLDS.identifyEmailMissing,
+    spec.threshold,
     "share",
-    `${missing} of ${total} identify calls in the last 24 hours had no e-mail (${percent(observed)})`,
+    spec.describe(missing, total, percent(observed)),
     sample,
   );
 }
 
-async function productPrices(env: Env, now: number): Promise<CheckResult> {
-  const noPrice =
-    "json_type(properties, '$.price') NOT IN ('integer', 'real') OR json_type(properties, '$.price') IS NULL";
-  const [counts] = await all<{ total: number; missing: number | null }>(
-    env,
-    `SELECT COUNT(*) AS total, SUM(CASE WHEN ${noPrice} THEN 1 ELSE 0 END) AS missing
-     FROM events WHERE type = 'track' AND name IN ${PRODUCT_LIST} AND timestamp >= ? AND timestamp < ?`,
-    now - DAY,
-    now,
-  );
-  const total = counts?.total ?? 0;
-  const missing = counts?.missing ?? 0;
-  const sample = missing
-    ? await all(
-        env,
-        `SELECT message_id AS messageId, profile_id AS profileId, name AS event, product_id AS productId, timestamp
-         FROM events WHERE type = 'track' AND name IN ${PRODUCT_LIST} AND timestamp >= ? AND timestamp < ?
-           AND (${noPrice}) ORDER BY timestamp DESC LIMIT ${SAMPLE}`,
-        now - DAY,
-        now,
-      )
-    : [];
-  const observed = share(missing, total);
-  return result(
-    "completeness.product_price",
-    observed,
-    THRESHOLDS.productPriceMissing,
-    "share",
-    `${missing} of ${total} product events in the last 24 hours had no numeric price (${percent(observed)})`,
-    sample,
-  );
-}
+const identifyEmails = (env: Env, now: number) =>
+  missingShare(env, now, {
+    check: "completeness.identify_email",
+    threshold: THRESHOLDS.identifyEmailMissing,
+    scope: "type = 'identify'",
+    missing: "COALESCE(trim(json_extract(traits, '$.email')), '') = ''",
+    columns: "message_id AS messageId, profile_id AS profileId, timestamp",
+    describe: (missing, total, p) => `${missing} of ${total} identify calls in the last 24 hours had no e-mail (${p})`,
+  });
+
+const productPrices = (env: Env, now: number) =>
+  missingShare(env, now, {
+    check: "completeness.product_price",
+    threshold: THRESHOLDS.productPriceMissing,
+    scope: `type = 'track' AND name IN ${PRODUCT_LIST}`,
+    missing: "json_type(properties, '$.price') IS NULL OR json_type(properties, '$.price') NOT IN ('integer', 'real')",
+    columns: "message_id AS messageId, profile_id AS profileId, name AS event, product_id AS productId, timestamp",
+    describe: (missing, total, p) =>
+      `${missing} of ${total} product events in the last 24 hours had no numeric price (${p})`,
+  });
 
 async function emailSyntax(env: Env, now: number): Promise<CheckResult> {
   const rows = await all<{ messageId: string; profileId: string; email: unknown }>(
