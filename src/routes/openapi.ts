@@ -138,6 +138,14 @@ export function openApiDocument(): unknown {
       "/v1/alias": ingestPath("Link a previous id", "Message"),
       "/v1/batch": ingestPath("Up to 2,500 messages in one request", "BatchRequest"),
       "/v1/import": ingestPath("Alias of /v1/batch", "BatchRequest"),
+      // The paths analytics.js posts to: each type's initial, and `b` for a batch.
+      "/v1/t": ingestPath("Alias of /v1/track (analytics.js)", "Message"),
+      "/v1/i": ingestPath("Alias of /v1/identify (analytics.js)", "Message"),
+      "/v1/p": ingestPath("Alias of /v1/page (analytics.js)", "Message"),
+      "/v1/s": ingestPath("Alias of /v1/screen (analytics.js)", "Message"),
+      "/v1/g": ingestPath("Alias of /v1/group (analytics.js)", "Message"),
+      "/v1/a": ingestPath("Alias of /v1/alias (analytics.js)", "Message"),
+      "/v1/b": ingestPath("Alias of /v1/batch (analytics.js)", "BatchRequest"),
       "/v1/pixel/{type}": {
         get: {
           summary: "Tracking pixel: base64(url) JSON message with writeKey in `data`",
@@ -278,7 +286,11 @@ export function openApiDocument(): unknown {
         get: {
           summary: "One product",
           security: [{ apiKey: [] }],
-          responses: { "200": json("Product"), ...errors, "404": { description: "Unknown product" } },
+          responses: {
+            "200": { description: "The product", ...json("Product") },
+            ...errors,
+            "404": { description: "Unknown product" },
+          },
         },
         delete: {
           summary: "Remove a product",
@@ -356,6 +368,9 @@ export function openApiDocument(): unknown {
       ...audiencePaths(),
       ...qualityPaths(),
       "/healthz": { get: { summary: "Liveness; no auth, no actor call", responses: { "200": { description: "ok" } } } },
+      "/openapi.json": {
+        get: { summary: "This document (OpenAPI 3.1)", responses: { "200": { description: "The OpenAPI document" } } },
+      },
     },
   };
   return cached;
