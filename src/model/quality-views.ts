@@ -104,6 +104,8 @@ export const qualityRunView = z.strictObject({
 });
 export type QualityRunView = z.infer<typeof qualityRunView>;
 
+export const qualityRunList = z.strictObject({ items: z.array(qualityRunView).describe("newest first") });
+
 export const qualityRunStarted = z
   .strictObject({ id: z.string(), status: z.literal("running") })
   .describe("the run is queued; GET /v1/quality/runs/{id} (also the Location header) follows it");

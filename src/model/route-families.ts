@@ -1,5 +1,6 @@
 /**
- * Route families: the `family` label of the request metrics. A handful of
+ * Route families: the `family` label of the request metrics (`console`: the
+ * operator console's page and files). A handful of
  * fixed values, never the path itself, so a scan of made-up URLs cannot grow
  * the number of series.
  */
@@ -24,10 +25,12 @@ const PREFIXES: readonly [string, string][] = [
   ["/metrics", "metrics"],
   ["/healthz", "health"],
   ["/t.js", "tracker"],
+  ["/console/", "console"],
 ];
 
 export function routeFamily(path: string): string {
   if (INGEST.test(path)) return "ingest";
+  if (path === "/") return "console";
   for (const [prefix, family] of PREFIXES) if (path.startsWith(prefix)) return family;
   return "other";
 }

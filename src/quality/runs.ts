@@ -81,6 +81,14 @@ export async function latestRun(env: Env, now = Date.now()): Promise<QualityRun 
   return row ? fromRow(row, now) : null;
 }
 
+/** The newest `limit` runs, newest first. */
+export async function listRuns(env: Env, limit: number, now = Date.now()): Promise<QualityRun[]> {
+  const { results } = await env.WAREHOUSE.prepare("SELECT * FROM quality_runs ORDER BY started_at DESC LIMIT ?")
+    .bind(limit)
+    .all<RunRow>();
+  return results.map((r) => fromRow(r, now));
+}
+
 /** Runs every check of a started run and records the outcome; a redelivered message for a finished run does nothing. */
 export async function carryOutRun(env: Env, id: string, now = Date.now()): Promise<QualityRun | null> {
   const run = await readRun(env, id, now);

@@ -9,6 +9,7 @@ import {
   duplicatesView,
   profileMergeRequest,
   profileMergeView,
+  qualityRunList,
   qualityRunStarted,
   qualityRunView,
   trackingPlanView,
@@ -55,6 +56,7 @@ export function qualitySchemas() {
     TrackingPlanViolations: schema(violationsPage),
     QualityRun: schema(qualityRunView),
     QualityRunStarted: schema(qualityRunStarted),
+    QualityRuns: schema(qualityRunList),
     Duplicates: schema(duplicatesView),
     ProfileMergeRequest: schema(profileMergeRequest),
     ProfileMerge: schema(profileMergeView),
@@ -112,6 +114,14 @@ export function qualityPaths() {
       },
     },
     "/v1/quality/runs": {
+      get: {
+        summary: "The newest quality runs, newest first (empty before the first)",
+        security,
+        parameters: [
+          { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 100 } },
+        ],
+        responses: { "200": { description: "OK", ...json("QualityRuns") }, ...unauthorized },
+      },
       post: {
         summary: "Start a run of every quality check; the quality Queue carries it out",
         security,

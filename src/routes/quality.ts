@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { findDuplicates } from "../model/duplicates";
 import { duplicateCandidates } from "../quality/checks";
-import { latestRun, type QualityRun, readRun, startRun } from "../quality/runs";
+import { latestRun, listRuns, type QualityRun, readRun, startRun } from "../quality/runs";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { ApiError } from "./errors";
@@ -34,6 +34,12 @@ export function runView(run: QualityRun) {
 qualityRoutes.post("/v1/quality/runs", async (c) => {
   const id = await startRun(c.env, "api");
   return c.json({ id, status: "running" }, 202, { location: `/v1/quality/runs/${id}` });
+});
+
+/** The newest runs first (an empty list before the first), for a page of their history. */
+qualityRoutes.get("/v1/quality/runs", async (c) => {
+  const limit = limitParam(c.req.query("limit"), 20, 100);
+  return c.json({ items: (await listRuns(c.env, limit)).map(runView) });
 });
 
 qualityRoutes.get("/v1/quality/runs/:id", async (c) => {

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import {
   duplicatesView,
+  qualityRunList,
   qualityRunStarted,
   qualityRunView,
   trackingPlanView,
@@ -52,7 +53,7 @@ describe("the data-quality routes answer what /openapi.json says", () => {
     const methods = (path: string) => Object.keys(doc.paths[path] ?? {}).sort();
     expect(methods("/v1/tracking-plan")).toEqual(["delete", "get", "put"]);
     expect(methods("/v1/tracking-plan/violations")).toEqual(["get"]);
-    expect(methods("/v1/quality/runs")).toEqual(["post"]);
+    expect(methods("/v1/quality/runs")).toEqual(["get", "post"]);
     expect(methods("/v1/quality/runs/{id}")).toEqual(["get"]);
     expect(methods("/v1/quality")).toEqual(["get"]);
     expect(methods("/v1/quality/duplicates")).toEqual(["get"]);
@@ -149,6 +150,8 @@ describe("the data-quality routes answer what /openapi.json says", () => {
     // The duplicate check's fail bound is Infinity, which JSON carries as null.
     expect(run.checks.find((c) => c.check === "duplicates.people")?.threshold.fail).toBeNull();
     expect(await parsed(qualityRunView, "/v1/quality")).toEqual(run);
+    // The list of runs, newest first, holds it too.
+    expect((await parsed(qualityRunList, "/v1/quality/runs?limit=5")).items[0]).toEqual(run);
   });
 
   it("metrics in the Prometheus text format, for the metrics key", async () => {

@@ -1,0 +1,95 @@
+/**
+ * The operator console in Debian's Chromium on `npm start`'s runtime: served
+ * at `/` under a strict Content-Security-Policy, signed in with an API key
+ * typed into a password field — kept in the tab's sessionStorage only, sent
+ * only as a header, forgotten on sign-out — showing the service's own
+ * numbers, with no console error and no CSP violation.
+ */
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { E2E_KEYS, startProductionServer } from "../../scripts/local-server.mjs";
+import { postBatch, sinkStatus, waitFor } from "./sink-client";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+let server: Awaited<ReturnType<typeof startProductionServer>>;
+let browser: Browser;
+
+beforeAll(async () => {
+  server = await startProductionServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+it("serves the console under a strict Content-Security-Policy", async () => {
+  const res = await fetch(`${server.url}/`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+  const csp = res.headers.get("content-security-policy") ?? "";
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).toContain("script-src 'self'");
+  expect(csp).not.toContain("unsafe-inline");
+  expect(csp).toContain("frame-ancestors 'none'");
+  expect(await res.text()).toContain('<input id="api-key" name="api-key" type="password"');
+});
+
+it("signs in with a typed API key, shows the service's numbers, and forgets the key on sign-out", async () => {
+  // Something to see: events that reach the warehouse.
+  expect((await postBatch(server.url, [{ type: "track", event: "Console Test", userId: "console-1" }])).status).toBe(
+    200,
+  );
+  await waitFor(
+    () => sinkStatus(server.url),
+    (s) => s.tables.events >= 1,
+    "the event in the warehouse",
+  );
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  const requests: string[] = [];
+  page.on("request", (r) => requests.push(r.url()));
+
+  await page.goto(`${server.url}/`);
+  // A wrong key is refused, and says so.
+  await page.fill("#api-key", "not-a-key");
+  await page.press("#api-key", "Enter");
+  await page.waitForSelector("#sign-in-error:has-text('not valid')");
+
+  await page.fill("#api-key", E2E_KEYS.apiKey);
+  await page.click("#sign-in button[type=submit]");
+  await page.waitForSelector("#page h1:has-text('Overview')");
+  await page.waitForFunction('/\\d/.test(document.querySelector("#page .stat")?.textContent ?? "")');
+  expect(await page.textContent("#page")).toContain("Events in the warehouse");
+  expect(await page.inputValue("#api-key")).toBe("");
+
+  // The key was only ever a header: in no URL the page requested, and only in this tab's sessionStorage.
+  expect(requests.filter((u) => u.includes(E2E_KEYS.apiKey))).toEqual([]);
+  expect(await page.evaluate("Object.keys(localStorage)")).toEqual([]);
+  expect(await page.evaluate("Object.values(sessionStorage)")).toEqual([E2E_KEYS.apiKey]);
+
+  await page.click("#sign-out");
+  await page.waitForSelector("#sign-in:not([hidden])");
+  expect(await page.evaluate("sessionStorage.length + localStorage.length")).toBe(0);
+  const cookies = await context.cookies();
+  expect(JSON.stringify(cookies)).not.toContain(E2E_KEYS.apiKey);
+  // A refused first key logs a failed request; nothing else went wrong.
+  expect(problems.filter((p) => !p.includes("401"))).toEqual([]);
+  await context.close();
+});
+
+it("refuses an API key in a query string", async () => {
+  const res = await fetch(`${server.url}/v1/sink/status?key=${E2E_KEYS.apiKey}`);
+  expect(res.status).toBe(401);
+});
