@@ -89,6 +89,52 @@ it("signs in with a typed API key, shows the service's numbers, and forgets the 
   await context.close();
 });
 
+it("finds a person by e-mail and shows their affinities change after an event arrives", async () => {
+  const userId = `console-${crypto.randomUUID().slice(0, 8)}`;
+  const email = `${userId}@example.com`;
+  const sent = await postBatch(server.url, [
+    { type: "identify", userId, traits: { email, name: "Console Person" } },
+    {
+      type: "track",
+      event: "Product Viewed",
+      userId,
+      properties: { product_id: "sku-001", category: "Running Shoes" },
+    },
+  ]);
+  expect(sent.status).toBe(200);
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+  });
+  await page.goto(`${server.url}/`);
+  await page.fill("#api-key", E2E_KEYS.apiKey);
+  await page.press("#api-key", "Enter");
+  await page.waitForSelector("#page h1:has-text('Overview')");
+  // Keyboard-usable: the navigation is links, reached and followed from the keyboard.
+  await page.focus("#nav a[href='#/people']");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#people-query");
+  await page.fill("#people-query", email);
+  await page.press("#people-query", "Enter");
+  await page.waitForSelector(`#person h2:has-text('user_id:${userId}')`);
+  expect(await page.textContent("#person")).toContain("Console Person");
+  await page.waitForSelector(".bars li:has-text('category:running-shoes')");
+  expect(await page.locator(".bars li:has-text('category:trail')").count()).toBe(0);
+
+  // An event arrives; the open page shows the new interest without being reloaded.
+  const more = await postBatch(server.url, [
+    { type: "track", event: "Product Viewed", userId, properties: { product_id: "sku-002", category: "Trail" } },
+  ]);
+  expect(more.status).toBe(200);
+  await page.waitForSelector(".bars li:has-text('category:trail')", { timeout: 20_000 });
+  expect(problems).toEqual([]);
+  await context.close();
+}, 60_000);
+
 it("refuses an API key in a query string", async () => {
   const res = await fetch(`${server.url}/v1/sink/status?key=${E2E_KEYS.apiKey}`);
   expect(res.status).toBe(401);
