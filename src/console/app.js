@@ -51,6 +51,17 @@ function stat(label, value, note = "") {
   );
 }
 
+/** A table of rows of cells (text, or an element); a caption when the section has no heading of its own. */
+function table(caption, headings, rows) {
+  return el(
+    "table",
+    {},
+    caption ? el("caption", { class: "label" }, caption) : "",
+    el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c))))),
+  );
+}
+
 /** Overview: the sink, the quarantine and the latest quality run, refreshed on their own. */
 async function overview(page) {
   const [sink, quarantine, runs] = await Promise.all([
@@ -82,27 +93,10 @@ async function overview(page) {
     el("h2", { id: "q-title" }, "Quarantine by reason"),
     reasons.length === 0
       ? el("p", { class: "muted" }, "Nothing quarantined.")
-      : el(
-          "table",
-          {},
-          el(
-            "thead",
-            {},
-            el(
-              "tr",
-              {},
-              el("th", { scope: "col" }, "Reason"),
-              el("th", { scope: "col" }, "Open"),
-              el("th", { scope: "col" }, "Total"),
-            ),
-          ),
-          el(
-            "tbody",
-            {},
-            ...reasons.map(([reason, n]) =>
-              el("tr", {}, el("td", {}, reason), el("td", {}, number(n.open)), el("td", {}, number(n.total))),
-            ),
-          ),
+      : table(
+          null,
+          ["Reason", "Open", "Total"],
+          reasons.map(([reason, n]) => [reason, number(n.open), number(n.total)]),
         ),
   );
   const qualityCard = el(
@@ -121,33 +115,10 @@ async function overview(page) {
             el("strong", { class: `status-${quality.status}` }, quality.status),
             ` · ${quality.finishedAt ?? "running"}`,
           ),
-          el(
-            "table",
-            {},
-            el(
-              "thead",
-              {},
-              el(
-                "tr",
-                {},
-                el("th", { scope: "col" }, "Check"),
-                el("th", { scope: "col" }, "Status"),
-                el("th", { scope: "col" }, "Detail"),
-              ),
-            ),
-            el(
-              "tbody",
-              {},
-              ...quality.checks.map((c) =>
-                el(
-                  "tr",
-                  {},
-                  el("td", {}, c.check),
-                  el("td", { class: `status-${c.status}` }, c.status),
-                  el("td", {}, c.detail),
-                ),
-              ),
-            ),
+          table(
+            null,
+            ["Check", "Status", "Detail"],
+            quality.checks.map((c) => [c.check, el("span", { class: `status-${c.status}` }, c.status), c.detail]),
           ),
         ),
   );
@@ -162,16 +133,6 @@ function profileIdOf(query) {
 }
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
-
-function table(caption, headings, rows) {
-  return el(
-    "table",
-    {},
-    el("caption", { class: "label" }, caption),
-    el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c))))),
-  );
-}
 
 /** Affinities as bars, scaled to the strongest: the person's interests at a glance, decayed to now. */
 function affinityBars(affinities) {

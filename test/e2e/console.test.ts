@@ -41,10 +41,12 @@ it("serves the console under a strict Content-Security-Policy", async () => {
 });
 
 it("signs in with a typed API key, shows the service's numbers, and forgets the key on sign-out", async () => {
-  // Something to see: events that reach the warehouse.
-  expect((await postBatch(server.url, [{ type: "track", event: "Console Test", userId: "console-1" }])).status).toBe(
-    200,
-  );
+  // Something to see: an event that reaches the warehouse, and a message without its event name, quarantined.
+  const sent = await postBatch(server.url, [
+    { type: "track", event: "Console Test", userId: "console-1" },
+    { type: "track", userId: "console-1" },
+  ]);
+  expect(sent.status).toBe(200);
   await waitFor(
     () => sinkStatus(server.url),
     (s) => s.tables.events >= 1,
@@ -72,6 +74,7 @@ it("signs in with a typed API key, shows the service's numbers, and forgets the 
   await page.waitForSelector("#page h1:has-text('Overview')");
   await page.waitForFunction('/\\d/.test(document.querySelector("#page .stat")?.textContent ?? "")');
   expect(await page.textContent("#page")).toContain("Events in the warehouse");
+  await page.waitForSelector("#page table td:has-text('invalid_fields')");
   expect(await page.inputValue("#api-key")).toBe("");
 
   // The key was only ever a header: in no URL the page requested, and only in this tab's sessionStorage.
