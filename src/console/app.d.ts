@@ -1,3 +1,3 @@
-/** The console's browser module as text, imported through wrangler's `[[rules]]` Text rule and served as `/console/app.js`. */
+/** The console module app.js as text (wrangler Text rule), served to the browser by src/routes/console.ts. */
 declare const source: string;
 export default source;

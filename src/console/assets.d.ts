@@ -7,3 +7,8 @@ declare module "*.css" {
   const text: string;
   export default text;
 }
+// uPlot's browser build, served to the console as a classic script (wrangler Text rule).
+declare module "uplot/dist/uPlot.iife.min.js" {
+  const text: string;
+  export default text;
+}

@@ -1,0 +1,8 @@
+/** catalog: placeholder until its page is written. */
+import { el } from "../lib.js";
+
+export const title = "Catalog";
+
+export async function render(page) {
+  page.replaceChildren(el("h1", {}, title));
+}
