@@ -1,8 +1,8 @@
 /**
  * Counting in the Worker isolate, summing in D1: every isolate counts into
- * its own `MetricsTally` and adds it to `metric_counters` at most every
- * `FLUSH_MS` (one statement, after the request that found it due, in
- * `waitUntil`), so `GET /metrics` shows the same global numbers whichever
+ * its own `MetricsTally` and adds it to `metric_counters` (and the counters'
+ * per-minute history, `metric_minutes`) at most every `FLUSH_MS` (one batch,
+ * after the request that found it due, in `waitUntil`), so `GET /metrics` shows the same global numbers whichever
  * isolate answers. A flush that fails puts its counts back for the next one.
  * What an isolate counted in the seconds before it is evicted is lost: the
  * counters are operational signals, not the record — the warehouse is.
@@ -15,6 +15,7 @@
 import { sql } from "drizzle-orm";
 import { type CounterRow, type Labels, type MetricName, MetricsTally } from "../model/metrics";
 import { prepare } from "../sink/warehouse-writer";
+import { addToMinutes } from "./metric-minutes";
 
 export const FLUSH_MS = 5_000;
 /** A tally with this many series flushes at once: it stays small however busy the isolate. */
@@ -44,8 +45,10 @@ export async function flushMetrics(d1: D1Database, now = Date.now()): Promise<vo
   lastFlushAt = now;
   const rows = tally.drain();
   if (rows.length === 0) return;
+  const minutes = addToMinutes(rows, now);
   try {
-    await prepare(d1, addRows(rows)).run();
+    // One batch, so the totals and the per-minute history never disagree.
+    await d1.batch(minutes ? [prepare(d1, addRows(rows)), prepare(d1, minutes)] : [prepare(d1, addRows(rows))]);
   } catch (err) {
     tally.restore(rows);
     console.error(JSON.stringify({ msg: "metrics flush failed; kept for the next", error: String(err) }));

@@ -4,17 +4,23 @@
  * system can read pipeline health and nothing about people. Counters are the
  * global sums in D1 (observability/metrics-recorder.ts) and the sink's own
  * counters; gauges are read from D1 at scrape time, in one batch.
+ *
+ * `GET /v1/metrics/series` (secret API key, like every `/v1` read) is the
+ * same metrics minute by minute over the last hours, for a chart — the
+ * console's Overview draws it — where a Prometheus is not at hand.
  */
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { sinkBuffer } from "../actors/client";
 import { SINK_BUFFER_SHARDS } from "../actors/sink-buffer";
+import { alignSeries, METRIC_MINUTES_KEPT, MINUTE_MS, minuteOf } from "../model/metric-series";
 import { type CounterRow, type GaugeSample, labelText, renderExposition } from "../model/metrics";
 import { settingsOf } from "../model/settings";
+import { minuteRows } from "../observability/metric-minutes";
 import { flushMetrics } from "../observability/metrics-recorder";
 import { prepare } from "../sink/warehouse-writer";
 import type { AppEnv } from "./app-env";
-import { bearerToken, keyMatches } from "./auth";
+import { bearerToken, keyMatches, requireApiKey } from "./auth";
 import { ApiError } from "./errors";
 
 export const metricsRoutes = new Hono<AppEnv>();
@@ -122,4 +128,24 @@ metricsRoutes.get("/metrics", async (c) => {
     "content-type": "text/plain; version=0.0.4; charset=utf-8",
     "cache-control": "no-store",
   });
+});
+
+metricsRoutes.get("/v1/metrics/series", requireApiKey(), async (c) => {
+  const raw = c.req.query("minutes") ?? "60";
+  const minutes = Number(raw);
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > METRIC_MINUTES_KEPT) {
+    throw new ApiError(
+      400,
+      "invalid_minutes",
+      `minutes must be a whole number from 1 to ${METRIC_MINUTES_KEPT} (the history kept); got "${raw.slice(0, 40)}"`,
+    );
+  }
+  const now = Date.now();
+  // This isolate's counts first, so the minute that is running shows what it has answered.
+  await flushMetrics(c.env.WAREHOUSE, now);
+  const to = minuteOf(now);
+  const from = to - (minutes - 1) * MINUTE_MS;
+  const aligned = alignSeries(await minuteRows(c.env.WAREHOUSE, from, to), from, to);
+  c.header("cache-control", "no-store");
+  return c.json({ stepSeconds: 60, ...aligned });
 });

@@ -1,10 +1,11 @@
 /**
  * The data-quality and observability routes of /openapi.json (DESIGN §9):
  * the tracking plan, quality runs, duplicate people, operator merges and
- * `GET /metrics`, from the zod schemas the routes answer with
+ * `GET /metrics` with its per-minute history, from the zod schemas the routes answer with
  * (model/quality-views.ts).
  */
 import { z } from "zod";
+import { METRIC_MINUTES_KEPT, metricSeriesResponse } from "../model/metric-series";
 import {
   duplicatesView,
   profileMergeRequest,
@@ -60,6 +61,7 @@ export function qualitySchemas() {
     Duplicates: schema(duplicatesView),
     ProfileMergeRequest: schema(profileMergeRequest),
     ProfileMerge: schema(profileMergeView),
+    MetricSeries: schema(metricSeriesResponse),
   };
 }
 
@@ -186,6 +188,22 @@ export function qualityPaths() {
           },
           ...unauthorized,
         },
+      },
+    },
+    "/v1/metrics/series": {
+      get: {
+        summary:
+          "The metrics minute by minute: events accepted, rejected, suppressed, merge calls, sink lag, dead letters, quarantine",
+        security,
+        parameters: [
+          {
+            name: "minutes",
+            in: "query",
+            required: false,
+            schema: { type: "integer", minimum: 1, maximum: METRIC_MINUTES_KEPT, default: 60 },
+          },
+        ],
+        responses: { "200": { description: "Aligned series", ...json("MetricSeries") }, ...errors },
       },
     },
   };

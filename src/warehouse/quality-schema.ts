@@ -2,7 +2,8 @@
  * D1 tables of data quality and observability (DESIGN §9), beside the
  * warehouse's own (`sink/warehouse-schema.ts`; both feed `npm run
  * db:generate`): the tracking plan and the violations it found, quality-check
- * runs, the global metric counters behind `GET /metrics`, alert incidents,
+ * runs, the global metric counters behind `GET /metrics` and their per-minute
+ * history, alert incidents,
  * and the audit of operator merges.
  *
  * Rows that name a person (violation samples, merge audit) record whose they
@@ -121,4 +122,22 @@ export const profileMerges = sqliteTable(
     status: text("status").notNull(),
   },
   (t) => [index("profile_merges_from").on(t.fromProfile), index("profile_merges_into").on(t.intoProfile)],
+);
+
+/**
+ * Per-minute history of the service's metrics, for the console's charts and
+ * `GET /v1/metrics/series`: counters as what was added in that minute (by
+ * every isolate's flush), gauges as sampled by the every-minute cron. Kept
+ * for `METRIC_MINUTES_KEPT` and pruned by the same cron.
+ */
+export const metricMinutes = sqliteTable(
+  "metric_minutes",
+  {
+    /** Start of the minute, epoch ms. */
+    minute: integer("minute").notNull(),
+    name: text("name").notNull(),
+    labels: text("labels").notNull(),
+    value: real("value").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.minute, t.name, t.labels] })],
 );
