@@ -31,6 +31,7 @@ export type ProfileActorApi = Pick<
   | "exportData"
   | "releaseNow"
   | "evaluateAudiences"
+  | "watch"
 >;
 
 export function profileActor(env: Pick<Env, "PROFILES">, name: string): ProfileActorApi {

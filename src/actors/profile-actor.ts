@@ -72,7 +72,8 @@ import {
   readHandover,
   seenAmong,
 } from "./profile-store";
-import { type ActorExport, eventViewsOf, exportOf, profileViewOf } from "./profile-views";
+import { type ActorExport, eventViewsOf, experimentAssignment, exportOf, profileViewOf } from "./profile-views";
+import { ProfileWatchers, sseFrame } from "./profile-watchers";
 import * as schema from "./schema";
 import { heldEvents, PersonSegments, personOf, type SegmentPlan } from "./segments";
 import { deliverDue } from "./webhooks";
@@ -91,6 +92,8 @@ function duplicatesOf(all: readonly ProfileEvent[], fresh: readonly ProfileEvent
  * this large), and a small browser batch skips five statements.
  */
 const PRUNE_EVERY_EVENTS = 50;
+/** Recent events sent with each live view of the profile. */
+const LIVE_EVENTS = 20;
 
 function crossesMultiple(before: number, after: number, step: number): boolean {
   return Math.floor(before / step) !== Math.floor(after / step);
@@ -134,6 +137,8 @@ export class ProfileActor extends DurableObject<Env> {
   private suppressedAt: number | null = null;
   /** The outbox alarm. */
   private readonly flush: FlushSchedule;
+  /** Live views of this person (the console's People page), sent each change after it commits. */
+  private readonly watchers = new ProfileWatchers();
   /** Self-hosted: resets this actor once idle, so a machine's live actors stay bounded. */
   private readonly idle: IdleRelease;
 
@@ -231,7 +236,9 @@ export class ProfileActor extends DurableObject<Env> {
     return this.idle.around(async () => {
       this.ingesting += 1;
       try {
-        return this.withReleaseHint(await this.ingestNow(actorKey, events, trust));
+        const result = await this.ingestNow(actorKey, events, trust);
+        if (result.applied > 0 && this.watchers.size > 0) this.tellWatchers();
+        return this.withReleaseHint(result);
       } finally {
         this.ingesting -= 1;
       }
@@ -462,6 +469,7 @@ export class ProfileActor extends DurableObject<Env> {
           }
         });
         this.pointsTo = target;
+        this.watchers.closeAll(sseFrame("moved", { to: publicProfileId(target) }));
         if (exits) {
           await this.segmentsCommitted(exits, at);
           await this.recordsAdded(at);
@@ -490,15 +498,51 @@ export class ProfileActor extends DurableObject<Env> {
       await this.ready();
       const forward = this.forward();
       if (forward) return forward.readProfile(now);
-      const view = profileViewOf(this.memory, this.settings, now);
-      if (!view) return null;
-      const compiled = await this.caughtUpDefinitions(now);
-      return {
-        ...view,
-        audiences: this.segments.audiences(),
-        computedTraits: compiled ? this.segments.computedTraits(compiled.defs, now) : {},
-      };
+      return this.profileHere(now);
     });
+  }
+
+  private async profileHere(now: number): Promise<ProfileView | null> {
+    const view = profileViewOf(this.memory, this.settings, now);
+    if (!view) return null;
+    const compiled = await this.caughtUpDefinitions(now);
+    return {
+      ...view,
+      audiences: this.segments.audiences(),
+      computedTraits: compiled ? this.segments.computedTraits(compiled.defs, now) : {},
+      experiments: this.memberships.all().map(experimentAssignment),
+    };
+  }
+
+  /**
+   * A live view of this person (`GET /v1/profiles/:id/stream`): a stream of
+   * server-sent events, the profile and recent events now and after every
+   * change, following a merged visitor's pointer; null for someone never
+   * seen. An open stream counts as a call in flight (the actor is not
+   * released under it); it ends after a few minutes and the client reconnects.
+   */
+  async watch(): Promise<ReadableStream<Uint8Array> | null> {
+    await this.ready();
+    const forward = this.forward();
+    if (forward) return forward.watch();
+    const frame = await this.liveFrame(Date.now());
+    if (!frame) return null;
+    const { stream, ended } = this.watchers.watch(frame);
+    void this.idle.around(() => ended);
+    return stream;
+  }
+
+  private async liveFrame(now: number): Promise<string | null> {
+    const profile = await this.profileHere(now);
+    return profile ? sseFrame("profile", { profile, events: eventViewsOf(this.db, LIVE_EVENTS) }) : null;
+  }
+
+  /** After a change committed: every watcher gets the profile as it is now. */
+  private tellWatchers() {
+    this.liveFrame(Date.now()).then(
+      (frame) => frame && this.watchers.send(frame),
+      (err) => console.error(JSON.stringify({ msg: "live view not sent", error: String(err) })),
+    );
   }
 
   /** Change records were committed: sent now (`SINK_FLUSH_MS=0`) or by the alarm within `SINK_FLUSH_MS`. */
@@ -795,6 +839,7 @@ export class ProfileActor extends DurableObject<Env> {
         this.suppressedAt = null;
         if (suppress) await this.markSuppressed(Date.now(), linked);
       });
+      this.watchers.closeAll(sseFrame("erased", {}));
     });
   }
 

@@ -18,6 +18,7 @@ import { type ProfileDb, type RecentEventRow, storedSessions } from "./profile-s
 import * as schema from "./schema";
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const DAY_MS = 24 * 3600 * 1000;
 
 function sessionView(s: Session): SessionView {
   return {
@@ -37,7 +38,7 @@ export function profileViewOf(
   memory: ProfileMemory,
   settings: Settings,
   now: number,
-): Omit<ProfileView, "audiences" | "computedTraits"> | null {
+): Omit<ProfileView, "audiences" | "computedTraits" | "experiments"> | null {
   const p = memory.profile;
   if (!p) return null;
   const sessions = memory.sessions;
@@ -60,7 +61,21 @@ export function profileViewOf(
         .map(sessionView),
     },
     consent: { personalization: p.personalization },
+    affinityHalfLifeDays: settings.halfLifeMs / DAY_MS,
     version: p.version,
+  };
+}
+
+/** An experiment the person was exposed to, as the profile shows it. */
+export function experimentAssignment(m: Membership) {
+  const at = (t: number | null) => (t === null ? null : iso(t));
+  return {
+    id: m.experimentId,
+    variant: m.variant,
+    exposedAt: iso(m.exposedAt),
+    openedAt: at(m.openedAt),
+    clickedAt: at(m.clickedAt),
+    convertedAt: at(m.convertedAt),
   };
 }
 

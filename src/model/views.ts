@@ -40,9 +40,24 @@ export const profileView = z.object({
   consent: z
     .object({ personalization: z.boolean().nullable() })
     .describe("the newest consent to personalization given or refused; null when never said"),
+  affinityHalfLifeDays: z
+    .number()
+    .describe("every affinity halves over this many days without a new signal: score × 2^(−days/half-life)"),
   version: z.number().int(),
   audiences: z.array(z.string()).describe("keys of the audiences the person is in now"),
   computedTraits: computedTraitValues,
+  experiments: z
+    .array(
+      z.object({
+        id: z.string(),
+        variant: z.string(),
+        exposedAt: isoTime.describe("the first merge call that rendered the experiment for the person"),
+        openedAt: isoTime.nullable(),
+        clickedAt: isoTime.nullable(),
+        convertedAt: isoTime.nullable(),
+      }),
+    )
+    .describe("the experiments the person was assigned to, and what they did after"),
 });
 export type ProfileView = z.infer<typeof profileView>;
 

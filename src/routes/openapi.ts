@@ -7,6 +7,7 @@ import { product } from "../model/catalog";
 import { experimentResultsResponse } from "../model/experiment-results";
 import { experimentDefinition, experimentResponse } from "../model/experiments";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
+import { regulationDetail, regulationList } from "../model/regulation-views";
 import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
 import { audiencePaths, audienceSchemas } from "./openapi-audiences";
@@ -123,6 +124,8 @@ export function openApiDocument(): unknown {
         Merge: schema(mergeResponse),
         ...audienceSchemas(),
         ...qualitySchemas(),
+        Regulation: schema(regulationDetail),
+        Regulations: schema(regulationList),
         ExperimentDefinition: schema(experimentDefinition),
         Experiment: schema(experimentResponse),
         ExperimentResults: schema(experimentResultsResponse),
@@ -166,6 +169,23 @@ export function openApiDocument(): unknown {
         },
       },
       "/v1/profiles/{id}/events": read("Recent events, newest first", "Events"),
+      "/v1/profiles/{id}/stream": {
+        get: {
+          summary:
+            "A live view of the person: server-sent events from their actor, `profile` ({ profile, events }) now and after each change, `moved` or `erased` at the end; the stream closes after a few minutes (reconnect)",
+          security: [{ apiKey: [] }],
+          parameters: [idParam],
+          responses: {
+            "200": {
+              description: "text/event-stream; each `data:` line is one JSON object",
+              content: { "text/event-stream": { schema: { type: "string" } } },
+            },
+            "400": { description: "Invalid profile id", ...json("Error") },
+            "401": { description: "Missing or invalid API key", ...json("Error") },
+            "404": { description: "Never seen", ...json("Error") },
+          },
+        },
+      },
       "/v1/profiles/{id}/recommendations": read("Ranked product recommendations", "Recommendations"),
       "/v1/merge/{id}": {
         get: {
@@ -276,10 +296,45 @@ export function openApiDocument(): unknown {
           responses: { "200": { description: "Stored" }, ...errors },
         },
         get: {
-          summary: "List products by id",
+          summary: "List products in id order, a page at a time; q searches them",
           security: [{ apiKey: [] }],
-          parameters: [limitParam, { name: "after", in: "query", schema: { type: "string" } }],
-          responses: { "200": { description: "A page of products" }, ...errors },
+          parameters: [
+            { ...limitParam, schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
+            {
+              name: "after",
+              in: "query",
+              schema: { type: "string" },
+              description: "the `next` of the previous page: products with a greater id",
+            },
+            {
+              name: "q",
+              in: "query",
+              schema: { type: "string", maxLength: 100 },
+              description:
+                "only products whose id, title, brand or a category contains this text (ASCII letters in either case)",
+            },
+          ],
+          responses: {
+            "200": {
+              description: "A page of products",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: {
+                      products: { type: "array", items: { $ref: "#/components/schemas/Product" } },
+                      next: {
+                        type: ["string", "null"],
+                        description: "`after` for the next page; null on the last",
+                      },
+                    },
+                    required: ["products", "next"],
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
         },
       },
       "/v1/catalog/products/{id}": {
@@ -330,8 +385,33 @@ export function openApiDocument(): unknown {
           requestBody: { content: { "application/json": { schema: schema(regulationRequest) } } },
           responses: { "200": { description: "Created" }, ...errors },
         },
+        get: {
+          summary: "The newest regulations first, each with its subjects counted by status",
+          security: [{ apiKey: [] }],
+          parameters: [
+            { ...limitParam, schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+            {
+              name: "cursor",
+              in: "query",
+              schema: { type: "string" },
+              description: "`data.pagination.next` of the previous page",
+            },
+          ],
+          responses: { "200": { description: "OK", ...json("Regulations") }, ...errors },
+        },
       },
-      "/v1/regulations/{id}": operator("A regulation's overall and per-subject status"),
+      "/v1/regulations/{id}": {
+        get: {
+          summary: "A regulation's overall and per-subject status",
+          security: [{ apiKey: [] }],
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "OK", ...json("Regulation") },
+            ...errors,
+            "404": { description: "Unknown regulation", ...json("Error") },
+          },
+        },
+      },
       "/v1/identity/conflicts": operator(
         "Identity claims from browser keys that were not applied, newest first (kind, profile, limit, before)",
       ),

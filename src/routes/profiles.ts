@@ -22,7 +22,10 @@ export const profileRoutes = new Hono<AppEnv>();
 profileRoutes.use("/v1/profiles/*", requireApiKey());
 
 /** What the read routes ask of a person's actor. */
-export type ProfileReader = Pick<ProfileActorApi, "readProfile" | "readEvents" | "personalization" | "outboxStatus">;
+export type ProfileReader = Pick<
+  ProfileActorApi,
+  "readProfile" | "readEvents" | "personalization" | "outboxStatus" | "watch"
+>;
 
 export interface ResolvedProfile {
   /** The person's actor, or for an address nobody claimed, its directory entry (`email:<sha256>`). */
@@ -43,6 +46,7 @@ const nobody: ProfileReader = {
     computedTraits: {},
   }),
   outboxStatus: async () => ({ pending: 0, oldestAt: null, unconfirmed: 0, alarmAt: null }),
+  watch: async () => null,
 };
 
 /**
@@ -124,6 +128,26 @@ export function recommendationItem(r: Recommendation) {
 profileRoutes.get("/v1/profiles/:id", async (c) => {
   const profile = await (await profileOr400(c)).stub.readProfile();
   return profile ? c.json(profile) : notFound(c.req.param("id"));
+});
+
+/**
+ * A live view of the person as server-sent events (`text/event-stream`),
+ * from their actor: `profile` with `{ profile, events }` now and after each
+ * change, `moved` when they were merged into someone else, `erased` when a
+ * regulation erased them. The stream ends after a few minutes; reconnect.
+ * Read it with `fetch` and the Authorization header (EventSource cannot send
+ * one, and an API key never goes in a URL).
+ */
+profileRoutes.get("/v1/profiles/:id/stream", async (c) => {
+  const stream = await (await profileOr400(c)).stub.watch();
+  if (!stream) return notFound(c.req.param("id"));
+  return new Response(stream, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+    },
+  });
 });
 
 profileRoutes.get("/v1/profiles/:id/events", async (c) => {
