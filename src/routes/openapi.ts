@@ -12,6 +12,7 @@ import { regulationRequest } from "../model/regulations";
 import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
 import { audiencePaths, audienceSchemas } from "./openapi-audiences";
 import { qualityPaths, qualitySchemas, qualitySecuritySchemes } from "./openapi-quality";
+import { profileSearchResponse } from "./profile-search";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
 
@@ -119,6 +120,7 @@ export function openApiDocument(): unknown {
         IngestResponse: schema(ingestResponse),
         Product: schema(product),
         Profile: schema(profileView),
+        ProfileSearch: schema(profileSearchResponse),
         Events: schema(eventsResponse),
         Recommendations: schema(recommendationsResponse),
         Merge: schema(mergeResponse),
@@ -169,6 +171,22 @@ export function openApiDocument(): unknown {
         },
       },
       "/v1/profiles/{id}/events": read("Recent events, newest first", "Events"),
+      "/v1/profiles": {
+        get: {
+          summary:
+            "Find people: q read as a profile id (exact, from the actor) and as a prefix of a user id or e-mail (from the warehouse); nobody found is an empty list",
+          security: [{ apiKey: [] }],
+          parameters: [
+            { name: "q", in: "query", required: true, schema: { type: "string", minLength: 1, maxLength: 256 } },
+            { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+          ],
+          responses: {
+            "200": { description: "Matches, the exact one first", ...json("ProfileSearch") },
+            "400": { description: "Missing or too long q", ...json("Error") },
+            "401": { description: "Missing or invalid API key", ...json("Error") },
+          },
+        },
+      },
       "/v1/profiles/{id}/stream": {
         get: {
           summary:
