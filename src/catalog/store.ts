@@ -1,9 +1,9 @@
 /**
  * The catalog's source of truth in D1 (`products`, `product_popularity`):
- * upserts, point reads and deletes for the catalog API, and the full load
- * the isolate cache ranks from.
+ * upserts, point reads, pages (searched or not) and deletes for the catalog
+ * API, and the full load the isolate cache ranks from.
  */
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import type { Product } from "../model/catalog";
 import * as warehouse from "../sink/warehouse-schema";
@@ -105,12 +105,46 @@ export async function deleteProduct(db: WarehouseDb, id: string): Promise<boolea
   return deleted.length > 0;
 }
 
-export async function listProducts(db: WarehouseDb, limit: number, after: string | null): Promise<Product[]> {
+/** The longest search text `listProducts` takes: a product's title is at most 300 characters, a search far less. */
+export const MAX_SEARCH_CHARS = 100;
+
+/**
+ * A `%text%` LIKE pattern matching `text` literally: `%`, `_` and the escape
+ * character itself are escaped (with `ESCAPE '\'`).
+ */
+function containing(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+}
+
+/**
+ * A page of products in id order after `after`; with `search`, only those
+ * whose id, title, brand or one of whose categories contains it (SQLite's
+ * LIKE: ASCII letters in either case). One statement walking the id index
+ * and stopping at `limit` matches, so a page costs what it finds, not the
+ * whole catalog, unless few products match.
+ */
+export async function listProducts(
+  db: WarehouseDb,
+  limit: number,
+  after: string | null,
+  search: string | null = null,
+): Promise<Product[]> {
+  const p = warehouse.products;
+  const pattern = search === null ? null : containing(search);
   const rows = await db
     .select()
-    .from(warehouse.products)
-    .where(after === null ? undefined : sql`${warehouse.products.id} > ${after}`)
-    .orderBy(warehouse.products.id)
+    .from(p)
+    .where(
+      and(
+        after === null ? undefined : sql`${p.id} > ${after}`,
+        pattern === null
+          ? undefined
+          : sql`(${p.id} LIKE ${pattern} ESCAPE '\\' OR ${p.title} LIKE ${pattern} ESCAPE '\\'
+              OR ${p.brand} LIKE ${pattern} ESCAPE '\\'
+              OR EXISTS (SELECT 1 FROM json_each(${p.categories}) WHERE json_each.value LIKE ${pattern} ESCAPE '\\'))`,
+      ),
+    )
+    .orderBy(p.id)
     .limit(limit)
     .all();
   return rows.map(fromRow);

@@ -130,6 +130,21 @@ export function table(caption, headings, rows, empty = "Nothing yet.") {
   );
 }
 
+/**
+ * A table that may scroll sideways on a narrow screen, reachable from the
+ * keyboard so it can be scrolled there too (WCAG 2.1.1): for tables with no
+ * link or button of their own inside.
+ */
+export function scrollableTable(caption, headings, rows, empty, label = caption) {
+  const node = table(caption, headings, rows, empty);
+  if (node.classList.contains("table-wrap")) {
+    node.tabIndex = 0;
+    node.setAttribute("role", "region");
+    node.setAttribute("aria-label", label);
+  }
+  return node;
+}
+
 let sectionIds = 0;
 /** A card with a heading that labels it. */
 export function section(title, ...children) {

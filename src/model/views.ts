@@ -113,3 +113,18 @@ export const mergeResponse = z.object({
     .describe("present inside an experiment: the variant rendered (a stopped experiment's control)"),
   generatedAt: isoTime,
 });
+
+/** `GET /v1/profiles?q=`: people found by id, user id prefix or e-mail prefix. */
+export const profileSearchResponse = z.object({
+  items: z.array(
+    z.object({
+      id: z.string().describe("the profile id to read: user_id:<id> or anonymous_id:<id>"),
+      userId: z.string().nullable(),
+      email: z.string().nullable(),
+      name: z.string().nullable(),
+      lastSeen: z.string().describe("ISO 8601"),
+      match: z.enum(["exact", "prefix"]).describe("exact: the id itself, from the actor; prefix: from the warehouse"),
+    }),
+  ),
+});
+export type ProfileSearchResponse = z.infer<typeof profileSearchResponse>;

@@ -4,12 +4,13 @@
  * while its work is pending — and queues the work in jobs sized to the
  * Queue's limits; the regulations Queue's consumer carries them out subject
  * by subject (erase, suppress, unsuppress), recording each subject's status,
- * so `GET /v1/regulations/:id` can say how far it got. A job that fails is
+ * so `GET /v1/regulations/:id` can say how far it got (and `GET
+ * /v1/regulations` list the recent ones). A job that fails is
  * retried by the Queue; on its last attempt the subjects it could not finish
  * are marked FAILED. The recorded rows are the truth: a job that never
  * arrives is sent again from them (`./regulation-resume.ts`).
  */
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import { chunk, rowsPerStatement, warehouseDb } from "../catalog/store";
 import type { Env } from "../env";
@@ -249,4 +250,81 @@ export async function regulationView(env: Env, id: string): Promise<RegulationVi
       detail: s.detail && s.status === "FINISHED" ? JSON.parse(s.detail) : s.detail,
     })),
   };
+}
+
+/** Where a page of the list starts: after this regulation, in (createdAt, id) descending order. */
+export interface RegulationCursor {
+  createdAt: number;
+  id: string;
+}
+
+const CURSOR = /^(\d{1,15})\.(reg_[0-9a-f]{32})$/;
+
+export const cursorOf = (r: RegulationCursor) => `${r.createdAt}.${r.id}`;
+
+/** A `next` value read back; null when it is not one. */
+export function parseCursor(raw: string): RegulationCursor | null {
+  const m = CURSOR.exec(raw);
+  return m?.[1] && m[2] ? { createdAt: Number(m[1]), id: m[2] } : null;
+}
+
+export type RegulationSummary = Omit<RegulationView, "subjects">;
+
+/**
+ * The newest regulations (after `cursor`), each with its subjects counted by
+ * status: two statements, the second keyed by the page's ids (at most 100,
+ * D1's parameter limit), so a page costs the same however many subjects a
+ * regulation holds.
+ */
+export async function listRegulations(
+  env: Env,
+  limit: number,
+  cursor: RegulationCursor | null,
+): Promise<{ items: RegulationSummary[]; next: string | null }> {
+  const db = warehouseDb(env.WAREHOUSE);
+  const rows = await db
+    .select()
+    .from(regulations)
+    .where(
+      cursor === null
+        ? undefined
+        : sql`(${regulations.createdAt} < ${cursor.createdAt} OR (${regulations.createdAt} = ${cursor.createdAt} AND ${regulations.id} < ${cursor.id}))`,
+    )
+    .orderBy(desc(regulations.createdAt), desc(regulations.id))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const tallies =
+    page.length === 0
+      ? []
+      : await db
+          .select({
+            regulationId: regulationSubjects.regulationId,
+            status: regulationSubjects.status,
+            n: sql<number>`COUNT(*)`,
+          })
+          .from(regulationSubjects)
+          .where(
+            inArray(
+              regulationSubjects.regulationId,
+              page.map((r) => r.id),
+            ),
+          )
+          .groupBy(regulationSubjects.regulationId, regulationSubjects.status);
+  const items = page.map((r) => {
+    const counts = { INITIALIZED: 0, RUNNING: 0, FINISHED: 0, FAILED: 0 };
+    for (const t of tallies) if (t.regulationId === r.id) counts[t.status as SubjectStatus] += t.n;
+    // The statuses present are enough for the roll-up: it asks only which occur.
+    const present = (Object.keys(counts) as SubjectStatus[]).filter((k) => counts[k] > 0);
+    return {
+      id: r.id,
+      regulationType: r.regulationType,
+      subjectType: r.subjectType,
+      overallStatus: overallStatus(present),
+      createdAt: new Date(r.createdAt).toISOString(),
+      finishedAt: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(),
+      counts,
+    };
+  });
+  const last = page.at(-1);
+  return { items, next: rows.length > limit && last ? cursorOf(last) : null };
 }

@@ -1,10 +1,18 @@
 /**
  * Catalog API (DESIGN §2.4), secret API key: D1 is the source of truth; a
- * write here invalidates this isolate's ranking copy at once.
+ * write here invalidates this isolate's ranking copy at once. The list pages
+ * by id (`after`) and searches id, title, brand and categories (`q`).
  */
 import { Hono } from "hono";
 import { invalidateCatalog } from "../catalog/cache";
-import { deleteProduct, getProduct, listProducts, upsertProducts, warehouseDb } from "../catalog/store";
+import {
+  deleteProduct,
+  getProduct,
+  listProducts,
+  MAX_SEARCH_CHARS,
+  upsertProducts,
+  warehouseDb,
+} from "../catalog/store";
 import { CATALOG_BATCH_LIMIT, type Product, product } from "../model/catalog";
 import { findUnsafeKey } from "../model/validate";
 import type { AppEnv } from "./app-env";
@@ -67,10 +75,25 @@ catalogRoutes.put("/v1/catalog/products", async (c) => {
   return c.json({ success: true, upserted: products.length });
 });
 
+/** `?q=`: trimmed; empty means no search, longer than `MAX_SEARCH_CHARS` is refused. */
+function searchParam(raw: string | undefined): string | null {
+  const q = raw?.trim() ?? "";
+  if (q === "") return null;
+  if (q.length > MAX_SEARCH_CHARS) {
+    throw new ApiError(
+      400,
+      "invalid_query",
+      `q is ${q.length.toLocaleString("en-US")} characters; the limit is ${MAX_SEARCH_CHARS} — search for part of it`,
+    );
+  }
+  return q;
+}
+
 catalogRoutes.get("/v1/catalog/products", async (c) => {
   const limit = limitParam(c.req.query("limit"), 100, 1000);
   const after = c.req.query("after") ?? null;
-  const products = await listProducts(warehouseDb(c.env.WAREHOUSE), limit, after);
+  const q = searchParam(c.req.query("q"));
+  const products = await listProducts(warehouseDb(c.env.WAREHOUSE), limit, after, q);
   const last = products.at(-1);
   return c.json({ products, next: products.length === limit && last ? last.id : null });
 });

@@ -9,10 +9,15 @@ import { experimentDefinition, experimentResponse } from "../model/experiments";
 import { batchRequest, ingestResponse, segmentMessage } from "../model/messages";
 import { regulationDetail, regulationList } from "../model/regulation-views";
 import { regulationRequest } from "../model/regulations";
-import { eventsResponse, mergeResponse, profileView, recommendationsResponse } from "../model/views";
+import {
+  eventsResponse,
+  mergeResponse,
+  profileSearchResponse,
+  profileView,
+  recommendationsResponse,
+} from "../model/views";
 import { audiencePaths, audienceSchemas } from "./openapi-audiences";
 import { qualityPaths, qualitySchemas, qualitySecuritySchemes } from "./openapi-quality";
-import { profileSearchResponse } from "./profile-search";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
 

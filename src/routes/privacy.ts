@@ -1,6 +1,7 @@
 /**
  * Privacy requests (secret API key): Segment-compatible regulations
- * (`POST /v1/regulations`, `GET /v1/regulations/:id`), and the one-person
+ * (`POST /v1/regulations`, `GET /v1/regulations/:id`, and the recent ones,
+ * `GET /v1/regulations?limit=&cursor=`), and the one-person
  * shortcuts on a profile: `DELETE /v1/profiles/:id` (erase everywhere and
  * suppress, carried out before it answers) and `GET /v1/profiles/:id/export`
  * (everything still held, as one JSON document).
@@ -9,11 +10,19 @@ import { Hono } from "hono";
 import { type ProfileRef, parseProfileId } from "../model/profile-id";
 import { checkRegulation, normalizeSubject, type SubjectType } from "../model/regulations";
 import { exportSubject } from "../privacy/erasure";
-import { createRegulation, enqueueJobs, regulationView, runJob } from "../privacy/regulations";
+import {
+  createRegulation,
+  enqueueJobs,
+  listRegulations,
+  parseCursor,
+  regulationView,
+  runJob,
+} from "../privacy/regulations";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { readJsonBody } from "./body";
 import { ApiError } from "./errors";
+import { limitParam } from "./profiles";
 
 export const privacyRoutes = new Hono<AppEnv>();
 privacyRoutes.use("/v1/regulations", requireApiKey());
@@ -37,6 +46,18 @@ privacyRoutes.post("/v1/regulations", async (c) => {
     console.error(JSON.stringify({ msg: "regulation jobs not queued; the cron resumes them", id, error: String(err) }));
   }
   return c.json({ data: { regulateId: id } }, 200);
+});
+
+/** The newest regulations first, each with its subjects counted by status; `cursor` is the previous page's `next`. */
+privacyRoutes.get("/v1/regulations", async (c) => {
+  const limit = limitParam(c.req.query("limit"), 20, 100);
+  const raw = c.req.query("cursor");
+  const cursor = raw === undefined ? null : parseCursor(raw);
+  if (raw !== undefined && cursor === null) {
+    throw new ApiError(400, "invalid_cursor", "cursor must be the `pagination.next` value of a previous page");
+  }
+  const { items, next } = await listRegulations(c.env, limit, cursor);
+  return c.json({ data: { regulations: items, pagination: { next } } });
 });
 
 privacyRoutes.get("/v1/regulations/:id", async (c) => {

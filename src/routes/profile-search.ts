@@ -12,8 +12,8 @@
  */
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { warehouseDb } from "../catalog/store";
+import type { ProfileSearchResponse } from "../model/views";
 import type { AppEnv } from "./app-env";
 import { requireApiKey } from "./auth";
 import { ApiError } from "./errors";
@@ -21,19 +21,7 @@ import { limitParam, resolveProfile } from "./profiles";
 
 export const profileSearchRoutes = new Hono<AppEnv>();
 
-export const profileSearchResponse = z.object({
-  items: z.array(
-    z.object({
-      id: z.string().describe("the profile id to read: user_id:<id> or anonymous_id:<id>"),
-      userId: z.string().nullable(),
-      email: z.string().nullable(),
-      name: z.string().nullable(),
-      lastSeen: z.string().describe("ISO 8601"),
-      match: z.enum(["exact", "prefix"]).describe("exact: the id itself, from the actor; prefix: from the warehouse"),
-    }),
-  ),
-});
-type SearchItem = z.infer<typeof profileSearchResponse>["items"][number];
+type SearchItem = ProfileSearchResponse["items"][number];
 
 /** What a search box holds, as a profile id. */
 export function searchedId(q: string): string {

@@ -6,7 +6,7 @@
  */
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { profileSearchResponse } from "../../src/routes/profile-search";
+import { profileSearchResponse } from "../../src/model/views";
 import { call, eventually, read, sendBatch, uid } from "./helpers";
 
 async function search(q: string) {

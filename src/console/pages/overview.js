@@ -125,19 +125,21 @@ export async function render(page) {
   }
   const quality = runs?.items?.[0] ?? null;
   const lag = sink?.consumer?.lastLagMs;
-  page.querySelector("#overview-cards").replaceChildren(
-    stat("Events in the warehouse", number(sink?.tables?.events)),
-    stat("Profiles", number(sink?.tables?.profiles)),
-    stat(
-      "Sink lag",
-      lag == null ? "—" : `${(lag / 1000).toFixed(1)} s`,
-      sink?.consumer?.lastBatchAt
-        ? `last batch ${new Date(sink.consumer.lastBatchAt).toLocaleTimeString()}`
-        : "no batch yet",
-    ),
-    stat("Dead letters", number(sink?.deadLetters)),
-    stat("Suppressed events", number(sink?.suppressedEvents)),
-  );
+  page
+    .querySelector("#overview-cards")
+    .replaceChildren(
+      stat("Events in the warehouse", number(sink?.tables?.events)),
+      stat("Profiles", number(sink?.tables?.profiles)),
+      stat(
+        "Sink lag",
+        lag == null ? "—" : `${(lag / 1000).toFixed(1)} s`,
+        sink?.consumer?.lastBatchAt
+          ? `last batch ${new Date(sink.consumer.lastBatchAt).toLocaleTimeString()}`
+          : "no batch yet",
+      ),
+      stat("Dead letters", number(sink?.deadLetters)),
+      stat("Suppressed events", number(sink?.suppressedEvents)),
+    );
   for (const spec of CHARTS) drawChart(page.querySelector(`#${spec.id}`).closest("section"), spec, series);
 
   const reasons = Object.entries(quarantine?.counts?.byReason ?? {}).sort(([, a], [, b]) => b.open - a.open);
