@@ -65,3 +65,42 @@ export const audienceMembersResponse = z.object({
   items: z.array(z.object({ profileId: z.string(), enteredAt: isoTime })),
   next: z.string().nullable().describe("the cursor of the next page; null on the last"),
 });
+
+export const audienceHistoryResponse = z.object({
+  key: z.string(),
+  bucket: z.enum(["hour", "day"]).describe("the spacing of the size points, on UTC boundaries"),
+  since: isoTime.describe("the first point"),
+  until: isoTime.describe("the last point: now"),
+  sizes: z
+    .array(z.object({ at: isoTime, size: z.number().int() }))
+    .describe("members at each hour or day boundary of the period, and now"),
+  entered: z.number().int().describe("entries in the period"),
+  exited: z.number().int().describe("exits in the period"),
+  transitions: z
+    .array(z.object({ profileId: z.string(), kind: z.enum(["entered", "exited"]), at: isoTime }))
+    .describe("the period's newest entries and exits, newest first, at most `limit`"),
+});
+export type AudienceHistoryResponse = z.infer<typeof audienceHistoryResponse>;
+
+export const audienceDeliveriesResponse = z.object({
+  key: z.string(),
+  delivered: z.number().int().describe("transitions a destination took"),
+  dead: z.number().int().describe("transitions a destination never took, after the last retry"),
+  byDestination: z
+    .array(z.object({ destination: z.string(), dead: z.number().int(), lastDeadAt: isoTime }))
+    .describe("dead letters per destination URL, most first, counted over the newest 10,000"),
+  items: z.array(
+    z.object({
+      messageId: z.string(),
+      destination: z.string().describe("the destination's URL"),
+      profileId: z.string(),
+      status: z.enum(["delivered", "dead"]),
+      attempts: z.number().int(),
+      lastError: z.string().nullable(),
+      body: z.string().nullable().describe("the payload, kept for a dead letter"),
+      at: isoTime.describe("the last attempt"),
+    }),
+  ),
+  next: z.string().nullable().describe("the cursor of the next page; null on the last"),
+});
+export type AudienceDeliveriesResponse = z.infer<typeof audienceDeliveriesResponse>;

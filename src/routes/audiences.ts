@@ -3,12 +3,14 @@
  * and its webhook destinations (a new or changed rule starts a backfill over
  * every profile the warehouse lists), list audiences with their sizes, read
  * one with its backfill progress and delivery report, page through its
- * members, delete it. Sizes and members come from the warehouse, as fresh
+ * members, its size over time and newest transitions, its webhook
+ * deliveries, delete it. Sizes and members come from the warehouse, as fresh
  * as the sink; each person's own audiences are on their profile.
  */
 import { Hono } from "hono";
 import { startAudienceBackfill } from "../audiences/backfill";
 import { invalidateDefinitions } from "../audiences/cache";
+import { audienceDeliveryPage, audienceHistory, decodeDeliveryCursor } from "../audiences/history";
 import {
   audienceMembers,
   audienceSize,
@@ -23,7 +25,8 @@ import {
   type StoredAudience,
 } from "../audiences/store";
 import { warehouseDb } from "../catalog/store";
-import type { AudienceResponse } from "../model/audience-views";
+import { type Bucket, MAX_HISTORY_DAYS, MAX_HOURLY_DAYS, periodOf } from "../model/audience-history";
+import type { AudienceDeliveriesResponse, AudienceHistoryResponse, AudienceResponse } from "../model/audience-views";
 import { AUDIENCE_KEY, AUDIENCE_KEY_RULE, audienceDefinition, computedKeysOf, parseRule } from "../model/audiences";
 import { describeIssue, findUnsafeKey } from "../model/validate";
 import type { AppEnv } from "./app-env";
@@ -155,6 +158,82 @@ audienceRoutes.get("/v1/audiences/:key/members", async (c) => {
     items: page.items.map((m) => ({ profileId: m.profileId, enteredAt: new Date(m.enteredAt).toISOString() })),
     next: page.next,
   });
+});
+
+function daysParam(raw: string | undefined, bucket: Bucket): number {
+  if (raw === undefined || raw === "") return bucket === "hour" ? 1 : 30;
+  const n = Number(raw);
+  const most = bucket === "hour" ? MAX_HOURLY_DAYS : MAX_HISTORY_DAYS;
+  if (!Number.isInteger(n) || n < 1 || n > most) {
+    throw new ApiError(
+      400,
+      "invalid_days",
+      `days must be a whole number from 1 to ${most}${bucket === "hour" ? " with bucket=hour (use bucket=day for longer)" : ""}; got "${raw.slice(0, 40)}"`,
+    );
+  }
+  return n;
+}
+
+function bucketParam(raw: string | undefined): Bucket {
+  if (raw === undefined || raw === "" || raw === "day") return "day";
+  if (raw === "hour") return "hour";
+  throw new ApiError(400, "invalid_bucket", `bucket is "hour" or "day"; got "${raw.slice(0, 40)}"`);
+}
+
+/** Size over the last `days` (per UTC hour or day) and the newest entries and exits of that period. */
+audienceRoutes.get("/v1/audiences/:key/history", async (c) => {
+  const key = audienceKeyParam(c.req.param("key"));
+  const bucket = bucketParam(c.req.query("bucket"));
+  const days = daysParam(c.req.query("days"), bucket);
+  const limit = limitParam(c.req.query("limit"), 50, 500);
+  await audienceOr404(c, key);
+  const period = periodOf(days, bucket, Date.now());
+  const history = await audienceHistory(warehouseDb(c.env.WAREHOUSE), key, period, limit);
+  c.header("cache-control", "no-store");
+  return c.json({
+    key,
+    bucket,
+    since: new Date(period.since).toISOString(),
+    until: new Date(period.until).toISOString(),
+    sizes: history.sizes.map((p) => ({ at: new Date(p.at).toISOString(), size: p.size })),
+    entered: history.entered,
+    exited: history.exited,
+    transitions: history.transitions.map((t) => ({
+      profileId: t.profileId,
+      kind: t.kind,
+      at: new Date(t.at).toISOString(),
+    })),
+  } satisfies AudienceHistoryResponse);
+});
+
+/** Finished webhook deliveries, newest first (dead letters unless `status=delivered`), and dead letters per destination. */
+audienceRoutes.get("/v1/audiences/:key/deliveries", async (c) => {
+  const key = audienceKeyParam(c.req.param("key"));
+  const rawStatus = c.req.query("status") ?? "dead";
+  if (rawStatus !== "dead" && rawStatus !== "delivered") {
+    throw new ApiError(400, "invalid_status", `status is "dead" or "delivered"; got "${rawStatus.slice(0, 40)}"`);
+  }
+  const limit = limitParam(c.req.query("limit"), 20, 100);
+  const rawCursor = c.req.query("cursor");
+  const after = rawCursor ? decodeDeliveryCursor(rawCursor) : null;
+  if (rawCursor && !after) {
+    throw new ApiError(
+      400,
+      "invalid_cursor",
+      "cursor is the `next` value of the previous page; start again without it",
+    );
+  }
+  await audienceOr404(c, key);
+  const page = await audienceDeliveryPage(warehouseDb(c.env.WAREHOUSE), key, rawStatus, limit, after);
+  c.header("cache-control", "no-store");
+  return c.json({
+    key,
+    delivered: page.delivered,
+    dead: page.dead,
+    byDestination: page.byDestination.map((r) => ({ ...r, lastDeadAt: new Date(r.lastDeadAt).toISOString() })),
+    items: page.items.map((i) => ({ ...i, at: new Date(i.at).toISOString() })),
+    next: page.next,
+  } satisfies AudienceDeliveriesResponse);
 });
 
 audienceRoutes.delete("/v1/audiences/:key", async (c) => {

@@ -3,7 +3,14 @@
  * the zod schemas the routes answer with (model/audience-views.ts).
  */
 import { z } from "zod";
-import { audienceMembersResponse, audienceResponse, computedTraitResponse } from "../model/audience-views";
+import { MAX_HISTORY_DAYS, MAX_HOURLY_DAYS } from "../model/audience-history";
+import {
+  audienceDeliveriesResponse,
+  audienceHistoryResponse,
+  audienceMembersResponse,
+  audienceResponse,
+  computedTraitResponse,
+} from "../model/audience-views";
 import { audienceDefinition } from "../model/audiences";
 import { computedTraitDefinition } from "../model/computed-traits";
 
@@ -33,6 +40,8 @@ export function audienceSchemas() {
     },
     Audience: schema(audienceResponse),
     AudienceMembers: schema(audienceMembersResponse),
+    AudienceHistory: schema(audienceHistoryResponse),
+    AudienceDeliveries: schema(audienceDeliveriesResponse),
   };
 }
 
@@ -138,6 +147,70 @@ export function audiencePaths() {
         ],
         responses: {
           "200": { description: "OK", ...json("AudienceMembers") },
+          ...errors,
+          "404": { description: "Unknown", ...json("Error") },
+        },
+      },
+    },
+    "/v1/audiences/{key}/history": {
+      get: {
+        summary: "Size over time (per UTC hour or day) and the newest entries and exits of the period",
+        security,
+        parameters: [
+          keyParam,
+          {
+            name: "days",
+            in: "query",
+            required: false,
+            schema: { type: "integer", minimum: 1, maximum: MAX_HISTORY_DAYS },
+            description: `the period, ending now: 30 by default, at most ${MAX_HOURLY_DAYS} with bucket=hour (1 by default)`,
+          },
+          {
+            name: "bucket",
+            in: "query",
+            required: false,
+            schema: { type: "string", enum: ["hour", "day"] },
+            description: "the spacing of the size points; day by default",
+          },
+          {
+            name: "limit",
+            in: "query",
+            required: false,
+            schema: { type: "integer", minimum: 1, maximum: 500 },
+            description: "transitions at most; 50 by default",
+          },
+        ],
+        responses: {
+          "200": { description: "OK", ...json("AudienceHistory") },
+          ...errors,
+          "404": { description: "Unknown", ...json("Error") },
+        },
+      },
+    },
+    "/v1/audiences/{key}/deliveries": {
+      get: {
+        summary: "Finished webhook deliveries, newest first, with dead letters per destination",
+        security,
+        parameters: [
+          keyParam,
+          {
+            name: "status",
+            in: "query",
+            required: false,
+            schema: { type: "string", enum: ["dead", "delivered"] },
+            description: "which deliveries to list; dead by default",
+          },
+          { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 100 } },
+          {
+            name: "cursor",
+            in: "query",
+            required: false,
+            schema: { type: "string" },
+            description: "next of the previous page",
+          },
+        ],
+        responses: {
+          "200": { description: "OK", ...json("AudienceDeliveries") },
           ...errors,
           "404": { description: "Unknown", ...json("Error") },
         },

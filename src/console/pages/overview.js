@@ -89,7 +89,8 @@ function drawChart(card, spec, body) {
       height: 180,
       series: [{}, ...spec.lines.map(([label, , stroke]) => ({ label, stroke, width: 2, spanGaps: false }))],
       axes: [{}, { size: 56 }],
-      scales: { y: { range: (_u, min, max) => [0, Math.max(1, max ?? 1, min ?? 0)] } },
+      // From zero, with headroom above the highest point (and at least 0–1 when all is quiet).
+      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 0) * 1.15)] } },
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
     },

@@ -64,7 +64,13 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   )) as AxeViolation[];
   return violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")})`);
+    .map(
+      (v) =>
+        `${v.id}: ${v.help} (${v.nodes
+          .slice(0, 3)
+          .map((n) => n.target.join(" "))
+          .join(", ")})`,
+    );
 }
 
 /** A full-page screenshot into docs/screenshots/<name>.png. */
