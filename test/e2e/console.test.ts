@@ -225,3 +225,38 @@ it("Data quality: runs the checks and merges a duplicate pair", () => qualityPag
 it("Quarantine: corrects a refused message and replays it", () => quarantinePage(browser, server.url), 60_000);
 it("Catalog: browses and searches the products", () => catalogPage(browser, server.url), 60_000);
 it("Privacy: files an erasure and watches it finish", () => privacyPage(browser, server.url), 90_000);
+
+it("fits every page in a phone's width, from the keyboard, with no serious accessibility violation", async () => {
+  const phone = await signedInTab(browser, server.url, { width: 390, height: 844 });
+  const pages: [string, string][] = [
+    ["overview", "Overview"],
+    ["people", "People"],
+    ["experiments", "Experiments"],
+    ["audiences", "Audiences"],
+    ["quality", "Data quality"],
+    ["quarantine", "Quarantine"],
+    ["catalog", "Catalog"],
+    ["privacy", "Privacy"],
+  ];
+  const wide: string[] = [];
+  for (const [hash, heading] of pages) {
+    await openPage(phone.page, hash, heading);
+    await phone.page.waitForLoadState("networkidle");
+    const width = (await phone.page.evaluate("document.documentElement.scrollWidth")) as number;
+    if (width > 390) wide.push(`${hash}: ${width}px`);
+    for (const v of await seriousViolations(phone.page)) wide.push(`${hash}: ${v}`);
+  }
+  // A simulated shopper, found by a prefix of their user id and opened from the list.
+  await openPage(phone.page, "people", "People");
+  await phone.page.fill("#people-query", "sim-");
+  await phone.page.press("#people-query", "Enter");
+  await phone.page.locator("#person a[href^='#/people/user_id']").first().click();
+  await phone.page.waitForSelector("#person .live:has-text('Live')");
+  await phone.page.frameLocator("#merge-preview iframe").locator("a").first().waitFor();
+  const width = (await phone.page.evaluate("document.documentElement.scrollWidth")) as number;
+  if (width > 390) wide.push(`a person: ${width}px`);
+  for (const v of await seriousViolations(phone.page)) wide.push(`a person: ${v}`);
+  expect(wide).toEqual([]);
+  expect(phone.problems).toEqual([]);
+  await phone.context.close();
+}, 90_000);

@@ -5,7 +5,7 @@
  * (GET /v1/metrics/series, drawn by uPlot), quarantine by reason and the
  * latest quality run.
  */
-import { api, badge, bars, el, number, section, stat, table } from "../lib.js";
+import { api, badge, bars, el, number, scrollableTable, section, stat } from "../lib.js";
 
 export const title = "Overview";
 export const refreshMs = 10_000;
@@ -156,10 +156,12 @@ export async function render(page) {
               "Open quarantined messages by reason",
               reasons.map(([reason, n]) => ({ label: reason, value: n.open })),
             ),
-            table(
+            scrollableTable(
               null,
               ["Reason", "Open", "Total"],
               reasons.map(([reason, n]) => [reason, number(n.open), number(n.total)]),
+              "",
+              "Quarantine by reason",
             ),
             el("p", {}, el("a", { href: "#/quarantine" }, "Browse and replay the quarantine")),
           ),
@@ -174,10 +176,12 @@ export async function render(page) {
             "div",
             {},
             el("p", {}, "Status: ", badge(quality.status), ` · ${quality.finishedAt ?? "running"}`),
-            table(
+            scrollableTable(
               null,
               ["Check", "Status", "Detail"],
               quality.checks.map((c) => [c.check, badge(c.status), c.detail]),
+              "",
+              "Latest quality run's checks",
             ),
           ),
     ),

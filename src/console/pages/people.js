@@ -6,7 +6,19 @@
  * person's actor pushes the profile after every change over a stream
  * (GET /v1/profiles/:id/stream, read with fetch so the key stays a header).
  */
-import { api, authHeaders, bars, el, number, section, shown, statusLine, table, when } from "../lib.js";
+import {
+  api,
+  authHeaders,
+  bars,
+  el,
+  number,
+  scrollableTable,
+  section,
+  shown,
+  statusLine,
+  table,
+  when,
+} from "../lib.js";
 import { mergePreview } from "./merge-preview.js";
 import { sessionTimeline } from "./session-timeline.js";
 
@@ -195,7 +207,7 @@ function inspector(person, profile, events, live, first) {
       {},
       `${number(profile.counts?.events)} events · ${number(profile.counts?.sessions)} sessions · first seen ${when(profile.firstSeen)} · last seen ${when(profile.lastSeen)}`,
     ),
-    table(
+    scrollableTable(
       "Identities",
       ["Kind", "Id"],
       [
@@ -211,7 +223,7 @@ function inspector(person, profile, events, live, first) {
     section(
       "Sessions",
       sessionTimeline(sessions),
-      table(
+      scrollableTable(
         null,
         ["#", "Started", "Ended", "Events", "Pages", "Revenue", "Landing page"],
         sessions.map((s) => [
@@ -224,6 +236,7 @@ function inspector(person, profile, events, live, first) {
           s.landingPage ?? "—",
         ]),
         "No sessions yet.",
+        "Sessions",
       ),
     ),
   );
@@ -231,11 +244,12 @@ function inspector(person, profile, events, live, first) {
     "person-traits",
     section(
       "Traits",
-      table(
+      scrollableTable(
         null,
         ["Trait", "Value"],
         traits.map(([k, v]) => [k, shown(v)]),
         "No traits.",
+        "Traits",
       ),
     ),
   );
@@ -280,11 +294,12 @@ function inspector(person, profile, events, live, first) {
     "person-events",
     section(
       "Recent events",
-      table(
+      scrollableTable(
         null,
         ["When", "Type", "Name", "Properties"],
         (events ?? []).map((e) => [when(e.timestamp), e.type, e.name ?? "", shown(e.properties)]),
         "No events.",
+        "Recent events",
       ),
     ),
   );

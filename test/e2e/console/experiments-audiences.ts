@@ -225,6 +225,7 @@ export async function audiencesPage(browser: Browser, url: string): Promise<void
     await page.waitForSelector("#audience-size-chart canvas");
     expect(await page.getAttribute("#audience-size-chart", "aria-label")).toContain("2 members now");
     // The destination by its URL, both entries delivered, and its secret nowhere on the page.
+    await page.waitForSelector("table:has(caption:text-is('Destinations')) tbody tr");
     const destinations = await rowsOf(page, "Destinations");
     expect(destinations).toEqual([[hookUrl, "webhook", "0", "—"]]);
     expect(await page.textContent("main")).toContain("2 transitions delivered");
