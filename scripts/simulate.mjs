@@ -203,7 +203,7 @@ async function main() {
   }
   await analytics.closeAndFlush({ timeout: 20_000 });
   if (errors.length > 0) console.warn(`the SDK reported ${errors.length} delivery errors; first: ${errors[0]}`);
-  console.log(`done. Open ${base}/ and sign in with the API key ${apiKey}`);
+  console.log(`done. Open ${base}/ and sign in with an API key (npm start and npm run dev print the local one).`);
 }
 
 await main();

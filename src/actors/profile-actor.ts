@@ -237,7 +237,7 @@ export class ProfileActor extends DurableObject<Env> {
       this.ingesting += 1;
       try {
         const result = await this.ingestNow(actorKey, events, trust);
-        if (result.applied > 0 && this.watchers.size > 0) this.tellWatchers();
+        if (result.applied > 0) this.changed();
         return this.withReleaseHint(result);
       } finally {
         this.ingesting -= 1;
@@ -522,14 +522,17 @@ export class ProfileActor extends DurableObject<Env> {
    * released under it); it ends after a few minutes and the client reconnects.
    */
   async watch(): Promise<ReadableStream<Uint8Array> | null> {
-    await this.ready();
-    const forward = this.forward();
-    if (forward) return forward.watch();
-    const frame = await this.liveFrame(Date.now());
-    if (!frame) return null;
-    const { stream, ended } = this.watchers.watch(frame);
-    void this.idle.around(() => ended);
-    return stream;
+    return this.idle.around(async () => {
+      await this.ready();
+      const forward = this.forward();
+      if (forward) return forward.watch();
+      const frame = await this.liveFrame(Date.now());
+      if (!frame) return null;
+      const { stream, ended } = this.watchers.watch(frame);
+      // Counted from inside this call, so the actor is never without a call in flight in between.
+      void this.idle.around(() => ended);
+      return stream;
+    });
   }
 
   private async liveFrame(now: number): Promise<string | null> {
@@ -537,12 +540,9 @@ export class ProfileActor extends DurableObject<Env> {
     return profile ? sseFrame("profile", { profile, events: eventViewsOf(this.db, LIVE_EVENTS) }) : null;
   }
 
-  /** After a change committed: every watcher gets the profile as it is now. */
-  private tellWatchers() {
-    this.liveFrame(Date.now()).then(
-      (frame) => frame && this.watchers.send(frame),
-      (err) => console.error(JSON.stringify({ msg: "live view not sent", error: String(err) })),
-    );
+  /** After a change committed: the live views get the profile as it is then (coalesced; nothing when nobody watches). */
+  private changed() {
+    this.watchers.changed(() => this.liveFrame(Date.now()));
   }
 
   /** Change records were committed: sent now (`SINK_FLUSH_MS=0`) or by the alarm within `SINK_FLUSH_MS`. */
@@ -571,7 +571,7 @@ export class ProfileActor extends DurableObject<Env> {
         await this.flush.wakeAt(null);
       } else if (this.migrated && (this.segments.due(now) || deliveriesDue)) {
         const compiled = await this.definitions();
-        if (compiled && this.segments.due(now) && !this.pointsTo) this.evaluateNow(compiled, now);
+        if (compiled && this.segments.due(now) && !this.pointsTo && this.evaluateNow(compiled, now)) this.changed();
         if (compiled && deliveriesDue) {
           const version = this.memory.profile?.version ?? 0;
           const profileId = publicProfileId(this.ownName() ?? this.ctx.id.toString());
@@ -625,7 +625,10 @@ export class ProfileActor extends DurableObject<Env> {
     if (this.memory.profile && !this.pointsTo && this.suppressedAt === null && this.segments.behind(compiled.defs)) {
       const plan = this.evaluateNow(compiled, now);
       await this.flush.wakeAt(this.segments.wakeAt);
-      if (plan && plan.records.length > 0) await this.recordsAdded(now);
+      if (plan && plan.records.length > 0) {
+        await this.recordsAdded(now);
+        this.changed();
+      }
     }
     return compiled;
   }
@@ -681,7 +684,10 @@ export class ProfileActor extends DurableObject<Env> {
       const now = Date.now();
       const plan = this.evaluateNow(compiled, now);
       await this.flush.wakeAt(this.segments.wakeAt);
-      if (plan && plan.records.length > 0) await this.recordsAdded(now);
+      if (plan && plan.records.length > 0) {
+        await this.recordsAdded(now);
+        this.changed();
+      }
       return { outcome: "evaluated", audiences: this.segments.audiences() };
     });
   }
@@ -981,6 +987,8 @@ export class ProfileActor extends DurableObject<Env> {
         return forward.personalization(now, exposure && { ...exposure, actorKey: this.pointsTo });
       }
       const experiment = exposure && this.suppressedAt === null ? await this.expose(exposure, now) : undefined;
+      // A first exposure is a new assignment on the profile.
+      if (experiment) this.changed();
       const p = this.memory.profile;
       const compiled = await this.caughtUpDefinitions(now);
       return {

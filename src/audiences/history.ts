@@ -4,8 +4,12 @@
  * the newest transitions (from `audience_memberships`), and the deliveries
  * that finished (from `audience_deliveries`).
  *
- * Every statement is a range of an existing index, so its cost follows the
- * period's activity, not the audience's size or age:
+ * Every statement is a range of an existing index. The sizes start from
+ * the current member count (a covering-index range, as long as the audience
+ * is large, the same count `GET /v1/audiences/:key` makes) and walk back
+ * through the period's entries and exits, so beyond that count the cost
+ * follows the period's activity, not the audience's age; the deliveries'
+ * totals count a status's range of its index:
  * - `audience_memberships_current (audience_key, exited_at, entered_at, profile_id)`
  *   covers the membership reads: the open stints are the `exited_at IS NULL`
  *   range (entered in the period: a seek on `entered_at` inside it), the

@@ -30,6 +30,11 @@ export function whenRefused(handler) {
   onRefused = handler;
 }
 
+/** The service refused the tab's key (a 401 read outside `api`): the tab signs out with this message. */
+export function refused(message) {
+  onRefused(message);
+}
+
 /** The Authorization header of the tab's key; signed out when there is none. */
 export function authHeaders() {
   const key = sessionStorage.getItem(KEY);
@@ -182,4 +187,12 @@ export const badge = (status) =>
 /** A line that announces what an action did, for screen readers too. */
 export function statusLine(id) {
   return el("p", { id, class: "muted", role: "status" });
+}
+
+/** An SVG element with attributes (sizes and positions are attributes, allowed by the CSP) and text. */
+export function svg(tag, attrs = {}, text = "") {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text) node.textContent = text;
+  return node;
 }

@@ -1,9 +1,11 @@
 /**
  * The per-minute history behind `GET /v1/metrics/series` (model/metric-series.ts),
  * in D1 `metric_minutes`: each isolate's metric flush adds its counter
- * deltas to the minute it flushes in (so a count lands at most `FLUSH_MS`
- * late, never twice), and the every-minute cron samples the gauges and
- * prunes what is older than a day.
+ * deltas to the minute it flushes in, and the every-minute cron samples the
+ * gauges and prunes what is older than a day. A count lands once, in the
+ * minute its isolate flushed it: within `FLUSH_MS` while requests keep
+ * coming, later when the isolate went quiet (its next request flushes it),
+ * and never if the isolate was evicted first (see metrics-recorder.ts).
  */
 import { sql } from "drizzle-orm";
 import { isSeriesCounter, METRIC_MINUTES_KEPT, MINUTE_MS, type MinuteRow, minuteOf } from "../model/metric-series";

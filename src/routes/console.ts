@@ -19,6 +19,7 @@ import libSource from "../console/lib.js";
 import audiencesPage from "../console/pages/audiences.js";
 import catalogPage from "../console/pages/catalog.js";
 import experimentsPage from "../console/pages/experiments.js";
+import liftChartModule from "../console/pages/lift-chart.js";
 import mergePreviewModule from "../console/pages/merge-preview.js";
 import overviewPage from "../console/pages/overview.js";
 import peoplePage from "../console/pages/people.js";
@@ -54,6 +55,7 @@ const FILES: Record<string, { body: string; type: string }> = {
   "/console/pages/merge-preview.js": { body: mergePreviewModule, type: JS },
   "/console/pages/session-timeline.js": { body: sessionTimelineModule, type: JS },
   "/console/pages/experiments.js": { body: experimentsPage, type: JS },
+  "/console/pages/lift-chart.js": { body: liftChartModule, type: JS },
   "/console/pages/audiences.js": { body: audiencesPage, type: JS },
   "/console/pages/quality.js": { body: qualityPage, type: JS },
   "/console/pages/quarantine.js": { body: quarantinePage, type: JS },

@@ -179,10 +179,16 @@ export function openApiDocument(): unknown {
       "/v1/profiles": {
         get: {
           summary:
-            "Find people: q read as a profile id (exact, from the actor) and as a prefix of a user id or e-mail (from the warehouse); nobody found is an empty list",
+            "Find people: q read as a profile id (exact, from the actor) and as a case-sensitive prefix of a user id or e-mail (from the warehouse); nobody found is an empty list",
           security: [{ apiKey: [] }],
           parameters: [
             { name: "q", in: "query", required: true, schema: { type: "string", minLength: 1, maxLength: 256 } },
+            {
+              name: "match",
+              in: "query",
+              schema: { enum: ["any", "exact"], default: "any" },
+              description: "exact: only the person q names, from their actor (no warehouse search)",
+            },
             { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
           ],
           responses: {

@@ -131,6 +131,14 @@ profileRoutes.get("/v1/profiles/:id", async (c) => {
 });
 
 /**
+ * Live views open through this isolate. Each keeps its person's actor in
+ * memory while it lasts (a few minutes), so a key holder opening views on
+ * thousands of people is refused here before the machine runs out of room.
+ */
+let liveViews = 0;
+const MAX_LIVE_VIEWS = 100;
+
+/**
  * A live view of the person as server-sent events (`text/event-stream`),
  * from their actor: `profile` with `{ profile, events }` now and after each
  * change, `moved` when they were merged into someone else, `erased` when a
@@ -139,9 +147,34 @@ profileRoutes.get("/v1/profiles/:id", async (c) => {
  * one, and an API key never goes in a URL).
  */
 profileRoutes.get("/v1/profiles/:id/stream", async (c) => {
-  const stream = await (await profileOr400(c)).stub.watch();
+  if (liveViews >= MAX_LIVE_VIEWS) {
+    throw new ApiError(
+      503,
+      "too_many_live_views",
+      `${MAX_LIVE_VIEWS} live views are open here already; close one or try again shortly`,
+      undefined,
+      { "retry-after": "10" },
+    );
+  }
+  liveViews += 1;
+  let stream: ReadableStream<Uint8Array> | null = null;
+  try {
+    stream = await (await profileOr400(c)).stub.watch();
+  } finally {
+    if (!stream) liveViews -= 1;
+  }
   if (!stream) return notFound(c.req.param("id"));
-  return new Response(stream, {
+  // Counted until it ends, however it ends: the viewer left, the actor closed it, or the person went.
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  c.executionCtx.waitUntil(
+    stream
+      .pipeTo(writable)
+      .catch(() => {})
+      .finally(() => {
+        liveViews -= 1;
+      }),
+  );
+  return new Response(readable, {
     headers: {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",

@@ -79,20 +79,28 @@ export const badEvents = sqliteTable(
 );
 
 /** Profile dimension: the newest state each actor reported (version-guarded upserts). */
-export const profiles = sqliteTable("profiles", {
-  /** Public profile id: `user_id:42`, `anonymous_id:abc`. */
-  profileId: text("profile_id").primaryKey(),
-  userId: text("user_id"),
-  anonymousIds: text("anonymous_ids", { mode: "json" }).$type<string[]>().notNull(),
-  traits: text("traits", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
-  groupIds: text("group_ids", { mode: "json" }).$type<string[]>().notNull(),
-  firstSeen: integer("first_seen").notNull(),
-  lastSeen: integer("last_seen").notNull(),
-  eventCount: integer("event_count").notNull(),
-  sessionCount: integer("session_count").notNull(),
-  version: integer("version").notNull(),
-  updatedAt: integer("updated_at").notNull(),
-});
+export const profiles = sqliteTable(
+  "profiles",
+  {
+    /** Public profile id: `user_id:42`, `anonymous_id:abc`. */
+    profileId: text("profile_id").primaryKey(),
+    userId: text("user_id"),
+    anonymousIds: text("anonymous_ids", { mode: "json" }).$type<string[]>().notNull(),
+    traits: text("traits", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    groupIds: text("group_ids", { mode: "json" }).$type<string[]>().notNull(),
+    firstSeen: integer("first_seen").notNull(),
+    lastSeen: integer("last_seen").notNull(),
+    eventCount: integer("event_count").notNull(),
+    sessionCount: integer("session_count").notNull(),
+    version: integer("version").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // People search (`GET /v1/profiles?q=`): a prefix of a user id or an e-mail address is a range of these.
+    index("profiles_user_id").on(t.userId),
+    index("profiles_email").on(sql`json_extract(${t.traits}, '$.email')`),
+  ],
+);
 
 /** Session dimension, one row per visit. */
 export const sessions = sqliteTable(
@@ -178,13 +186,18 @@ export const erasedProfiles = sqliteTable("erased_profiles", {
 });
 
 /** GDPR/CCPA regulations (Segment's Public API shape), processed through the regulations Queue. */
-export const regulations = sqliteTable("regulations", {
-  id: text("id").primaryKey(),
-  regulationType: text("regulation_type").notNull(),
-  subjectType: text("subject_type").notNull(),
-  createdAt: integer("created_at").notNull(),
-  finishedAt: integer("finished_at"),
-});
+export const regulations = sqliteTable(
+  "regulations",
+  {
+    id: text("id").primaryKey(),
+    regulationType: text("regulation_type").notNull(),
+    subjectType: text("subject_type").notNull(),
+    createdAt: integer("created_at").notNull(),
+    finishedAt: integer("finished_at"),
+  },
+  // The newest first, a page at a time (`GET /v1/regulations`).
+  (t) => [index("regulations_created").on(t.createdAt, t.id)],
+);
 
 /** One row per subject of a regulation; the subject itself is kept only as a one-way hash. */
 export const regulationSubjects = sqliteTable(

@@ -60,6 +60,21 @@ it("serves the console under a strict Content-Security-Policy", async () => {
   expect(await res.text()).toContain('<input id="api-key" name="api-key" type="password"');
 });
 
+it("refuses the API key in a query string, on the routes the console reads", async () => {
+  const key = encodeURIComponent(E2E_KEYS.apiKey);
+  for (const path of [
+    `/v1/sink/status?key=${key}`,
+    `/v1/metrics/series?api_key=${key}`,
+    `/v1/profiles?q=someone&access_token=${key}`,
+    `/v1/profiles/user_id:someone/stream?key=${key}`,
+    `/v1/experiments?token=${key}`,
+  ]) {
+    const res = await fetch(`${server.url}${path}`);
+    expect(res.status, path).toBe(401);
+    await res.body?.cancel();
+  }
+});
+
 it("signs in with a typed API key, shows the service's numbers, and forgets the key on sign-out", async () => {
   // Something to see: an event that reaches the warehouse, and a message without its event name, quarantined.
   const sent = await postBatch(server.url, [
@@ -201,21 +216,31 @@ it("finds a person by e-mail, watches their affinities change live, and previews
   expect(requests.filter((u) => u.endsWith("/stream")).length).toBe(streams);
   expect(requests.filter((u) => u.includes(`/v1/profiles/user_id%3A${userId}`) && !u.endsWith("/stream"))).toEqual([]);
 
-  // The merge block, as the ESP renders it, inside the preview frame; no open was recorded by looking.
+  // The merge block, as the ESP renders it, inside the preview frame.
   const frame = page.frameLocator("#merge-preview iframe");
   await frame.locator("a").first().waitFor();
   expect(await frame.locator("body").textContent()).toContain("$");
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, "people");
+  expect(problems).toEqual([]);
+
+  // Looking is not reading: no pixel, and no link that a click, a middle-click or "open in new tab" could follow —
+  // also with the product images loaded (their made-up host does not resolve here, so the frame logs errors).
+  expect(await frame.locator("a[href]").count()).toBe(0);
+  await page.check("#preview-images");
+  await frame.locator("img[src]").first().waitFor({ state: "attached" });
   expect(await frame.locator("img[src*='/o/']").count()).toBe(0);
+  await frame.locator("a").first().click({ button: "middle" });
+  await frame.locator("a").first().click();
+  expect(context.pages()).toHaveLength(1);
+  expect(requests.filter((u) => /^\/(o|c)\//.test(new URL(u).pathname))).toEqual([]);
   const events = (await (
     await fetch(`${server.url}/v1/profiles/user_id:${userId}/events`, {
       headers: { authorization: `Bearer ${E2E_KEYS.apiKey}` },
     })
   ).json()) as { events: { name: string | null }[] };
   expect(events.events.map((e) => e.name)).not.toContain("Email Opened");
-
-  expect(await seriousViolations(page)).toEqual([]);
-  await screenshot(page, "people");
-  expect(problems).toEqual([]);
+  expect(events.events.map((e) => e.name)).not.toContain("Email Link Clicked");
   await context.close();
 }, 60_000);
 

@@ -6,7 +6,7 @@
 import { createScheduledController, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { metricSeriesResponse } from "../../src/model/metric-series";
+import { metricSeriesResponse, minuteOf } from "../../src/model/metric-series";
 import { call, read, sendBatch, uid } from "./helpers";
 
 type SeriesBody = ReturnType<typeof metricSeriesResponse.parse>;
@@ -62,16 +62,35 @@ describe("GET /v1/metrics/series", () => {
     const open = (await env.WAREHOUSE.prepare(
       "SELECT COUNT(*) AS n FROM bad_events WHERE replayed_at IS NULL AND code = 'invalid_fields'",
     ).first<{ n: number }>()) as { n: number };
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env);
-    const body = await series(2);
+    const scheduledTime = Date.now();
+    await worker.scheduled(createScheduledController({ scheduledTime, cron: "* * * * *" }), env);
+    const body = await series(3);
+    // The sampled minute's place on the timeline, wherever the minute boundaries fell during the test.
+    const at = body.minutes.indexOf(minuteOf(scheduledTime) / 1000);
+    expect(at).toBeGreaterThanOrEqual(0);
     const quarantine = body.series.find(
       (s) => s.metric === "quarantine_messages" && s.labels.reason === "invalid_fields",
     );
     expect(quarantine?.type).toBe("gauge");
-    expect(quarantine?.values.at(-1)).toBe(open.n);
+    expect(quarantine?.values[at]).toBe(open.n);
     const dead = body.series.find((s) => s.metric === "sink_dead_letters");
-    expect(dead?.values.at(-1)).toBe(0);
+    expect(dead?.values[at]).toBe(0);
     // A minute the cron did not sample is a gap, not a zero.
-    expect(dead?.values[0]).toBeNull();
+    expect(dead?.values.filter((v) => v === null)).toHaveLength(2);
+  });
+
+  it("drops minutes older than a day when the cron samples", async () => {
+    const now = Date.now();
+    const old = minuteOf(now) - 1441 * 60_000;
+    await env.WAREHOUSE.prepare(
+      "INSERT INTO metric_minutes (minute, name, labels, value) VALUES (?, 'events_accepted_total', '', 5)",
+    )
+      .bind(old)
+      .run();
+    await worker.scheduled(createScheduledController({ scheduledTime: now, cron: "* * * * *" }), env);
+    const left = await env.WAREHOUSE.prepare("SELECT COUNT(*) AS n FROM metric_minutes WHERE minute = ?")
+      .bind(old)
+      .first<number>("n");
+    expect(left).toBe(0);
   });
 });

@@ -2,7 +2,8 @@
  * `GET /v1/profiles?q=`: the console's search box, answered 200 always — the
  * person the id names from their actor (found the moment they arrive), and
  * people whose user id or e-mail starts with what was typed, from the
- * warehouse; what was typed is matched literally, never as a pattern.
+ * warehouse (a range of an index); what was typed is matched literally,
+ * never as a pattern.
  */
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -51,7 +52,12 @@ describe("GET /v1/profiles?q=", () => {
     const items = await search(stem);
     expect(items.map((i) => i.id).sort()).toEqual([`user_id:${stem}a`, `user_id:${stem}b`]);
     expect(items.every((i) => i.match === "prefix")).toBe(true);
-    // LIKE's wildcards are text here: "%" and "_" match only themselves.
+    // A typed kind narrows the search to it; an exact-only search leaves the warehouse out.
+    expect((await search(`user_id:${stem}`)).map((i) => i.id).sort()).toEqual([`user_id:${stem}a`, `user_id:${stem}b`]);
+    expect((await search(`email:${stem}b@`)).map((i) => i.id)).toEqual([`user_id:${stem}b`]);
+    const exactOnly = await read(`/v1/profiles?q=${stem}&match=exact`);
+    expect(((await exactOnly.json()) as { items: unknown[] }).items).toEqual([]);
+    // Wildcards are text here: "%" and "_" match only themselves.
     expect(await search("%")).toEqual([]);
     expect(await search(`${stem.slice(0, -1)}_`)).toEqual([]);
   });

@@ -98,4 +98,53 @@ describe("GET /v1/profiles/:id/stream", () => {
     for (let f = await live.next(); f !== null; f = await live.next()) last = f;
     expect(last?.event).toBe("erased");
   });
+
+  it("tells a visitor's watcher where they went when a user takes them over", async () => {
+    const anon = uid("anon-moved");
+    const user = uid("live-moved");
+    await sendBatch([{ type: "page", anonymousId: anon, name: "Home" }]);
+    const res = await watch(`anonymous_id:${anon}`);
+    const live = frames(res.body as ReadableStream<Uint8Array>);
+    expect((await live.next())?.data.profile?.id).toBe(`anonymous_id:${anon}`);
+    await sendBatch([{ type: "identify", anonymousId: anon, userId: user }]);
+    let last: Frame | null = null;
+    for (let f = await live.next(); f !== null; f = await live.next()) last = f;
+    expect(last).toEqual({ event: "moved", data: { to: `user_id:${user}` } });
+  });
+
+  it("keeps four watchers a person: a fifth replaces the oldest, which is told so", async () => {
+    const user = uid("live-many");
+    await sendBatch([{ type: "identify", userId: user, traits: { plan: "pro" } }]);
+    const opened = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await watch(`user_id:${user}`);
+      expect(res.status).toBe(200);
+      const live = frames(res.body as ReadableStream<Uint8Array>);
+      expect((await live.next())?.event).toBe("profile");
+      opened.push(live);
+    }
+    expect(await opened[0]?.next()).toEqual({ event: "replaced", data: {} });
+    expect(await opened[0]?.next()).toBeNull();
+    for (const live of opened.slice(1)) await live.cancel();
+  });
+
+  it("holds back at most the newest frame for a reader that stops reading", async () => {
+    const user = uid("live-slow");
+    await sendBatch([{ type: "identify", userId: user, traits: { plan: "pro" } }]);
+    const res = await watch(`user_id:${user}`);
+    const live = frames(res.body as ReadableStream<Uint8Array>);
+    // Not read while twenty batches arrive, each a change.
+    for (let i = 0; i < 20; i++) {
+      await sendBatch([{ type: "track", event: `Step ${i}`, userId: user }]);
+    }
+    const seen: Frame[] = [];
+    for (let f = await live.next(); f !== null; f = await live.next()) {
+      seen.push(f);
+      if (f.data.events?.[0]?.name === "Step 19") break;
+    }
+    // The first profile, perhaps one frame already in flight, and the newest: never a frame per batch.
+    expect(seen.length).toBeLessThanOrEqual(4);
+    expect(seen.at(-1)?.data.events?.[0]?.name).toBe("Step 19");
+    await live.cancel();
+  });
 });

@@ -24,6 +24,7 @@ import {
   table,
   when,
 } from "../lib.js";
+import { ALPHA, forestPlot, isRate, isReal, lift } from "./lift-chart.js";
 
 export const title = "Experiments";
 export const refreshMs = 10_000;
@@ -33,9 +34,6 @@ const METRICS = {
   conversionRate: "Conversion rate",
   revenuePerRecipient: "Revenue per recipient",
 };
-/** Below this sequential p-value (with enough data) a difference is called real. */
-const ALPHA = 0.05;
-const SVG = "http://www.w3.org/2000/svg";
 
 /** What each part last showed, so a refresh with the same data leaves the DOM (and focus) alone. */
 const drawn = new WeakMap();
@@ -48,18 +46,8 @@ function redraw(container, data, build) {
 
 const link = (id) => el("a", { href: `#/experiments/${encodeURIComponent(id)}` }, id);
 const pValue = (p) => (typeof p !== "number" ? "—" : p < 0.001 ? "< 0.001" : p.toFixed(3));
-const isRate = (metric) => metric !== "revenuePerRecipient";
 const value = (metric, x) => (isRate(metric) ? percent(x, 2) : number(x, 2));
-/** An absolute lift: percentage points for rates, money for revenue, always signed. */
-function lift(metric, x) {
-  if (typeof x !== "number") return "—";
-  const sign = x > 0 ? "+" : x < 0 ? "−" : "±";
-  return isRate(metric) ? `${sign}${Math.abs(x * 100).toFixed(2)} pts` : `${sign}${number(Math.abs(x), 2)}`;
-}
 const relative = (x) => (typeof x !== "number" ? "—" : `${x > 0 ? "+" : ""}${(x * 100).toFixed(1)}%`);
-
-/** Is the difference real: the always-valid p-value under α, with every variant past the minimum. */
-const isReal = (c, results) => results.enoughData && c.sequentialPValue < ALPHA;
 
 function verdict(c, results) {
   const name = METRICS[c.metric].toLowerCase();
@@ -132,7 +120,10 @@ async function experiment(page, id, signal) {
   }
   const parts = root.parts;
   const path = `/v1/experiments/${encodeURIComponent(id)}`;
+  // The timer's refresh and an action's may overlap: only the newest read draws, never an older answer over it.
+  const read = (root.reads = (root.reads ?? 0) + 1);
   const [definition, results] = await Promise.all([api(path, signal), api(`${path}/results`, signal)]);
+  if (read !== root.reads) return;
   if (definition === null || results === null) {
     parts.facts.replaceChildren(el("p", { role: "status" }, `No experiment "${id}".`));
     return;
@@ -369,78 +360,4 @@ function liftByMetric(r, width) {
       ),
     ];
   });
-}
-
-function svg(tag, attrs = {}, text = "") {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text) node.textContent = text;
-  return node;
-}
-
-/**
- * A forest plot: each variant's 95% interval of the absolute lift as a line,
- * the lift as a dot, around a zero line (no difference). An interval clear
- * of zero is coloured by its direction. Drawn in SVG at the width the page
- * gives it; the table beside it holds the same numbers.
- */
-function forestPlot(metric, label, rows, r, available) {
-  // As wide as the page gives (text stays at its size), within reason.
-  const width = Math.round(Math.min(704, Math.max(300, available || 640)));
-  const labelWidth = Math.round(Math.min(130, width * 0.3));
-  const right = 24;
-  const rowHeight = 34;
-  const top = 8;
-  const height = top + rows.length * rowHeight + 30;
-  const ends = rows.flatMap((c) => [c.ci95[0], c.ci95[1], c.absoluteLift]).filter(Number.isFinite);
-  const least = Math.min(0, ...ends);
-  const most = Math.max(0, ...ends);
-  let [lo, hi] = [least, most];
-  if (hi - lo < 1e-9) [lo, hi] = isRate(metric) ? [-0.01, 0.01] : [-1, 1];
-  const pad = (hi - lo) * 0.08;
-  lo -= pad;
-  hi += pad;
-  const x = (v) => labelWidth + ((v - lo) / (hi - lo)) * (width - labelWidth - right);
-  const summaryText = rows
-    .map(
-      (c) =>
-        `${c.variant} ${lift(metric, c.absoluteLift)} (95% interval ${lift(metric, c.ci95[0])} to ${lift(metric, c.ci95[1])})`,
-    )
-    .join("; ");
-  const plot = svg("svg", {
-    class: "forest",
-    viewBox: `0 0 ${width} ${height}`,
-    role: "img",
-    "aria-label": `${label}, lift of each variant against ${r.control} with its 95% interval: ${summaryText}.`,
-  });
-  const bottom = top + rows.length * rowHeight;
-  plot.append(svg("line", { class: "forest-zero", x1: x(0), x2: x(0), y1: top, y2: bottom }));
-  rows.forEach((c, i) => {
-    const y = top + i * rowHeight + rowHeight / 2;
-    const [a, b] = c.ci95;
-    const direction = a > 0 ? "above" : b < 0 ? "below" : "across";
-    const g = svg("g", { class: `forest-row ${direction}${isReal(c, r) ? " real" : ""}` });
-    g.append(
-      svg(
-        "text",
-        { class: "forest-label", x: labelWidth - 10, y, "text-anchor": "end", "dominant-baseline": "middle" },
-        c.variant,
-      ),
-      svg("line", { class: "forest-ci", x1: x(a), x2: x(b), y1: y, y2: y }),
-      svg("line", { class: "forest-ci", x1: x(a), x2: x(a), y1: y - 6, y2: y + 6 }),
-      svg("line", { class: "forest-ci", x1: x(b), x2: x(b), y1: y - 6, y2: y + 6 }),
-      svg("circle", { class: "forest-point", cx: x(c.absoluteLift), cy: y, r: 5 }),
-    );
-    plot.append(g);
-  });
-  plot.append(svg("line", { class: "forest-axis", x1: labelWidth, x2: width - right, y1: bottom, y2: bottom }));
-  const ticks = [[0, "middle"]];
-  // The interval's ends, unless one sits on the zero line or too close to its label.
-  if (Math.abs(x(least) - x(0)) >= 80) ticks.push([least, "start"]);
-  if (Math.abs(x(most) - x(0)) >= 80) ticks.push([most, "end"]);
-  for (const [v, anchor] of ticks) {
-    const text = v === 0 ? "0" : lift(metric, v);
-    plot.append(svg("text", { class: "forest-tick", x: x(v), y: bottom + 18, "text-anchor": anchor }, text));
-  }
-  return el("div", { class: "forest-wrap" }, plot);
 }

@@ -5,7 +5,8 @@
  * styles and no script at all. The console's page keeps its strict policy.
  *
  * A preview must not count as the person reading: the open pixel is taken
- * out and link clicks are stopped. Remote images load only when asked, as
+ * out and the links lose their targets (no click, middle-click or "open in
+ * new tab" can follow one). Remote images load only when asked, as
  * in a mail client (and a missing image host would otherwise log errors).
  * The preview names no campaign or experiment, so it records no exposure.
  */
@@ -46,6 +47,11 @@ export function mergePreview(id) {
       if (block.pixel && img.getAttribute("src") === block.pixel) img.remove();
       else if (!images.checked) img.removeAttribute("src");
     }
+    // The links are the person's own sealed click links: shown as links, but they go nowhere from here.
+    for (const a of template.content.querySelectorAll("a")) {
+      a.removeAttribute("href");
+      a.removeAttribute("target");
+    }
     doc.body.replaceChildren(template.content);
     frame.style.height = `${Math.min(900, doc.documentElement.scrollHeight + 8)}px`;
   }
@@ -59,8 +65,10 @@ export function mergePreview(id) {
   }
 
   loaded.then(() => {
-    // A click in the preview goes nowhere: it would count as the person's.
-    frame.contentDocument?.addEventListener("click", (e) => e.preventDefault(), true);
+    // A second guard: no click in the preview goes anywhere (it would count as the person's).
+    for (const type of ["click", "auxclick"]) {
+      frame.contentDocument?.addEventListener(type, (e) => e.preventDefault(), true);
+    }
   });
   images.addEventListener("change", () => draw());
 

@@ -24,8 +24,12 @@ function summed(body, metric) {
       if (v != null) out[i] = (out[i] ?? 0) + v;
     });
   }
-  // A counter nobody counted in the window is zero throughout; a gauge never sampled is a gap.
-  return metric.endsWith("_total") ? out.map((v) => v ?? 0) : out;
+  // A counter nobody counted in the window is zero throughout.
+  if (metric.endsWith("_total")) return out.map((v) => v ?? 0);
+  // A gauge is a gap where the cron took no sample (dead letters are sampled every time); where it did, a
+  // quarantine reason with nothing open has no row: that is 0.
+  const sampled = body.series.find((s) => s.metric === "sink_dead_letters")?.values ?? [];
+  return out.map((v, i) => v ?? (sampled[i] != null && metric === "quarantine_messages" ? 0 : null));
 }
 
 const CHARTS = [
@@ -98,7 +102,8 @@ function drawChart(card, spec, body) {
     holder,
   );
   charts.set(spec.id, plot);
-  new ResizeObserver(() => plot.setSize({ width: chartWidth(holder), height: 180 })).observe(holder);
+  plot.observer = new ResizeObserver(() => plot.setSize({ width: chartWidth(holder), height: 180 }));
+  plot.observer.observe(holder);
 }
 
 function chartCard(spec) {
@@ -122,6 +127,10 @@ export async function render(page) {
       el("div", { id: "overview-quarantine" }),
       el("div", { id: "overview-quality" }),
     );
+    for (const chart of charts.values()) {
+      chart.observer.disconnect();
+      chart.destroy();
+    }
     charts.clear();
   }
   const quality = runs?.items?.[0] ?? null;

@@ -25,6 +25,7 @@ import { sessionTimeline } from "./session-timeline.js";
 export const title = "People";
 
 const RECONNECT_MS = 2_000;
+const MAX_RECONNECT_MS = 30_000;
 
 function searchForm() {
   const form = el(
@@ -95,14 +96,28 @@ async function readEvents(res, onFrame) {
   }
 }
 
+/** The last word of a stream, as the viewer reads it (null: none, reconnect). */
+function endingOf(event, data) {
+  if (event === "moved")
+    return el("span", {}, "Merged into ", el("a", { href: `#/people/${encodeURIComponent(data.to)}` }, data.to), ".");
+  if (event === "erased") return "This person was erased.";
+  if (event === "replaced") return "Live view closed: this person is watched from too many tabs. Reload to watch here.";
+  return null;
+}
+
 /**
  * Watches one person until the viewer leaves (`signal`): each frame redraws
- * the inspector; a stream that ends (it does after a few minutes) is opened again.
+ * the inspector. A stream that ends (it does after a few minutes) or fails
+ * is opened again — after a growing pause when the service is struggling,
+ * and not while the tab is hidden, so a forgotten tab holds nothing open.
  */
 async function watch(person, id, signal) {
   const live = el("span", { class: "live", role: "status" }, "Connecting…");
   let first = true;
+  let retry = RECONNECT_MS;
   while (!signal.aborted) {
+    await visible(signal);
+    if (signal.aborted) return;
     let res;
     try {
       res = await fetch(`/v1/profiles/${encodeURIComponent(id)}/stream`, {
@@ -113,12 +128,24 @@ async function watch(person, id, signal) {
     } catch (err) {
       if (signal.aborted) return;
       live.textContent = `Disconnected (${err.message}); retrying…`;
-      await pause(RECONNECT_MS, signal);
+      await pause(retry, signal);
+      retry = Math.min(retry * 2, MAX_RECONNECT_MS);
       continue;
     }
-    if (!res.ok) {
+    if (res.status === 401) {
+      refused("The API key was refused; sign in again.");
+      return;
+    }
+    if (res.status === 404) {
       person.replaceChildren(el("p", { role: "status" }, `No profile for ${id}.`));
       return;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      live.textContent = `The service answered ${res.status}; retrying…`;
+      await pause(Math.max(retry, Number(res.headers.get("retry-after") ?? 0) * 1000), signal);
+      retry = Math.min(retry * 2, MAX_RECONNECT_MS);
+      continue;
     }
     let ended = null;
     try {
@@ -126,8 +153,9 @@ async function watch(person, id, signal) {
         if (event === "profile") {
           inspector(person, data.profile, data.events, live, first);
           first = false;
+          retry = RECONNECT_MS;
           live.textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
-        } else ended = event === "moved" ? `Merged into ${data.to}.` : "This person was erased.";
+        } else ended = endingOf(event, data);
       });
     } catch (err) {
       if (signal.aborted) return;
@@ -138,7 +166,7 @@ async function watch(person, id, signal) {
       live.textContent = "Not live";
       return;
     }
-    await pause(RECONNECT_MS, signal);
+    await pause(retry, signal);
   }
 }
 
@@ -149,6 +177,19 @@ const pause = (ms, signal) =>
       clearTimeout(t);
       resolve();
     });
+  });
+
+/** Resolves once the tab is visible (at once when it is). */
+const visible = (signal) =>
+  new Promise((resolve) => {
+    if (!document.hidden) return resolve();
+    const go = () => {
+      if (document.hidden && !signal.aborted) return;
+      document.removeEventListener("visibilitychange", go);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", go);
+    signal.addEventListener("abort", go);
   });
 
 /** Affinities as bars, with what each falls to in a week without a new signal. */
@@ -321,7 +362,7 @@ export async function render(page, arg, signal) {
     await showMatches(person, arg.slice(1), signal);
     return;
   }
-  const found = await api(`/v1/profiles?q=${encodeURIComponent(arg)}`, signal);
+  const found = await api(`/v1/profiles?q=${encodeURIComponent(arg)}&match=exact`, signal);
   const exact = found?.items?.find((i) => i.match === "exact");
   if (!exact) {
     person.replaceChildren(el("p", { role: "status" }, `No profile for ${arg}.`));

@@ -3,18 +3,10 @@
  * its end, newest at the right, drawn as SVG with classes (the CSP allows no
  * inline style), with a sentence for screen readers and a tooltip per bar.
  */
-import { el } from "../lib.js";
+import { el, svg } from "../lib.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 1000;
 const ROW = 22;
-
-function svg(tag, attrs = {}, text = "") {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text) node.textContent = text;
-  return node;
-}
 
 export function sessionTimeline(sessions) {
   if (sessions.length === 0) return el("p", { class: "muted" }, "No sessions yet.");

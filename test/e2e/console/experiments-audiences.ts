@@ -145,7 +145,13 @@ export async function experimentsPage(browser: Browser, url: string): Promise<vo
   // A stopped experiment stays stopped; a new run under a new id starts with the same variants.
   await page.focus("#experiment-rerun-id");
   await page.keyboard.press("Enter");
-  await page.waitForSelector(`h2:text-is('Experiment ${id}-2')`);
+  await page.waitForSelector(`h2:text-is('Experiment ${id}-2')`).catch(async (err) => {
+    const said = await page.textContent("#experiment-status").catch(() => null);
+    const focused = await page.evaluate("document.activeElement?.id ?? null");
+    throw new Error(`the new run did not open (status line: ${JSON.stringify(said)}, focus on #${focused})`, {
+      cause: err,
+    });
+  });
   await page.waitForSelector("dl.facts .badge:text-is('running')");
   const rerun = await apiJson<{ status: string; variants: unknown[] }>(`${url}/v1/experiments/${id}-2`);
   expect(rerun.body).toMatchObject({ status: "running", variants: after.body.variants });
