@@ -135,7 +135,7 @@ it("npm run simulate fills a fresh service: shoppers through the Segment SDK, a 
       WRITE_KEY: E2E_KEYS.writeKey,
       API_KEY: E2E_KEYS.apiKey,
       SIMULATE_SECONDS: "15",
-      SIMULATE_SHOPPERS: "60",
+      SIMULATE_SHOPPERS: "40",
       SIMULATE_SEED: "17",
     },
     timeout: 60_000,
