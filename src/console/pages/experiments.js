@@ -121,7 +121,8 @@ async function experiment(page, id, signal) {
   const parts = root.parts;
   const path = `/v1/experiments/${encodeURIComponent(id)}`;
   // The timer's refresh and an action's may overlap: only the newest read draws, never an older answer over it.
-  const read = (root.reads = (root.reads ?? 0) + 1);
+  root.reads = (root.reads ?? 0) + 1;
+  const read = root.reads;
   const [definition, results] = await Promise.all([api(path, signal), api(`${path}/results`, signal)]);
   if (read !== root.reads) return;
   if (definition === null || results === null) {

@@ -12,6 +12,7 @@ import {
   bars,
   el,
   number,
+  refused,
   scrollableTable,
   section,
   shown,
