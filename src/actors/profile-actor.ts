@@ -542,8 +542,10 @@ export class ProfileActor extends DurableObject<Env> {
 
   /** After a change committed: the live views get the profile as it is then (coalesced; nothing when nobody watches). */
   private changed() {
-    this.watchers.changed(() => this.liveFrame(Date.now()));
+    if (this.watchers.size > 0) this.watchers.changed(this.buildLiveFrame);
   }
+
+  private readonly buildLiveFrame = () => this.liveFrame(Date.now());
 
   /** Change records were committed: sent now (`SINK_FLUSH_MS=0`) or by the alarm within `SINK_FLUSH_MS`. */
   private async recordsAdded(now: number) {
