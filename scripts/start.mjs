@@ -148,10 +148,18 @@ const mf = new Miniflare({
 const url = await mf.ready;
 const base = url.origin;
 
-/** Cron Triggers: wrangler.toml's schedules, each fired in the minutes it names (UTC, like Cloudflare's). */
+/**
+ * Cron Triggers: wrangler.toml's schedules, each fired in the minutes it names (UTC, like Cloudflare's), at the
+ * start of the minute — a timer re-armed for each minute's boundary, so no minute is skipped or fired twice.
+ */
 const crons = unstable_readConfig({ config: join(root, "wrangler.toml") }).triggers?.crons ?? [];
-const cronTimer = setInterval(async () => {
-  const now = new Date();
+let cronTimer = null;
+const nextMinute = () => {
+  cronTimer = setTimeout(fireCrons, 60_000 - (Date.now() % 60_000) + 50);
+};
+async function fireCrons() {
+  nextMinute();
+  const now = new Date(Date.now() - (Date.now() % 60_000));
   try {
     const worker = await mf.getWorker();
     for (const cron of crons) {
@@ -165,13 +173,14 @@ const cronTimer = setInterval(async () => {
   } catch (err) {
     console.error(JSON.stringify({ msg: "cron triggers not fired", error: String(err) }));
   }
-}, 60_000);
+}
+nextMinute();
 
 let stopping = false;
 stop = async (signal) => {
   if (stopping) return;
   stopping = true;
-  clearInterval(cronTimer);
+  clearTimeout(cronTimer);
   console.log(`\n${signal}: stopping edge-profiles`);
   // A wedged runtime must not keep the machine's port: give up on a clean stop after a while.
   const force = setTimeout(() => {

@@ -91,7 +91,17 @@ function drawChart(card, spec, body) {
     {
       width: chartWidth(holder),
       height: 180,
-      series: [{}, ...spec.lines.map(([label, , stroke]) => ({ label, stroke, width: 2, spanGaps: false }))],
+      series: [
+        {},
+        ...spec.lines.map(([label, metric, stroke]) => ({
+          label,
+          stroke,
+          width: 2,
+          spanGaps: false,
+          // A gauge is sampled once a minute, with gaps: each sample is drawn as a dot, so a lone one shows.
+          ...(metric.endsWith("_total") ? {} : { points: { show: true, size: 6, fill: stroke } }),
+        })),
+      ],
       axes: [{}, { size: 56 }],
       // From zero, with headroom above the highest point (and at least 0–1 when all is quiet).
       scales: { y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 0) * 1.15)] } },
