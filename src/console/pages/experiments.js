@@ -189,7 +189,7 @@ function actions(x, status, refresh) {
       confirm.addEventListener("click", async () => {
         confirm.disabled = true;
         cancel.disabled = true;
-        const result = await send("POST", `/v1/experiments/${encodeURIComponent(x.id)}/stop`);
+        const result = await sendOrSay("POST", `/v1/experiments/${encodeURIComponent(x.id)}/stop`);
         if (result.ok) {
           status.textContent = `Stopped ${x.id} at ${when(result.body?.stoppedAt)}: its results are frozen and every recipient now gets the control.`;
           await refresh();
@@ -223,7 +223,7 @@ function actions(x, status, refresh) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const id = input.value.trim();
-    const result = await send("POST", "/v1/experiments", rerunOf(x, id));
+    const result = await sendOrSay("POST", "/v1/experiments", rerunOf(x, id));
     if (!result.ok) {
       status.textContent = `Could not start ${id}: ${failure(result)}`;
       return;
@@ -239,6 +239,19 @@ function actions(x, status, refresh) {
     ),
     form,
   ];
+}
+
+/** A request that could not reach the service is an answer too: the status line says so. */
+async function sendOrSay(method, path, body) {
+  try {
+    return await send(method, path, body);
+  } catch (err) {
+    return {
+      ok: false,
+      status: 0,
+      body: { error: { message: `the request did not reach the service (${err.message})` } },
+    };
+  }
 }
 
 /** `spring-recs` → `spring-recs-2`, `spring-recs-2` → `spring-recs-3`. */
