@@ -93,6 +93,13 @@ async function ensureDefinitions() {
 
 const productsIn = (category) => catalog.filter((p) => p.categories.includes(category));
 const lineOf = (p) => ({ product_id: p.id, name: p.title, price: p.price, category: p.categories[0], brand: p.brand });
+/** An order of one product (Segment e-commerce v2 `Order Completed`). */
+const orderOf = (p) => ({
+  order_id: `sim-${crypto.randomUUID()}`,
+  revenue: p.price,
+  currency: "USD",
+  products: [lineOf(p)],
+});
 
 /** One shopper's visit, through the SDK; returns the user id when they signed in. */
 function visit(analytics, n) {
@@ -121,16 +128,7 @@ function visit(analytics, n) {
     const p = pick(viewed);
     analytics.track({ ...who, event: "Product Added", properties: { ...lineOf(p), quantity: 1 } });
     if (chance(0.45)) {
-      analytics.track({
-        ...who,
-        event: "Order Completed",
-        properties: {
-          order_id: `sim-${crypto.randomUUID()}`,
-          revenue: p.price,
-          currency: "USD",
-          products: [lineOf(p)],
-        },
-      });
+      analytics.track({ ...who, event: "Order Completed", properties: orderOf(p) });
     }
   }
   // Now and then a message the service refuses: kept in the quarantine with its reason.
@@ -184,16 +182,7 @@ async function main() {
     for (const { userId, link } of tally.clickers.splice(0)) {
       if (!chance(0.5)) continue;
       const p = catalog.find((x) => x.id === link.productId) ?? pick(catalog);
-      analytics.track({
-        userId,
-        event: "Order Completed",
-        properties: {
-          order_id: `sim-${crypto.randomUUID()}`,
-          revenue: p.price,
-          currency: "USD",
-          products: [lineOf(p)],
-        },
-      });
+      analytics.track({ userId, event: "Order Completed", properties: orderOf(p) });
       tally.orders += 1;
     }
     const left = Math.ceil((deadline - Date.now()) / 1000);

@@ -18,9 +18,9 @@
  *   open stream keeps its actor in memory only that long.
  */
 
-export const MAX_WATCHERS = 4;
-export const MAX_STREAM_MS = 5 * 60_000;
-export const COALESCE_MS = 250;
+const MAX_WATCHERS = 4;
+const MAX_STREAM_MS = 5 * 60_000;
+const COALESCE_MS = 250;
 const HEARTBEAT_MS = 25_000;
 
 const encoder = new TextEncoder();

@@ -196,3 +196,23 @@ export function svg(tag, attrs = {}, text = "") {
   if (text) node.textContent = text;
   return node;
 }
+
+/** Waits `ms`, or less when the viewer leaves the page (`signal` aborts). */
+export const pause = (ms, signal) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+/** What each part last showed, so a refresh with the same data leaves the DOM (and focus) alone. */
+const drawn = new WeakMap();
+/** Refills `container` with `build(data)`, unless it already shows that data. */
+export function redraw(container, data, build) {
+  const key = JSON.stringify(data);
+  if (drawn.get(container) === key) return;
+  drawn.set(container, key);
+  container.replaceChildren(...[build(data)].flat());
+}

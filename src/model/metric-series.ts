@@ -24,7 +24,7 @@ export const SERIES_COUNTERS = [
 ] as const satisfies readonly MetricName[];
 
 /** Gauges sampled each minute by the cron. */
-export const SERIES_GAUGES = [
+const SERIES_GAUGES = [
   "sink_lag_seconds",
   "sink_last_batch_age_seconds",
   "sink_dead_letters",
@@ -35,6 +35,7 @@ export type SeriesMetric = (typeof SERIES_COUNTERS)[number] | (typeof SERIES_GAU
 export const SERIES_METRICS: readonly SeriesMetric[] = [...SERIES_COUNTERS, ...SERIES_GAUGES];
 
 const COUNTERS: ReadonlySet<string> = new Set(SERIES_COUNTERS);
+const KEPT: ReadonlySet<string> = new Set(SERIES_METRICS);
 
 export function isSeriesCounter(name: string): boolean {
   return COUNTERS.has(name);
@@ -87,7 +88,7 @@ export function alignSeries(rows: readonly MinuteRow[], from: number, to: number
   for (const row of rows) {
     const i = (row.minute - first) / MINUTE_MS;
     if (!Number.isInteger(i) || i < 0 || i >= count) continue;
-    if (!(SERIES_METRICS as readonly string[]).includes(row.name)) continue;
+    if (!KEPT.has(row.name)) continue;
     const key = `${row.name}${row.labels}`;
     let series = byKey.get(key);
     if (!series) {

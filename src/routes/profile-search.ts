@@ -25,7 +25,7 @@ export const profileSearchRoutes = new Hono<AppEnv>();
 type SearchItem = ProfileSearchResponse["items"][number];
 
 /** What a search box holds, as a profile id. */
-export function searchedId(q: string): string {
+function searchedId(q: string): string {
   if (/^(user_id|anonymous_id|email|email_sha256):/.test(q)) return q;
   return q.includes("@") ? `email:${q}` : `user_id:${q}`;
 }

@@ -8,7 +8,7 @@
  * Refreshed on its own: each part is redrawn only when its data changed;
  * the period picked and the member pages loaded with "More" stay.
  */
-import { api, el, number, percent, scrollableTable, section, table, when } from "../lib.js";
+import { api, el, number, percent, redraw, scrollableTable, section, table, when } from "../lib.js";
 
 export const title = "Audiences";
 export const refreshMs = 10_000;
@@ -21,15 +21,6 @@ const PERIODS = [
 ];
 const MEMBERS_PAGE = 50;
 const CHART_HEIGHT = 220;
-
-/** What each part last showed, so a refresh with the same data leaves the DOM (and focus) alone. */
-const drawn = new WeakMap();
-function redraw(container, data, build) {
-  const key = JSON.stringify(data);
-  if (drawn.get(container) === key) return;
-  drawn.set(container, key);
-  container.replaceChildren(...[build(data)].flat());
-}
 
 const link = (key, text) => el("a", { href: `#/audiences/${encodeURIComponent(key)}` }, text);
 const person = (id) => el("a", { href: `#/people/${encodeURIComponent(id)}` }, id);
@@ -181,8 +172,8 @@ async function fillHistory(root, signal) {
   parts.chart.setAttribute("aria-label", `Members over the last ${period.label}: ${summary}`);
   // The newest size point is "now": it moves on every read, so it alone is no reason to redraw.
   const key = JSON.stringify({ ...shown, sizes: sizes.slice(0, -1), now, period: period.value });
-  if (drawn.get(parts.chart) !== key) {
-    drawn.set(parts.chart, key);
+  if (state.chartKey !== key) {
+    state.chartKey = key;
     drawChart(root, sizes);
   }
   redraw(parts.transitions, history.transitions, (items) =>

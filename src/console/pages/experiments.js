@@ -17,6 +17,7 @@ import {
   failure,
   number,
   percent,
+  redraw,
   scrollableTable,
   section,
   send,
@@ -34,15 +35,6 @@ const METRICS = {
   conversionRate: "Conversion rate",
   revenuePerRecipient: "Revenue per recipient",
 };
-
-/** What each part last showed, so a refresh with the same data leaves the DOM (and focus) alone. */
-const drawn = new WeakMap();
-function redraw(container, data, build) {
-  const key = JSON.stringify(data);
-  if (drawn.get(container) === key) return;
-  drawn.set(container, key);
-  container.replaceChildren(...[build(data)].flat());
-}
 
 const link = (id) => el("a", { href: `#/experiments/${encodeURIComponent(id)}` }, id);
 const pValue = (p) => (typeof p !== "number" ? "—" : p < 0.001 ? "< 0.001" : p.toFixed(3));

@@ -12,6 +12,7 @@ import {
   bars,
   el,
   number,
+  pause,
   refused,
   scrollableTable,
   section,
@@ -170,15 +171,6 @@ async function watch(person, id, signal) {
     await pause(retry, signal);
   }
 }
-
-const pause = (ms, signal) =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 
 /** Resolves once the tab is visible (at once when it is). */
 const visible = (signal) =>

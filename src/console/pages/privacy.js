@@ -3,7 +3,20 @@
  * shape of Segment's Public API) after a confirmation step, watch one at
  * `#/privacy/<id>` until every subject is done, and the recent ones.
  */
-import { api, badge, el, failure, number, scrollableTable, section, send, statusLine, table, when } from "../lib.js";
+import {
+  api,
+  badge,
+  el,
+  failure,
+  number,
+  pause,
+  scrollableTable,
+  section,
+  send,
+  statusLine,
+  table,
+  when,
+} from "../lib.js";
 
 export const title = "Privacy";
 
@@ -25,15 +38,6 @@ const SUBJECTS = {
 const IRREVERSIBLE = new Set(["SUPPRESS_WITH_DELETE", "DELETE_ONLY"]);
 const done = (status) => status === "FINISHED" || status === "FAILED";
 const statusBadge = (status) => badge(String(status).toLowerCase());
-
-const sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 
 const countsText = (c) =>
   Object.entries(c ?? {})
@@ -237,7 +241,7 @@ export async function render(page, arg, signal) {
   await showRecent();
   // Followed only while it is under way: a finished regulation does not change.
   while (found && !done(found.data.regulation.overallStatus) && !signal.aborted) {
-    await sleep(POLL_MS, signal);
+    await pause(POLL_MS, signal);
     if (signal.aborted) return;
     found = await api(path, signal);
     show(found);

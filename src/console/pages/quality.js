@@ -3,21 +3,25 @@
  * read each check), what broke the tracking plan, and the pairs of people
  * that look like one person, each mergeable after a confirmation.
  */
-import { api, badge, el, failure, number, scrollableTable, section, send, statusLine, table, when } from "../lib.js";
+import {
+  api,
+  badge,
+  el,
+  failure,
+  number,
+  pause,
+  scrollableTable,
+  section,
+  send,
+  statusLine,
+  table,
+  when,
+} from "../lib.js";
 
 export const title = "Data quality";
 
 /** How often a running run is read again: each check reads the warehouse, a run takes seconds. */
 const POLL_MS = 1000;
-
-const sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 
 /** A bound as the check states it: "warn above 5 · fail above 10 (pairs)"; null is unbounded. */
 function thresholdText(check) {
@@ -144,7 +148,7 @@ export async function render(page, _arg, signal) {
     selected = run;
     checksPart.replaceChildren(checksTable(run));
     while (selected?.id === run.id && selected.status === "running" && !signal.aborted) {
-      await sleep(POLL_MS, signal);
+      await pause(POLL_MS, signal);
       if (signal.aborted || selected?.id !== run.id) return;
       const again = await api(`/v1/quality/runs/${encodeURIComponent(run.id)}`, signal);
       if (!again) return;
